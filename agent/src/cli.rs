@@ -1,0 +1,90 @@
+//! Command-line parsing. Kept by hand: a few subcommands with a handful of flags do not earn a
+//! parser crate in every initrd.
+
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+lethe: early-boot agent for impermanent Linux hosts
+
+Usage:
+  lethe check-config FILE     check a config; print it normalized, with defaults filled in
+  lethe --help | --version
+
+Exit status: 0 ok, 1 bad input (config, passphrase), 2 any other failure.
+Logging: RUST_LOG=debug (default info).";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Version,
+    CheckConfig { file: PathBuf },
+}
+
+/// The arguments after the program name, consumed front to back.
+struct Args(std::collections::VecDeque<String>);
+
+impl Args {
+    fn next(&mut self) -> Option<String> {
+        self.0.pop_front()
+    }
+
+    fn positional(&mut self, name: &str) -> Result<String, String> {
+        match self.next() {
+            Some(a) if !a.starts_with("--") => Ok(a),
+            Some(a) => Err(format!("unexpected option {a}, expected {name}")),
+            None => Err(format!("missing {name}")),
+        }
+    }
+
+    /// `--config FILE`, the one option most subcommands share.
+    #[allow(dead_code)]
+    fn config(&mut self) -> Result<PathBuf, String> {
+        match self.next().as_deref() {
+            Some("--config") => self.positional("FILE after --config").map(PathBuf::from),
+            Some(other) => Err(format!("unexpected argument {other}, expected --config FILE")),
+            None => Err("missing --config FILE".into()),
+        }
+    }
+
+    fn done(mut self) -> Result<(), String> {
+        match self.next() {
+            None => Ok(()),
+            Some(extra) => Err(format!("unexpected argument {extra}")),
+        }
+    }
+}
+
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut args = Args(args.into_iter().collect());
+    let command = match args.next().as_deref() {
+        None | Some("--help" | "-h" | "help") => Command::Help,
+        Some("--version" | "-V") => Command::Version,
+        Some("check-config") => Command::CheckConfig { file: args.positional("FILE")?.into() },
+        Some(other) => return Err(format!("unknown command {other}")),
+    };
+    args.done()?;
+    Ok(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn parses_subcommands() {
+        assert_eq!(p(&[]), Ok(Command::Help));
+        assert_eq!(p(&["--version"]), Ok(Command::Version));
+        assert_eq!(p(&["check-config", "x.json"]), Ok(Command::CheckConfig { file: "x.json".into() }));
+    }
+
+    #[test]
+    fn rejects_what_it_does_not_know() {
+        assert_eq!(p(&["frobnicate"]), Err("unknown command frobnicate".into()));
+        assert_eq!(p(&["check-config"]), Err("missing FILE".into()));
+        assert_eq!(p(&["check-config", "a", "b"]), Err("unexpected argument b".into()));
+    }
+}

@@ -1,0 +1,61 @@
+//! `boot`: what `lethe init` needs when it is the initrd's `/init` (no systemd in stage 1).
+
+use super::network::module_name;
+use super::reader::{At, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Boot {
+    /// Loaded with their dependencies before anything else (storage, filesystems, dm-crypt).
+    pub kernel_modules: Vec<String>,
+    pub root: Root,
+    /// How long to wait for the root device (or the LUKS devices) to appear.
+    pub device_timeout_seconds: u32,
+    /// Stage-2 init inside the new root; the kernel command line's `init=` wins.
+    pub init: PathBuf,
+    /// Swap or partition holding a hibernation image, resumed before anything is mounted.
+    pub resume_device: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Root {
+    pub device: PathBuf,
+    pub fs_type: String,
+    pub options: String,
+}
+
+const FIELDS: &[&str] = &["kernelModules", "root", "deviceTimeoutSeconds", "init", "resumeDevice"];
+
+fn fs_type(at: At<'_>) -> Result<String> {
+    let s = at.string()?;
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
+        Ok(s)
+    } else {
+        at.expected("a filesystem type like \"btrfs\"")
+    }
+}
+
+fn root(at: At<'_>) -> Result<Root> {
+    let obj = at.object_of(&["device", "fsType", "options"])?;
+    Ok(Root {
+        device: obj.required("device", |v| v.abs_path())?,
+        fs_type: obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into()),
+        options: obj.optional("options", |v| v.string())?.unwrap_or_default(),
+    })
+}
+
+pub fn read(at: At<'_>) -> Result<Boot> {
+    let obj = at.object_of(FIELDS)?;
+    Ok(Boot {
+        kernel_modules: obj.optional("kernelModules", |v| v.list(module_name))?.unwrap_or_default(),
+        root: obj.required("root", root)?,
+        device_timeout_seconds: obj
+            .optional("deviceTimeoutSeconds", |v| v.uint("a number of seconds", 1, 3600))?
+            .unwrap_or(30) as u32,
+        init: obj.optional("init", |v| v.abs_path())?.unwrap_or_else(|| "/sbin/init".into()),
+        resume_device: obj.optional("resumeDevice", |v| v.abs_path())?,
+    })
+}

@@ -1,0 +1,93 @@
+//! The host configuration: one JSON file, field names as the NixOS module's options
+//! (camelCase), every section optional (absent = that feature off), parsed strictly.
+
+pub mod boot;
+pub mod datasets;
+pub mod network;
+pub mod persistence;
+mod reader;
+pub mod rollback;
+pub mod ssh;
+pub mod unlock;
+
+pub use reader::ConfigError;
+use reader::{error, At};
+use serde::Serialize;
+use std::path::Path;
+
+pub const VERSION: u64 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    pub version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<boot::Boot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<network::Network>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<ssh::Ssh>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unlock: Option<unlock::Unlock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<rollback::Rollback>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<persistence::Persistence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datasets: Option<datasets::Datasets>,
+}
+
+const FIELDS: &[&str] =
+    &["version", "boot", "network", "ssh", "unlock", "rollback", "persistence", "datasets"];
+
+/// Why a config file could not be used: the two cases exit differently (1 and 2).
+#[derive(Debug)]
+pub enum LoadError {
+    Unreadable(String),
+    Invalid(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Unreadable(m) | LoadError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            error("", format!("not valid JSON at line {} column {}: {e}", e.line(), e.column()))
+        })?;
+        let obj = At { value: &value, path: "" }.object_of(FIELDS)?;
+        let version = obj.required("version", |v| v.uint("the config format version", VERSION, VERSION))?;
+        Ok(Config {
+            version,
+            boot: obj.optional("boot", boot::read)?,
+            network: obj.optional("network", network::read)?,
+            ssh: obj.optional("ssh", ssh::read)?,
+            unlock: obj.optional("unlock", unlock::read)?,
+            rollback: obj.optional("rollback", rollback::read)?,
+            persistence: obj.optional("persistence", persistence::read)?,
+            datasets: obj.optional("datasets", datasets::read)?,
+        })
+    }
+
+    /// Reads and parses `path`; every message starts with the file's name.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LoadError::Unreadable(format!("{}: cannot read: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| LoadError::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// The normalized config (defaults filled in), as `check-config` prints it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("config serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! `unlock`: the LUKS devices to open, or answering systemd-cryptsetup's password requests.
+
+use super::reader::{error, At, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unlock {
+    pub devices: Vec<Device>,
+    /// Answer `/run/systemd/ask-password` requests instead of opening `devices` directly.
+    pub systemd_agent: bool,
+    /// Also prompt on `/dev/console`.
+    pub console: bool,
+    /// Wrong passphrases one login may try before it is closed.
+    pub max_tries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    /// Device-mapper name: the disk opens as `/dev/mapper/<name>`.
+    pub name: String,
+    pub device: PathBuf,
+    pub allow_discards: bool,
+    /// Detached LUKS header, when the device itself has none.
+    pub header: Option<PathBuf>,
+}
+
+const FIELDS: &[&str] = &["devices", "systemdAgent", "console", "maxTries"];
+const DEVICE_FIELDS: &[&str] = &["name", "device", "allowDiscards", "header"];
+
+fn mapper_name(at: At<'_>) -> Result<String> {
+    let s = at.string()?;
+    let ok = !s.is_empty()
+        && s.len() < 128
+        && s != "."
+        && s != ".."
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-+.".contains(c));
+    if ok {
+        Ok(s)
+    } else {
+        at.expected("a device-mapper name (letters, digits, _ - + .; like \"crypted\")")
+    }
+}
+
+fn device(at: At<'_>) -> Result<Device> {
+    let obj = at.object_of(DEVICE_FIELDS)?;
+    Ok(Device {
+        name: obj.required("name", mapper_name)?,
+        device: obj.required("device", |v| v.abs_path())?,
+        allow_discards: obj.optional("allowDiscards", |v| v.bool())?.unwrap_or(false),
+        header: obj.optional("header", |v| v.abs_path())?,
+    })
+}
+
+pub fn read(at: At<'_>) -> Result<Unlock> {
+    let obj = at.object_of(FIELDS)?;
+    let unlock = Unlock {
+        devices: obj.optional("devices", |v| v.list(device))?.unwrap_or_default(),
+        systemd_agent: obj.optional("systemdAgent", |v| v.bool())?.unwrap_or(false),
+        console: obj.optional("console", |v| v.bool())?.unwrap_or(true),
+        max_tries: obj.optional("maxTries", |v| v.uint("a number of attempts", 1, 100))?.unwrap_or(3) as u32,
+    };
+    if !unlock.systemd_agent && unlock.devices.is_empty() {
+        return Err(error(
+            &obj.child_path("devices"),
+            "expected at least one device (or systemdAgent: true)",
+        ));
+    }
+    for (i, d) in unlock.devices.iter().enumerate() {
+        if unlock.devices[..i].iter().any(|e| e.name == d.name) {
+            return Err(error(
+                &format!("{}[{i}].name", obj.child_path("devices")),
+                format!("{:?} is used twice", d.name),
+            ));
+        }
+    }
+    Ok(unlock)
+}

@@ -1,0 +1,8 @@
+//! lethe: the early-boot agent of impermanent Linux hosts. Each module does one job; the
+//! decisions (what to prune, which packet to accept) are pure functions, kept apart from the
+//! small layers that make the syscalls.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod log;

@@ -1,0 +1,139 @@
+//! Logging set-up: `RUST_LOG` filters (default `info`); where the lines go depends on who reads
+//! them. The journal and the kernel log understand `<N>` syslog priority prefixes, a terminal
+//! does not; as PID 1 with no journal yet, only `/dev/kmsg` keeps what we say.
+//! Secrets never reach a log call: passphrases live in zeroizing buffers that have no Display.
+
+use std::io::Write;
+
+/// Where log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// A terminal or file: plain `lethe: warning: ...` lines.
+    Stderr,
+    /// stderr is the journal (`JOURNAL_STREAM`) or the kernel log: `<N>` prefixes.
+    StderrWithPriority,
+    /// PID 1 with no journal: one record per line into `/dev/kmsg`.
+    Kmsg,
+}
+
+/// What decides the sink, gathered from the process so the decision itself is pure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Surroundings {
+    pub is_pid1: bool,
+    pub stderr_is_journal: bool,
+    pub stderr_is_kmsg: bool,
+}
+
+pub fn choose_sink(s: Surroundings) -> Sink {
+    if s.stderr_is_journal || s.stderr_is_kmsg {
+        Sink::StderrWithPriority
+    } else if s.is_pid1 {
+        Sink::Kmsg
+    } else {
+        Sink::Stderr
+    }
+}
+
+/// syslog priority of a log level (RFC 5424 severities).
+pub fn priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
+/// One log line, without the trailing newline.
+pub fn format_line(sink: Sink, level: log::Level, message: &str) -> String {
+    let label = match level {
+        log::Level::Error => "error: ",
+        log::Level::Warn => "warning: ",
+        log::Level::Info => "",
+        log::Level::Debug => "debug: ",
+        log::Level::Trace => "trace: ",
+    };
+    match sink {
+        Sink::Stderr => format!("lethe: {label}{message}"),
+        Sink::StderrWithPriority | Sink::Kmsg => format!("<{}>lethe: {label}{message}", priority(level)),
+    }
+}
+
+fn surroundings() -> Surroundings {
+    let stderr = rustix::stdio::stderr();
+    let stat = rustix::fs::fstat(stderr).ok();
+    // JOURNAL_STREAM is "device:inode" of the journal's socket; it only counts when stderr is
+    // still that socket (a child may have redirected it).
+    let stderr_is_journal = match (std::env::var("JOURNAL_STREAM"), &stat) {
+        (Ok(v), Some(st)) => v == format!("{}:{}", st.st_dev, st.st_ino),
+        _ => false,
+    };
+    let stderr_is_kmsg = stat.is_some_and(|st| {
+        let rdev = st.st_rdev;
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+            && rustix::fs::major(rdev) == 1
+            && rustix::fs::minor(rdev) == 11
+    });
+    Surroundings { is_pid1: rustix::process::getpid().is_init(), stderr_is_journal, stderr_is_kmsg }
+}
+
+/// Writes each line as its own `/dev/kmsg` record (the kernel takes one record per write).
+struct Kmsg(std::fs::File);
+
+impl Write for Kmsg {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            // A record the kernel refuses (too long, kmsg rate limit) is not worth failing for.
+            let _ = self.0.write(line);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the logger once, for the whole process.
+pub fn init() {
+    let mut sink = choose_sink(surroundings());
+    let mut builder = env_logger::Builder::new();
+    builder.parse_env(env_logger::Env::default().default_filter_or("info"));
+    if sink == Sink::Kmsg {
+        match std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+            Ok(file) => {
+                builder.target(env_logger::Target::Pipe(Box::new(Kmsg(file))));
+            }
+            Err(_) => sink = Sink::Stderr,
+        }
+    }
+    builder.format(move |out, record| {
+        writeln!(out, "{}", format_line(sink, record.level(), &record.args().to_string()))
+    });
+    let _ = builder.try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_follows_the_reader() {
+        let s = |is_pid1, stderr_is_journal, stderr_is_kmsg| {
+            choose_sink(Surroundings { is_pid1, stderr_is_journal, stderr_is_kmsg })
+        };
+        assert_eq!(s(false, false, false), Sink::Stderr);
+        assert_eq!(s(false, true, false), Sink::StderrWithPriority);
+        assert_eq!(s(false, false, true), Sink::StderrWithPriority);
+        assert_eq!(s(true, false, false), Sink::Kmsg);
+        assert_eq!(s(true, true, false), Sink::StderrWithPriority);
+    }
+
+    #[test]
+    fn lines_carry_priorities_only_where_understood() {
+        assert_eq!(format_line(Sink::Stderr, log::Level::Warn, "x"), "lethe: warning: x");
+        assert_eq!(format_line(Sink::StderrWithPriority, log::Level::Error, "x"), "<3>lethe: error: x");
+        assert_eq!(format_line(Sink::Kmsg, log::Level::Info, "x"), "<6>lethe: x");
+        assert_eq!(format_line(Sink::Kmsg, log::Level::Debug, "x"), "<7>lethe: debug: x");
+    }
+}

@@ -1,0 +1,44 @@
+//! The `lethe` binary: parse the command line, set up logging, run one subcommand, map its
+//! outcome to the exit status (0 ok, 1 bad input, 2 other failure).
+
+use lethe::cli::{self, Command};
+use lethe::config::{Config, LoadError};
+use std::process::ExitCode;
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(config) => {
+            println!("{}", config.to_json());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lethe: {e}");
+            ExitCode::from(match e {
+                LoadError::Invalid(_) => 1,
+                LoadError::Unreadable(_) => 2,
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lethe: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    lethe::log::init();
+    match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("lethe {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { file } => check_config(&file),
+    }
+}

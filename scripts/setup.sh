@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs everything lethe's build, demo and tests need on Debian 12. Idempotent: a second run
+# adds nothing and only re-checks. Needs root (apt).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+[[ $(id -u) -eq 0 ]] || { echo "setup: must run as root (apt-get, loop devices, namespaces)" >&2; exit 1; }
+
+# deb-src (to build static libcryptsetup/libdevmapper from Debian's own sources), contrib
+# (zfs) and bookworm-backports (qemu 10, btrfs-progs 6.14).
+src=/etc/apt/sources.list.d/lethe.sources
+if [[ ! -e $src ]]; then
+    cat >"$src" <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-backports
+Components: contrib
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    rm -f /var/lib/lethe-apt-updated
+fi
+
+packages=(
+    # build: C toolchain, bindgen, static libraries and what the cryptsetup/lvm2 sources need
+    build-essential pkg-config clang libclang-dev dpkg-dev autoconf automake libtool autopoint
+    gettext libjson-c-dev uuid-dev libgcrypt20-dev libgpg-error-dev libpopt-dev libssl-dev
+    libargon2-dev libblkid-dev libbtrfsutil-dev libdevmapper-dev file
+    # tests: real btrfs, LUKS, DHCP server, SSH client, namespaces, systemd's ask-password
+    btrfs-progs cryptsetup-bin dnsmasq-base iproute2 openssh-client systemd util-linux kmod
+    cpio xz-utils zstd e2fsprogs procps psmisc
+    # VM harness: qemu from backports (10.x), qboot firmware
+    qemu-system-x86 qemu-system-data
+    # anchors for benchmarks
+    busybox-static dropbear-bin openssh-server hyperfine
+    # nix evaluation of the module
+    nix-bin
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ ! -e /var/lib/lethe-apt-updated ]]; then
+        apt-get update -q
+        touch /var/lib/lethe-apt-updated
+    fi
+    echo "setup: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -t bookworm-backports qemu-system-x86 qemu-system-data >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# openssh-server is only an anchor for sizes; it must not run an sshd on this machine.
+systemctl disable --now ssh.service >/dev/null 2>&1 || true
+
+if ! command -v cargo >/dev/null; then
+    echo "setup: no cargo found; install Rust with rustup (https://rustup.rs), then run again" >&2
+    exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+echo "setup: ok"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command: sets everything up, then runs every check and test (host and VM).
+# Needs root: loop devices, mounts, network namespaces, QEMU.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step setup
+scripts/setup.sh
+initrd-glue/build-static-libs.sh >/dev/null
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings"
+cargo clippy --locked --all-targets --all-features -- -D warnings
+
+step "static release build"
+bin=$(scripts/build-static.sh | tail -n 1)
+
+step "cargo test (integration tests run the static binary: $bin)"
+LETHE_BIN=$bin cargo test --locked --all-features
+
+if [[ -x vm-tests/run ]]; then
+    step "VM scenarios"
+    vm-tests/run
+fi

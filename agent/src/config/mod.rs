@@ -63,7 +63,10 @@ impl Config {
             error("", format!("not valid JSON at line {} column {}: {e}", e.line(), e.column()))
         })?;
         let obj = At { value: &value, path: "" }.object_of(FIELDS)?;
-        let version = obj.required("version", |v| v.uint("the config format version", VERSION, VERSION))?;
+        let version = obj.required("version", |v| match v.value.as_u64() {
+            Some(VERSION) => Ok(VERSION),
+            _ => v.expected(&format!("{VERSION} (the config format this lethe reads)")),
+        })?;
         Ok(Config {
             version,
             boot: obj.optional("boot", boot::read)?,

@@ -11,17 +11,30 @@ pub type Persistence = BTreeMap<PathBuf, Store>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Store {
-    pub directories: Vec<Entry>,
-    pub files: Vec<Entry>,
+    pub directories: Vec<Directory>,
+    pub files: Vec<File>,
     /// Mark the bind mounts `x-gvfs-hide` so file managers do not list them.
     pub hide_mounts: bool,
 }
 
-/// A persisted path and the owner/mode it gets when lethe has to create it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Entry {
-    pub path: PathBuf,
+pub struct Directory {
+    pub directory: PathBuf,
+    #[serde(flatten)]
+    pub owner: Owner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct File {
+    pub file: PathBuf,
+    /// Owner and mode of the file's parent directories when lethe has to create them.
+    #[serde(flatten)]
+    pub owner: Owner,
+}
+
+/// Who owns a persisted path, and its mode, when lethe has to create it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owner {
     pub user: String,
     pub group: String,
     pub mode: String,
@@ -47,27 +60,35 @@ pub fn user_name(at: At<'_>) -> Result<String> {
     }
 }
 
-fn entry(at: At<'_>, key: &str, default_mode: &str) -> Result<Entry> {
+/// `"/var/log"` or `{ "<key>": "/var/log", "user": ..., "group": ..., "mode": ... }`.
+fn entry(at: At<'_>, key: &str) -> Result<(PathBuf, Owner)> {
+    let default = || Owner { user: "root".into(), group: "root".into(), mode: "0755".into() };
     if at.value.is_string() {
-        let path = at.abs_path()?;
-        return Ok(Entry { path, user: "root".into(), group: "root".into(), mode: default_mode.into() });
+        return Ok((at.abs_path()?, default()));
     }
     let obj = at.object_of(&[key, "user", "group", "mode"])?;
-    Ok(Entry {
-        path: obj.required(key, |v| v.abs_path())?,
-        user: obj.optional("user", user_name)?.unwrap_or_else(|| "root".into()),
-        group: obj.optional("group", user_name)?.unwrap_or_else(|| "root".into()),
-        mode: obj.optional("mode", mode)?.unwrap_or_else(|| default_mode.into()),
-    })
+    let path = obj.required(key, |v| v.abs_path())?;
+    Ok((
+        path,
+        Owner {
+            user: obj.optional("user", user_name)?.unwrap_or(default().user),
+            group: obj.optional("group", user_name)?.unwrap_or(default().group),
+            mode: obj.optional("mode", mode)?.unwrap_or(default().mode),
+        },
+    ))
 }
 
 fn store(at: At<'_>) -> Result<Store> {
     let obj = at.object_of(&["directories", "files", "hideMounts"])?;
     Ok(Store {
         directories: obj
-            .optional("directories", |v| v.list(|e| entry(e, "directory", "0755")))?
+            .optional("directories", |v| {
+                v.list(|e| entry(e, "directory").map(|(directory, owner)| Directory { directory, owner }))
+            })?
             .unwrap_or_default(),
-        files: obj.optional("files", |v| v.list(|e| entry(e, "file", "0644")))?.unwrap_or_default(),
+        files: obj
+            .optional("files", |v| v.list(|e| entry(e, "file").map(|(file, owner)| File { file, owner })))?
+            .unwrap_or_default(),
         hide_mounts: obj.optional("hideMounts", |v| v.bool())?.unwrap_or(false),
     })
 }

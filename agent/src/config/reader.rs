@@ -79,8 +79,12 @@ impl<'a> At<'a> {
 
     /// A whole number in `min..=max`; `what` says what it counts, for the message.
     pub fn uint(&self, what: &str, min: u64, max: u64) -> Result<u64> {
-        let expectation =
-            if max == u64::MAX { format!("{what} >= {min}") } else { format!("{what} from {min} to {max}") };
+        // A bound that only guards the integer type is not worth telling the user about.
+        let expectation = if max >= u64::from(u32::MAX) {
+            format!("{what} >= {min}")
+        } else {
+            format!("{what} from {min} to {max}")
+        };
         match self.value.as_u64() {
             Some(n) if (min..=max).contains(&n) => Ok(n),
             _ => self.expected(&expectation),

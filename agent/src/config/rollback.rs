@@ -46,7 +46,7 @@ pub fn read(at: At<'_>) -> Result<Rollback> {
         subvolume: obj.optional("subvolume", subvolume_path)?.unwrap_or_else(|| "root".into()),
         archive: obj.optional("archive", subvolume_path)?.unwrap_or_else(|| "old_roots".into()),
         retention_days: obj
-            .optional("retentionDays", |v| v.uint("a whole number of days", 1, 36500))?
+            .optional("retentionDays", |v| v.uint("a whole number of days", 1, u32::MAX.into()))?
             .unwrap_or(30) as u32,
         keep_at_least: obj
             .optional("keepAtLeast", |v| v.uint("a whole number of archived roots", 0, 10000))?

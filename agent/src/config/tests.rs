@@ -1,1 +1,78 @@
+//! Unit tests of the parts the example table does not reach: accepted spellings and defaults.
 
+use super::*;
+
+fn parse(json: &str) -> Config {
+    Config::parse(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+}
+
+fn error(json: &str) -> String {
+    Config::parse(json).unwrap_err().to_string()
+}
+
+#[test]
+fn absent_sections_are_off() {
+    let c = parse(r#"{"version": 1}"#);
+    assert!(c.network.is_none() && c.ssh.is_none() && c.unlock.is_none() && c.rollback.is_none());
+    assert_eq!(c.to_json(), "{\n  \"version\": 1\n}");
+}
+
+#[test]
+fn null_means_absent() {
+    let c =
+        parse(r#"{"version": 1, "rollback": {"device": "/dev/sda2", "blankSnapshot": null}, "ssh": null}"#);
+    assert_eq!(c.rollback.unwrap().blank_snapshot, None);
+    assert!(c.ssh.is_none());
+}
+
+#[test]
+fn recordsize_spellings() {
+    for (given, bytes) in
+        [("512", 512), ("\"128K\"", 131072), ("\"1M\"", 1 << 20), ("\"16M\"", 16 << 20), ("\"4KiB\"", 4096)]
+    {
+        let c = parse(&format!(r#"{{"version": 1, "datasets": {{"tank/a": {{"recordsize": {given}}}}}}}"#));
+        assert_eq!(c.datasets.unwrap()["tank/a"].recordsize, Some(bytes), "{given}");
+    }
+    for bad in ["\"1G\"", "\"K\"", "\"128X\"", "-512", "\"99999999999999999999K\""] {
+        let e = error(&format!(r#"{{"version": 1, "datasets": {{"tank/a": {{"recordsize": {bad}}}}}}}"#));
+        assert!(e.contains("recordsize: expected a power of two"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn mac_is_normalized_and_checked() {
+    assert_eq!(network::parse_mac("52:54:00:AB:cd:0f"), Some([0x52, 0x54, 0, 0xab, 0xcd, 0x0f]));
+    for bad in [
+        "52:54:00:ab:cd",
+        "52:54:00:ab:cd:0f:11",
+        "52-54-00-ab-cd-0f",
+        "5:54:00:ab:cd:0f",
+        "zz:54:00:ab:cd:0f",
+    ] {
+        assert_eq!(network::parse_mac(bad), None, "{bad}");
+    }
+    let c = parse(r#"{"version": 1, "network": {"interface": {"mac": "52:54:00:AB:CD:EF"}}}"#);
+    let want = network::Interface::Mac { mac: "52:54:00:ab:cd:ef".into() };
+    assert_eq!(c.network.unwrap().interface, Some(want));
+}
+
+#[test]
+fn paths_quote_keys_that_are_not_plain_names() {
+    let e = error(r#"{"version": 1, "persistence": {"/persist": {"files": [3]}}}"#);
+    assert_eq!(e, r#"persistence."/persist".files[0]: expected an object, got 3"#);
+}
+
+#[test]
+fn modes_are_normalized_to_four_digits() {
+    let c = parse(
+        r#"{"version": 1, "persistence": {"/p": {"directories": [{"directory": "/d", "mode": "700"}]}}}"#,
+    );
+    assert_eq!(c.persistence.unwrap()[std::path::Path::new("/p")].directories[0].owner.mode, "0700");
+}
+
+#[test]
+fn long_values_are_cut_in_messages() {
+    let long = "x".repeat(200);
+    let e = error(&format!(r#"{{"version": 1, "rollback": {{"device": "{long}"}}}}"#));
+    assert!(e.len() < 200 && e.ends_with("..."), "{e}");
+}

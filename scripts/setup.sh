@@ -64,9 +64,13 @@ fi
 # openssh-server is only an anchor for sizes; it must not run an sshd on this machine.
 systemctl disable --now ssh.service >/dev/null 2>&1 || true
 
+# Debian 12's rustc (1.63) is too old for the dependencies: use rustup's stable toolchain.
+[[ -x $HOME/.cargo/bin/cargo ]] && export PATH=$HOME/.cargo/bin:$PATH
 if ! command -v cargo >/dev/null; then
-    echo "setup: no cargo found; install Rust with rustup (https://rustup.rs), then run again" >&2
-    exit 1
+    echo "setup: no cargo found; installing Rust stable with rustup"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends curl ca-certificates >/dev/null
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+    export PATH=$HOME/.cargo/bin:$PATH
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 echo "setup: ok"

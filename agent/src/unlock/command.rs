@@ -1,0 +1,1 @@
+//! `lethe unlock --config FILE`: one passphrase from stdin opens the configured devices.

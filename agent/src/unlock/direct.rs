@@ -1,0 +1,123 @@
+//! Opening LUKS devices through libcryptsetup (linked statically). Blocking: called from
+//! `spawn_blocking`, one attempt at a time.
+
+use super::Passphrase;
+use crate::config::unlock::Device;
+use libcryptsetup_rs::consts::flags::CryptActivate;
+use libcryptsetup_rs::consts::vals::{CryptLogLevel, CryptStatusInfo};
+use libcryptsetup_rs::{CryptDevice, CryptInit, Either, LibcryptErr};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::Once;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Opened,
+    /// No keyslot accepts the passphrase.
+    Wrong,
+    /// Anything else, as a message naming the device and the reason.
+    Failed(String),
+}
+
+/// Forwards libcryptsetup's own messages ("Device ... does not exist") to our log. It never
+/// logs passphrases.
+unsafe extern "C" fn log_callback(level: c_int, msg: *const c_char, _: *mut c_void) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: libcryptsetup passes a NUL-terminated string valid for this call.
+    let text = unsafe { CStr::from_ptr(msg) }.to_string_lossy();
+    let text = text.trim_end();
+    match level {
+        l if l == CryptLogLevel::Error as c_int => log::warn!("libcryptsetup: {text}"),
+        l if l == CryptLogLevel::Debug as c_int || l == CryptLogLevel::DebugJson as c_int => {
+            log::trace!("libcryptsetup: {text}")
+        }
+        _ => log::debug!("libcryptsetup: {text}"),
+    }
+}
+
+pub fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| libcryptsetup_rs::set_log_callback::<()>(Some(log_callback), None));
+}
+
+fn errno(e: &LibcryptErr) -> Option<i32> {
+    match e {
+        LibcryptErr::IOError(io) => io.raw_os_error(),
+        _ => None,
+    }
+}
+
+fn describe(e: &LibcryptErr) -> String {
+    match e {
+        LibcryptErr::IOError(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Tries `passphrase` on each device in turn; one outcome per device, by name.
+pub fn try_all(devices: &[Device], passphrase: &Passphrase, verify_only: bool) -> Vec<(String, Outcome)> {
+    devices.iter().map(|d| (d.name.clone(), try_one(d, passphrase, verify_only))).collect()
+}
+
+pub fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> Outcome {
+    let name = &device.name;
+    let path = device.device.display();
+    if !verify_only && is_active(name) {
+        log::info!("unlock: {name}: already active as /dev/mapper/{name}");
+        return Outcome::Opened;
+    }
+    let mut crypt = match load(device) {
+        Ok(c) => c,
+        Err(message) => return Outcome::Failed(message),
+    };
+    let flags = if device.allow_discards { CryptActivate::ALLOW_DISCARDS } else { CryptActivate::empty() };
+    let target = if verify_only { None } else { Some(name.as_str()) };
+    match crypt.activate_handle().activate_by_passphrase(target, None, passphrase.as_bytes(), flags) {
+        Ok(slot) => {
+            if verify_only {
+                log::warn!("unlock: {name}: passphrase matches keyslot {slot} of {path} (verify-only: not activated)");
+            } else {
+                log::info!("unlock: {name}: opened {path} as /dev/mapper/{name} (keyslot {slot})");
+            }
+            Outcome::Opened
+        }
+        Err(e) if errno(&e) == Some(libc::EPERM) => {
+            log::info!("unlock: {name}: no keyslot of {path} matches the passphrase");
+            Outcome::Wrong
+        }
+        Err(e) => Outcome::Failed(format!("{name}: {path}: cannot activate: {}", describe(&e))),
+    }
+}
+
+/// Initializes libcryptsetup on the device (and its detached header) and loads the LUKS header.
+fn load(device: &Device) -> Result<CryptDevice, String> {
+    let name = &device.name;
+    let path = device.device.display();
+    if let Err(e) = std::fs::metadata(&device.device) {
+        return Err(format!("{name}: {path}: {e}"));
+    }
+    let init = match &device.header {
+        Some(header) => {
+            if let Err(e) = std::fs::metadata(header) {
+                return Err(format!("{name}: header {}: {e}", header.display()));
+            }
+            CryptInit::init_with_data_device(Either::Right((header.as_path(), device.device.as_path())))
+        }
+        None => CryptInit::init(&device.device),
+    };
+    let mut crypt = init.map_err(|e| format!("{name}: {path}: cannot open: {}", describe(&e)))?;
+    let header = device.header.as_deref().unwrap_or(&device.device).display().to_string();
+    match crypt.context_handle().load::<()>(None, None) {
+        Ok(()) => Ok(crypt),
+        Err(e) if errno(&e) == Some(libc::EINVAL) => {
+            Err(format!("{name}: {header}: no LUKS header found (not a LUKS device?)"))
+        }
+        Err(e) => Err(format!("{name}: {header}: cannot read the LUKS header: {}", describe(&e))),
+    }
+}
+
+/// Whether `/dev/mapper/<name>` is already an active mapping (e.g. opened by hand).
+fn is_active(name: &str) -> bool {
+    matches!(libcryptsetup_rs::status(None, name), Ok(CryptStatusInfo::Active | CryptStatusInfo::Busy))
+}

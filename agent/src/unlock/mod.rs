@@ -1,0 +1,289 @@
+//! Unlocking LUKS devices from a passphrase, whoever typed it (SSH login, `ssh host unlock`,
+//! the local console, `lethe unlock` on stdin).
+//!
+//! # The API the other front ends code against
+//!
+//! ```text
+//! Passphrase                       zeroized on drop; Debug prints "Passphrase(***)", no Display
+//! Attempt::Unlocked { opened }     direct mode: the device names this passphrase opened now
+//!                                  (others may stay pending); systemdAgent mode: the messages of
+//!                                  the requests it was *sent* to (see below)
+//! Attempt::Wrong                   libcryptsetup: the passphrase matches no keyslot (-EPERM)
+//!                                  on every pending device
+//! Attempt::Failed(msg)             anything else; msg names the device and the reason
+//! Attempt::NothingPending          nothing waits for a passphrase (already open, or no request)
+//!
+//! Unlocker::new(&config::unlock::Unlock) -> Unlocker   (share it as Arc<Unlocker>)
+//! Unlocker::pending() -> Vec<String>   direct: device names not yet open ("crypted");
+//!                                      agent: the Message= of every live ask request
+//! Unlocker::describe_pending() -> String  one line for a prompt: "crypted (/dev/vda2)"
+//! Unlocker::try_passphrase(p).await    one passphrase on every pending device; attempts are
+//!                                      serialized (one KDF at a time, in spawn_blocking)
+//! Unlocker::done().await               resolves once nothing is pending: direct mode only;
+//!                                      in systemdAgent mode it never resolves (runs until stopped)
+//! Unlocker::mode() -> Mode             Direct | VerifyOnly | SystemdAgent
+//! Unlocker::max_tries() -> u32         config `unlock.maxTries`
+//! console::console_prompt(Arc<Unlocker>).await   prompts on /dev/console until done()
+//! ```
+//!
+//! **systemdAgent mode** cannot tell a right passphrase from a wrong one: it replies
+//! `+passphrase` on each pending request's socket and systemd-cryptsetup, if the passphrase was
+//! wrong, posts a new request. So `Unlocked { opened }` there means "sent to these requests";
+//! front ends should word it as "passphrase sent" (check `mode()`), and `Wrong` never happens.
+//!
+//! **Verify-only** (`LETHE_UNLOCK_VERIFY_ONLY=1`, for hosts without device-mapper): direct mode
+//! checks the passphrase against the real LUKS header (`crypt_activate_by_passphrase` with no
+//! name) and then counts the device as opened without creating `/dev/mapper/<name>`.
+
+pub mod agent;
+pub mod command;
+pub mod console;
+mod direct;
+
+use crate::config::unlock::{Device, Unlock};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+/// A passphrase as typed: bytes, zeroized when dropped, never printed.
+pub struct Passphrase(Zeroizing<Vec<u8>>);
+
+impl Passphrase {
+    pub fn new(bytes: Vec<u8>) -> Passphrase {
+        Passphrase(Zeroizing::new(bytes))
+    }
+
+    /// A line as read from a terminal or pipe: one trailing `\n` or `\r\n` is not part of it.
+    pub fn from_line(mut bytes: Vec<u8>) -> Passphrase {
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+        }
+        Passphrase::new(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(***)")
+    }
+}
+
+impl From<String> for Passphrase {
+    fn from(s: String) -> Passphrase {
+        Passphrase::new(s.into_bytes())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Unlocked { opened: Vec<String> },
+    Wrong,
+    Failed(String),
+    NothingPending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Open the configured devices through libcryptsetup.
+    Direct,
+    /// As `Direct`, but only check the passphrase against the header (no device-mapper).
+    VerifyOnly,
+    /// Answer systemd-cryptsetup's requests under `/run/systemd/ask-password`.
+    SystemdAgent,
+}
+
+/// What the environment decides, apart from the config; tests set it directly.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub verify_only: bool,
+    /// The systemd password-agent directory.
+    pub ask_dir: PathBuf,
+}
+
+impl Options {
+    /// `LETHE_UNLOCK_VERIFY_ONLY=1` selects verify-only; the ask directory is systemd's.
+    pub fn from_env() -> Options {
+        Options {
+            verify_only: std::env::var_os("LETHE_UNLOCK_VERIFY_ONLY").is_some_and(|v| v == "1"),
+            ask_dir: PathBuf::from(agent::ASK_DIR),
+        }
+    }
+}
+
+pub struct Unlocker {
+    config: Unlock,
+    mode: Mode,
+    ask_dir: PathBuf,
+    /// `opened[i]` is true once `config.devices[i]` is open (direct modes).
+    opened: Mutex<Vec<bool>>,
+    /// One attempt at a time: each costs a KDF run, and two at once would only halve both.
+    attempts: tokio::sync::Mutex<()>,
+    /// True once nothing is pending (direct modes).
+    all_open: watch::Sender<bool>,
+}
+
+impl Unlocker {
+    /// The unlocker for `config`, with the environment's options (`LETHE_UNLOCK_VERIFY_ONLY`).
+    pub fn new(config: &Unlock) -> Unlocker {
+        Unlocker::with_options(config, Options::from_env())
+    }
+
+    pub fn with_options(config: &Unlock, options: Options) -> Unlocker {
+        let mode = if config.systemd_agent {
+            Mode::SystemdAgent
+        } else if options.verify_only {
+            log::warn!(
+                "unlock: verify-only mode (LETHE_UNLOCK_VERIFY_ONLY=1): passphrases are checked \
+                 against the LUKS headers but no device is activated"
+            );
+            Mode::VerifyOnly
+        } else {
+            Mode::Direct
+        };
+        if mode != Mode::SystemdAgent {
+            direct::init_logging();
+        }
+        let devices = if mode == Mode::SystemdAgent { 0 } else { config.devices.len() };
+        Unlocker {
+            config: config.clone(),
+            mode,
+            ask_dir: options.ask_dir,
+            opened: Mutex::new(vec![false; devices]),
+            attempts: tokio::sync::Mutex::new(()),
+            all_open: watch::Sender::new(devices == 0 && mode != Mode::SystemdAgent),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn max_tries(&self) -> u32 {
+        self.config.max_tries
+    }
+
+    pub fn console_enabled(&self) -> bool {
+        self.config.console
+    }
+
+    fn pending_devices(&self) -> Vec<Device> {
+        let opened = self.opened.lock().unwrap();
+        self.config.devices.iter().zip(opened.iter()).filter(|(_, &o)| !o).map(|(d, _)| d.clone()).collect()
+    }
+
+    /// What waits for a passphrase: device names, or (systemdAgent) the requests' messages.
+    pub fn pending(&self) -> Vec<String> {
+        match self.mode {
+            Mode::SystemdAgent => {
+                agent::live_requests(&self.ask_dir).into_iter().map(|r| r.message).collect()
+            }
+            _ => self.pending_devices().into_iter().map(|d| d.name).collect(),
+        }
+    }
+
+    /// One line naming what waits, for a prompt: `crypted (/dev/vda2), data (/dev/vdb)`.
+    pub fn describe_pending(&self) -> String {
+        match self.mode {
+            Mode::SystemdAgent => self.pending().join(", "),
+            _ => self
+                .pending_devices()
+                .iter()
+                .map(|d| format!("{} ({})", d.name, d.device.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Tries `passphrase` on every pending device (or answers every pending request).
+    pub async fn try_passphrase(&self, passphrase: Passphrase) -> Attempt {
+        let _turn = self.attempts.lock().await;
+        match self.mode {
+            Mode::SystemdAgent => {
+                let dir = self.ask_dir.clone();
+                run_blocking(move || agent::answer_all(&dir, &passphrase)).await
+            }
+            Mode::Direct | Mode::VerifyOnly => {
+                let pending = self.pending_devices();
+                if pending.is_empty() {
+                    return Attempt::NothingPending;
+                }
+                let verify_only = self.mode == Mode::VerifyOnly;
+                let results = run_blocking(move || direct::try_all(&pending, &passphrase, verify_only)).await;
+                self.record(results)
+            }
+        }
+    }
+
+    /// Marks what opened, and sums up the attempt.
+    fn record(&self, results: Vec<(String, direct::Outcome)>) -> Attempt {
+        let mut opened_now = Vec::new();
+        let mut failures = Vec::new();
+        {
+            let mut opened = self.opened.lock().unwrap();
+            for (name, outcome) in results {
+                match outcome {
+                    direct::Outcome::Opened => {
+                        if let Some(i) = self.config.devices.iter().position(|d| d.name == name) {
+                            opened[i] = true;
+                        }
+                        opened_now.push(name);
+                    }
+                    direct::Outcome::Wrong => {}
+                    direct::Outcome::Failed(message) => failures.push(message),
+                }
+            }
+            if opened.iter().all(|&o| o) {
+                self.all_open.send_replace(true);
+            }
+        }
+        if !opened_now.is_empty() {
+            for message in &failures {
+                log::warn!("unlock: {message}");
+            }
+            Attempt::Unlocked { opened: opened_now }
+        } else if !failures.is_empty() {
+            Attempt::Failed(failures.join("; "))
+        } else {
+            Attempt::Wrong
+        }
+    }
+
+    /// Resolves once nothing is pending (direct modes); never in systemdAgent mode.
+    pub async fn done(&self) {
+        if self.mode == Mode::SystemdAgent {
+            return std::future::pending().await;
+        }
+        let mut rx = self.all_open.subscribe();
+        // The sender lives as long as self, so wait_for only ends when the value is true.
+        let _ = rx.wait_for(|&all| all).await;
+    }
+
+    /// True once nothing is pending (direct modes).
+    pub fn is_done(&self) -> bool {
+        self.mode != Mode::SystemdAgent && *self.all_open.borrow()
+    }
+}
+
+/// Runs blocking work (a KDF, socket sends) off the async thread.
+async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("unlock: blocking task did not finish: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

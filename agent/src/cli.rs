@@ -8,6 +8,8 @@ lethe: early-boot agent for impermanent Linux hosts
 
 Usage:
   lethe check-config FILE     check a config; print it normalized, with defaults filled in
+  lethe unlock --config FILE  read one passphrase from stdin, open the configured LUKS devices
+                              (0 opened, 1 wrong passphrase, 2 other failure)
   lethe --help | --version
 
 Exit status: 0 ok, 1 bad input (config, passphrase), 2 any other failure.
@@ -18,6 +20,7 @@ pub enum Command {
     Help,
     Version,
     CheckConfig { file: PathBuf },
+    Unlock { config: PathBuf },
 }
 
 /// The arguments after the program name, consumed front to back.
@@ -60,6 +63,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         None | Some("--help" | "-h" | "help") => Command::Help,
         Some("--version" | "-V") => Command::Version,
         Some("check-config") => Command::CheckConfig { file: args.positional("FILE")?.into() },
+        Some("unlock") => Command::Unlock { config: args.config()? },
         Some(other) => return Err(format!("unknown command {other}")),
     };
     args.done()?;

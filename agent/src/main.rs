@@ -40,5 +40,6 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
     }
 }

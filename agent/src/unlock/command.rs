@@ -1,1 +1,141 @@
-//! `lethe unlock --config FILE`: one passphrase from stdin opens the configured devices.
+//! `lethe unlock --config FILE`: one passphrase from stdin opens the configured devices (or, in
+//! systemdAgent mode, answers the pending requests). For recovery from an initrd shell, and for
+//! scripts: exit 0 when nothing is left pending, 1 on a wrong passphrase, 2 on any other failure.
+
+use super::{Attempt, Mode, Passphrase, Unlocker};
+use crate::config::{Config, LoadError};
+use crate::error::{Context, Result};
+use rustix::termios::{self, LocalModes, OptionalActions};
+use std::io::Write;
+use std::path::Path;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_WRONG: u8 = 1;
+pub const EXIT_FAILED: u8 = 2;
+
+/// Runs the subcommand; returns the exit status. Messages go to stderr, one line each.
+pub fn run(config_file: &Path) -> u8 {
+    let unlock = match Config::load(config_file) {
+        Ok(Config { unlock: Some(unlock), .. }) => unlock,
+        Ok(_) => {
+            eprintln!("lethe: {}: no \"unlock\" section: nothing to unlock", config_file.display());
+            return EXIT_FAILED;
+        }
+        Err(e @ (LoadError::Invalid(_) | LoadError::Unreadable(_))) => {
+            eprintln!("lethe: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lethe: cannot start the async runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let unlocker = Unlocker::new(&unlock);
+    let what = unlocker.describe_pending();
+    if what.is_empty() {
+        let nothing = match unlocker.mode() {
+            Mode::SystemdAgent => "no password request is pending",
+            _ => "nothing to unlock",
+        };
+        eprintln!("lethe: {nothing}");
+        return if unlocker.mode() == Mode::SystemdAgent { EXIT_FAILED } else { EXIT_OK };
+    }
+    let passphrase = match read_passphrase(&format!("Passphrase for {what}: ")) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("lethe: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let attempt = runtime.block_on(unlocker.try_passphrase(passphrase));
+    report(&unlocker, attempt)
+}
+
+/// One line on stderr for the outcome; the exit status.
+fn report(unlocker: &Unlocker, attempt: Attempt) -> u8 {
+    match attempt {
+        Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
+            eprintln!("lethe: passphrase sent to: {}", opened.join(", "));
+            EXIT_OK
+        }
+        Attempt::Unlocked { opened } => {
+            let left = unlocker.pending();
+            if left.is_empty() {
+                eprintln!("lethe: opened {}", opened.join(", "));
+                EXIT_OK
+            } else {
+                eprintln!(
+                    "lethe: opened {}; the passphrase does not open {}",
+                    opened.join(", "),
+                    left.join(", ")
+                );
+                EXIT_WRONG
+            }
+        }
+        Attempt::Wrong => {
+            eprintln!("lethe: wrong passphrase: no keyslot of {} matches", unlocker.pending().join(", "));
+            EXIT_WRONG
+        }
+        Attempt::Failed(message) => {
+            eprintln!("lethe: {message}");
+            EXIT_FAILED
+        }
+        Attempt::NothingPending => {
+            eprintln!("lethe: nothing to unlock");
+            EXIT_OK
+        }
+    }
+}
+
+/// One line from stdin; on a terminal, prompted on stderr with echo off.
+fn read_passphrase(prompt: &str) -> Result<Passphrase> {
+    let stdin = std::io::stdin();
+    let tty = termios::isatty(&stdin);
+    let saved = if tty {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let saved = termios::tcgetattr(&stdin).context("stdin: cannot read the terminal mode")?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        termios::tcsetattr(&stdin, OptionalActions::Flush, &quiet).context("stdin: cannot turn echo off")?;
+        Some(saved)
+    } else {
+        None
+    };
+    let read = read_line(&stdin);
+    if let Some(saved) = saved {
+        let _ = termios::tcsetattr(&stdin, OptionalActions::Flush, &saved);
+    }
+    let line = read.context("stdin: cannot read the passphrase")?;
+    if line.is_empty() {
+        crate::bail!("stdin: no passphrase (end of input)");
+    }
+    Ok(Passphrase::from_line(line))
+}
+
+/// Reads up to and including the first newline, a byte at a time: std's buffered stdin would
+/// keep a copy of the passphrase in a buffer nobody zeroizes.
+fn read_line(fd: impl std::os::fd::AsFd) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::with_capacity(1024);
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(&fd, &mut byte) {
+            Ok(0) => return Ok(line),
+            Ok(_) => {
+                line.push(byte[0]);
+                if byte[0] == b'\n' {
+                    return Ok(line);
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                zeroize::Zeroize::zeroize(&mut line);
+                return Err(e.into());
+            }
+        }
+    }
+}

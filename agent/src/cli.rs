@@ -10,6 +10,8 @@ Usage:
   lethe check-config FILE     check a config; print it normalized, with defaults filled in
   lethe unlock --config FILE  read one passphrase from stdin, open the configured LUKS devices
                               (0 opened, 1 wrong passphrase, 2 other failure)
+  lethe init [ARG...]         stage 1 as PID 1 of an initrd (also when started as /init):
+                              config from /etc/lethe/config.json, ARGs go to stage 2's init
   lethe --help | --version
 
 Exit status: 0 ok, 1 bad input (config, passphrase), 2 any other failure.
@@ -20,6 +22,8 @@ pub enum Command {
     Help,
     Version,
     CheckConfig { file: PathBuf },
+    /// `lethe init`: the words after it belong to stage 2's init.
+    Init,
     Unlock { config: PathBuf },
 }
 
@@ -63,6 +67,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         None | Some("--help" | "-h" | "help") => Command::Help,
         Some("--version" | "-V") => Command::Version,
         Some("check-config") => Command::CheckConfig { file: args.positional("FILE")?.into() },
+        Some("init") => return Ok(Command::Init),
         Some("unlock") => Command::Unlock { config: args.config()? },
         Some(other) => return Err(format!("unknown command {other}")),
     };

@@ -5,5 +5,8 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod handoff;
+pub mod init;
+pub mod kmod;
 pub mod log;
 pub mod unlock;

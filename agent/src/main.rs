@@ -22,6 +22,13 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The kernel starts an initrd's /init with no subcommand (and passes it the command-line
+    // words it does not know, which belong to stage 2).
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if lethe::init::invoked_as_init(&argv0.to_string_lossy()) {
+        lethe::log::init();
+        lethe::init::main(std::env::args_os().skip(1).collect());
+    }
     let command = match cli::parse(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(e) => {
@@ -40,6 +47,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
     }
 }

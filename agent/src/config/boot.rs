@@ -17,6 +17,37 @@ pub struct Boot {
     pub init: PathBuf,
     /// Swap or partition holding a hibernation image, resumed before anything is mounted.
     pub resume_device: Option<PathBuf>,
+    /// What stage 1 does after a failure has been printed on the console.
+    pub on_failure: OnFailure,
+    /// How long the failure message stays up (and Enter can cancel) before `onFailure` acts.
+    pub failure_delay_seconds: u32,
+}
+
+/// The end of a failed stage 1: it never silently hangs, and never panics the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnFailure {
+    /// Reboot after the delay: retries a transient failure (a slow disk) unattended.
+    Reboot,
+    Poweroff,
+    /// Stay on the console with the message, re-printed now and then, until someone acts.
+    Wait,
+}
+
+impl OnFailure {
+    pub fn parse(s: &str) -> Option<OnFailure> {
+        match s {
+            "reboot" => Some(OnFailure::Reboot),
+            "poweroff" => Some(OnFailure::Poweroff),
+            "wait" => Some(OnFailure::Wait),
+            _ => None,
+        }
+    }
+}
+
+fn on_failure(at: At<'_>) -> Result<OnFailure> {
+    OnFailure::parse(&at.string().unwrap_or_default())
+        .map_or_else(|| at.expected("\"reboot\", \"poweroff\" or \"wait\""), Ok)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,7 +58,15 @@ pub struct Root {
     pub options: String,
 }
 
-const FIELDS: &[&str] = &["kernelModules", "root", "deviceTimeoutSeconds", "init", "resumeDevice"];
+const FIELDS: &[&str] = &[
+    "kernelModules",
+    "root",
+    "deviceTimeoutSeconds",
+    "init",
+    "resumeDevice",
+    "onFailure",
+    "failureDelaySeconds",
+];
 
 fn fs_type(at: At<'_>) -> Result<String> {
     let s = at.string()?;
@@ -57,5 +96,9 @@ pub fn read(at: At<'_>) -> Result<Boot> {
             .unwrap_or(30) as u32,
         init: obj.optional("init", |v| v.abs_path())?.unwrap_or_else(|| "/sbin/init".into()),
         resume_device: obj.optional("resumeDevice", |v| v.abs_path())?,
+        on_failure: obj.optional("onFailure", on_failure)?.unwrap_or(OnFailure::Reboot),
+        failure_delay_seconds: obj
+            .optional("failureDelaySeconds", |v| v.uint("a number of seconds", 0, 86400))?
+            .unwrap_or(30) as u32,
     })
 }

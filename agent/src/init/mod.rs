@@ -1,0 +1,280 @@
+//! `lethe init`: PID 1 of a minimal initrd. It reads `/etc/lethe/config.json` from the initrd,
+//! runs the stage-1 steps below in order, and ends by exec'ing the stage-2 init inside the root
+//! filesystem. Any failure (or panic) ends in the failure state of [`failure`]: the reason on
+//! the console and in the kernel log, then reboot, poweroff or wait, as configured.
+//!
+//! The flow is a list of named steps, so features slot in where they belong:
+//! network and SSH unlock after the modules are loaded, rollback once the root device is there
+//! and before the root subvolume is mounted.
+
+pub mod cmdline;
+pub mod devices;
+pub mod failure;
+pub mod mounts;
+
+use crate::config::boot::Boot;
+use crate::config::Config;
+use crate::error::{Context, Error, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where the initrd builder puts the config, unless `lethe.config=` says otherwise.
+pub const CONFIG_PATH: &str = "/etc/lethe/config.json";
+/// Where the root filesystem is mounted before it becomes `/`.
+pub const SYSROOT: &str = "/sysroot";
+
+/// What the steps share.
+pub struct Stage1 {
+    pub started: Instant,
+    pub cmdline: cmdline::Cmdline,
+    /// Set by the "read the config" step; every later step may rely on it.
+    pub config: Option<Config>,
+    /// Arguments the kernel gave us, passed on to stage 2.
+    pub init_args: Vec<OsString>,
+    pub sysroot: PathBuf,
+    /// The root device once it is there.
+    pub root_device: Option<PathBuf>,
+    /// /proc/sys/kernel/printk_devkmsg as we found it, restored before stage 2.
+    saved_devkmsg: Option<String>,
+}
+
+impl Stage1 {
+    pub fn new(init_args: Vec<OsString>) -> Stage1 {
+        Stage1 {
+            started: Instant::now(),
+            cmdline: cmdline::Cmdline::default(),
+            config: None,
+            init_args,
+            sysroot: PathBuf::from(SYSROOT),
+            root_device: None,
+            saved_devkmsg: None,
+        }
+    }
+
+    pub fn config(&self) -> Result<&Config> {
+        self.config.as_ref().ok_or_else(|| Error::msg("the config has not been read yet"))
+    }
+
+    pub fn boot(&self) -> Result<&Boot> {
+        self.config()?
+            .boot
+            .as_ref()
+            .ok_or_else(|| Error::msg("the config has no \"boot\" section, which lethe init needs"))
+    }
+}
+
+/// One named piece of stage 1. `run` returns a short result for the console ("loaded 9
+/// modules"), or an error that stops the boot.
+pub struct Step {
+    pub name: &'static str,
+    pub run: fn(&mut Stage1) -> Result<String>,
+}
+
+/// Stage 1, in order.
+pub fn steps() -> Vec<Step> {
+    vec![
+        Step { name: "mount /proc, /sys, /dev and /run", run: mount_kernel_filesystems },
+        Step { name: "read the kernel command line and the config", run: read_config },
+        Step { name: "load kernel modules", run: load_modules },
+        // network (issue: DHCP/static) and SSH unlock slot in here.
+        Step { name: "resume from hibernation", run: resume },
+        Step { name: "wait for the root device", run: wait_for_root },
+        // btrfs rollback slots in here: the device is there, the root is not mounted yet.
+        Step { name: "mount the root filesystem", run: mount_root },
+        Step { name: "switch to the root filesystem", run: switch_root },
+    ]
+}
+
+/// Whether this process was started by the kernel as an initrd's init: PID 1, and a program
+/// name ending in `init` (`/init`, `/sbin/init`, `lethe-init`).
+pub fn invoked_as_init(argv0: &str) -> bool {
+    rustix::process::getpid().is_init() && argv0.ends_with("init")
+}
+
+/// Runs stage 1; never returns (stage 2 replaces this process, or the failure state ends it).
+pub fn main(init_args: Vec<OsString>) -> ! {
+    failure::install_panic_hook();
+    if !rustix::process::getpid().is_init() {
+        eprintln!("lethe: init: must run as PID 1 of an initrd (it mounts, deletes the initramfs and switches root)");
+        std::process::exit(2);
+    }
+    let mut stage = Stage1::new(init_args);
+    let steps = steps();
+    let total = steps.len();
+    log::info!("stage 1 starting (lethe {})", env!("CARGO_PKG_VERSION"));
+    for (i, step) in steps.iter().enumerate() {
+        let t = Instant::now();
+        match (step.run)(&mut stage) {
+            Ok(note) => {
+                let note = if note.is_empty() { String::new() } else { format!(": {note}") };
+                log::info!(
+                    "[{:.3} s] step {}/{total} {}{note} ({} ms)",
+                    stage.started.elapsed().as_secs_f64(),
+                    i + 1,
+                    step.name,
+                    t.elapsed().as_millis()
+                );
+            }
+            Err(e) => failure::enter(&format!("step {}/{total} \"{}\": {e}", i + 1, step.name)),
+        }
+    }
+    failure::enter("stage 1 ended without starting stage 2")
+}
+
+fn mount_kernel_filesystems(stage: &mut Stage1) -> Result<String> {
+    mounts::mount_api_filesystems()?;
+    // The kernel rate-limits /dev/kmsg writers (10 lines per 5 s); our step lines are few but
+    // must all arrive. Restored before stage 2.
+    let knob = Path::new("/proc/sys/kernel/printk_devkmsg");
+    if let Ok(old) = std::fs::read_to_string(knob) {
+        if std::fs::write(knob, "on\n").is_ok() {
+            stage.saved_devkmsg = Some(old);
+        }
+    }
+    Ok(String::new())
+}
+
+fn read_config(stage: &mut Stage1) -> Result<String> {
+    let line = std::fs::read_to_string("/proc/cmdline").context("/proc/cmdline: cannot read")?;
+    stage.cmdline = cmdline::parse(&line);
+    for word in &stage.cmdline.ignored {
+        log::warn!("kernel command line: ignored {word}");
+    }
+    // Command-line overrides of the failure policy apply even when the config is broken.
+    let mut policy = failure::DEFAULT;
+    let apply_cmdline = |p: &mut failure::Policy, c: &cmdline::Cmdline| {
+        if let Some(a) = c.on_failure {
+            p.action = a;
+        }
+        if let Some(d) = c.failure_delay_seconds {
+            p.delay_seconds = d;
+        }
+    };
+    apply_cmdline(&mut policy, &stage.cmdline);
+    failure::set_policy(policy);
+
+    let path = stage.cmdline.config.clone().unwrap_or_else(|| PathBuf::from(CONFIG_PATH));
+    let config = Config::load(&path).map_err(|e| Error::msg(e.to_string()))?;
+    stage.config = Some(config);
+    let boot = stage.boot()?;
+    policy = failure::Policy { action: boot.on_failure, delay_seconds: boot.failure_delay_seconds };
+    apply_cmdline(&mut policy, &stage.cmdline);
+    failure::set_policy(policy);
+    let init = crate::handoff::choose_init(stage.cmdline.init.as_deref(), &boot.init);
+    Ok(format!(
+        "{}; root {} ({}); stage 2 {}",
+        path.display(),
+        boot.root.device.display(),
+        boot.root.fs_type,
+        init.display()
+    ))
+}
+
+fn load_modules(stage: &mut Stage1) -> Result<String> {
+    let names = stage.boot()?.kernel_modules.clone();
+    if names.is_empty() {
+        return Ok("none configured".into());
+    }
+    let summary = crate::kmod::load_all(&names)?;
+    let mut note = format!("loaded {}", summary.loaded.len());
+    if !summary.loaded.is_empty() {
+        note.push_str(&format!(" ({})", summary.loaded.join(", ")));
+    }
+    if !summary.present.is_empty() {
+        note.push_str(&format!("; already present: {}", summary.present.join(", ")));
+    }
+    Ok(note)
+}
+
+/// Hands a hibernation image's device to the kernel (`/sys/power/resume`) before anything is
+/// mounted: mounting a filesystem that a hibernated kernel still has open would corrupt it.
+/// With an image there, the kernel restores it and this process is gone; without one, the
+/// write returns and the boot goes on. A missing device only warns: a swap disk must not be
+/// able to stop a boot. `noresume` on the kernel command line skips this.
+fn resume(stage: &mut Stage1) -> Result<String> {
+    let boot = stage.boot()?;
+    let Some(device) = boot.resume_device.clone() else {
+        return Ok("no boot.resumeDevice".into());
+    };
+    let line = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if cmdline::words(&line).iter().any(|w| w == "noresume") {
+        return Ok("skipped (noresume)".into());
+    }
+    let timeout = Duration::from_secs(boot.device_timeout_seconds.into());
+    let device = match devices::wait_for(&device, timeout) {
+        Ok(d) => d,
+        Err(e) => {
+            log::warn!("resume: {e}; booting without resuming");
+            return Ok("device missing, not resumed".into());
+        }
+    };
+    let rdev = rustix::fs::stat(&device).with_context(|| device.display())?.st_rdev;
+    let value = format!("{}:{}", rustix::fs::major(rdev), rustix::fs::minor(rdev));
+    log::info!("resume: asking the kernel to resume from {} ({value})", device.display());
+    std::fs::write("/sys/power/resume", &value)
+        .with_context(|| format!("/sys/power/resume: cannot write {value}"))?;
+    Ok(format!("{}: no hibernation image, booting normally", device.display()))
+}
+
+fn wait_for_root(stage: &mut Stage1) -> Result<String> {
+    let boot = stage.boot()?;
+    let timeout = Duration::from_secs(boot.device_timeout_seconds.into());
+    let t = Instant::now();
+    let device = devices::wait_for(&boot.root.device, timeout)?;
+    let note = format!("{} after {} ms", device.display(), t.elapsed().as_millis());
+    stage.root_device = Some(device);
+    Ok(note)
+}
+
+fn mount_root(stage: &mut Stage1) -> Result<String> {
+    let boot = stage.boot()?;
+    let device = stage.root_device.clone().unwrap_or_else(|| boot.root.device.clone());
+    mounts::mount_root(&device, &stage.sysroot, &boot.root.fs_type, &boot.root.options)?;
+    Ok(format!("{} on {}", device.display(), stage.sysroot.display()))
+}
+
+fn switch_root(stage: &mut Stage1) -> Result<String> {
+    let boot = stage.boot()?;
+    let init = crate::handoff::choose_init(stage.cmdline.init.as_deref(), &boot.init);
+    crate::handoff::check_init(&stage.sysroot, &init)?;
+    log::info!(
+        "[{:.3} s] step switch root: starting {} in {}; stage 1 done",
+        stage.started.elapsed().as_secs_f64(),
+        init.display(),
+        stage.sysroot.display()
+    );
+    if let Some(old) = stage.saved_devkmsg.take() {
+        let _ = std::fs::write("/proc/sys/kernel/printk_devkmsg", old);
+    }
+    Err(crate::handoff::switch_root(&stage.sysroot, &init, &stage.init_args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_have_unique_names_and_end_with_the_switch() {
+        let steps = steps();
+        let mut names: Vec<&str> = steps.iter().map(|s| s.name).collect();
+        assert_eq!(names.last(), Some(&"switch to the root filesystem"));
+        assert_eq!(names.first(), Some(&"mount /proc, /sys, /dev and /run"));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), steps.len());
+    }
+
+    #[test]
+    fn a_test_process_is_not_init() {
+        assert!(!invoked_as_init("/init"));
+    }
+
+    #[test]
+    fn boot_section_is_required() {
+        let mut stage = Stage1::new(vec![]);
+        assert!(stage.boot().unwrap_err().to_string().contains("not been read"));
+        stage.config = Some(Config::parse(r#"{"version": 1}"#).unwrap());
+        assert!(stage.boot().unwrap_err().to_string().contains("no \"boot\" section"));
+    }
+}

@@ -1,0 +1,441 @@
+//! Loading kernel modules with their dependencies, the way `modprobe` does, without modprobe:
+//! an initrd has no kmod tools, and the kernel's own request_module() calls a modprobe that is
+//! not there. The decision (which files, in which order) is a pure function of the depmod files
+//! (`modules.dep`, `modules.builtin`, `modules.softdep`, `modules.alias`); loading is a thin
+//! layer over `finit_module(2)`.
+//!
+//! - Hard dependencies come from `modules.dep` (depmod lists the whole closure; we still walk it
+//!   depth-first so the order never depends on how depmod sorted a line).
+//! - Soft dependencies (`softdep btrfs pre: crypto-crc32c`) are loaded too, best-effort: the
+//!   kernel asks for them at run time through request_module(), which has no modprobe to run
+//!   in an initrd. They are often aliases, resolved through `modules.alias` (exact names only).
+//! - A module built into the kernel (`modules.builtin`) or already loaded is not an error.
+//! - Module names compare with `-` and `_` as the same character, as the kernel does.
+//! - `.ko` files are passed to the kernel as they are. `.ko.xz`/`.ko.zst`/`.ko.gz` are passed with
+//!   `MODULE_INIT_COMPRESSED_FILE`, which needs a kernel built with `CONFIG_MODULE_DECOMPRESS`
+//!   (Debian 6.1 ships plain `.ko` files and has it off); initrd-glue/mkinitrd decompresses modules
+//!   while building, so an initrd it builds only ever holds plain `.ko` files.
+
+use crate::error::{Context, Error, Result};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// The kernel's name for a module: file stem, `-` as `_`.
+pub fn normalize(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// `kernel/fs/btrfs/btrfs.ko.zst` -> `btrfs`.
+pub fn name_of(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let stem =
+        [".ko.xz", ".ko.zst", ".ko.gz", ".ko"].iter().find_map(|ext| file.strip_suffix(ext)).unwrap_or(file);
+    normalize(stem)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// Relative to the modules directory, as in modules.dep.
+    path: String,
+    /// Paths of every module this one needs (depmod writes the whole closure).
+    deps: Vec<String>,
+}
+
+/// What depmod wrote about one kernel's modules.
+#[derive(Debug, Default, Clone)]
+pub struct Index {
+    modules: HashMap<String, Entry>,
+    builtin: HashSet<String>,
+    soft_pre: HashMap<String, Vec<String>>,
+    soft_post: HashMap<String, Vec<String>>,
+    aliases: HashMap<String, Vec<String>>,
+}
+
+/// One thing to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Built into the kernel: nothing to load.
+    Builtin(String),
+    /// Load this file. `required` is false for soft dependencies, whose failure is only a warning.
+    Insert { name: String, path: String, required: bool },
+}
+
+impl Index {
+    /// Parses the text of the depmod files; `softdep` and `alias` may be empty.
+    pub fn parse(dep: &str, builtin: &str, softdep: &str, alias: &str) -> Result<Index> {
+        let mut index = Index::default();
+        for (n, line) in dep.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((path, deps)) = line.split_once(':') else {
+                return Err(Error::msg(format!(
+                    "modules.dep line {}: expected \"path: deps\", got {line:?}",
+                    n + 1
+                )));
+            };
+            let entry = Entry {
+                path: path.trim().to_string(),
+                deps: deps.split_whitespace().map(str::to_string).collect(),
+            };
+            index.modules.insert(name_of(path.trim()), entry);
+        }
+        index.builtin = builtin.lines().map(str::trim).filter(|l| !l.is_empty()).map(name_of).collect();
+        for line in softdep.lines() {
+            // softdep MODULE pre: A B post: C   (either part optional; words before any
+            // "pre:"/"post:" count as pre, as kmod reads them)
+            let mut words = line.split_whitespace();
+            if words.next() != Some("softdep") {
+                continue;
+            }
+            let Some(module) = words.next().map(normalize) else { continue };
+            let mut post = false;
+            for w in words {
+                match w {
+                    "pre:" => post = false,
+                    "post:" => post = true,
+                    dep => {
+                        let table = if post { &mut index.soft_post } else { &mut index.soft_pre };
+                        table.entry(module.clone()).or_default().push(dep.to_string());
+                    }
+                }
+            }
+        }
+        for line in alias.lines() {
+            let mut words = line.split_whitespace();
+            if let (Some("alias"), Some(pattern), Some(module)) = (words.next(), words.next(), words.next()) {
+                // Only exact aliases: softdeps name crypto algorithms ("crc32c"), not devices.
+                if !pattern.contains(['*', '?', '[']) {
+                    index.aliases.entry(normalize(pattern)).or_default().push(normalize(module));
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// Reads the depmod files of `dir` (`/lib/modules/KVER`). Only `modules.dep` must exist.
+    pub fn read(dir: &Path) -> Result<Index> {
+        let read = |file: &str, required: bool| -> Result<String> {
+            let path = dir.join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Ok(text),
+                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                Err(e) => Err(Error::msg(format!("{}: cannot read: {e}", path.display()))),
+            }
+        };
+        Index::parse(
+            &read("modules.dep", true)?,
+            &read("modules.builtin", false)?,
+            &read("modules.softdep", false)?,
+            &read("modules.alias", false)?,
+        )
+        .with_context(|| dir.display())
+    }
+
+    pub fn is_builtin(&self, name: &str) -> bool {
+        self.builtin.contains(&normalize(name))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.modules.contains_key(&normalize(name))
+    }
+
+    /// Module names a softdep or config entry means: itself if it is a module or builtin,
+    /// else every module its exact alias names.
+    fn resolve(&self, name: &str) -> Vec<String> {
+        let n = normalize(name);
+        if self.modules.contains_key(&n) || self.builtin.contains(&n) {
+            return vec![n];
+        }
+        self.aliases.get(&n).cloned().unwrap_or_default()
+    }
+
+    /// The ordered actions that load `names` with all their dependencies. Fails on a name that
+    /// is neither a module, nor built in, nor an alias of one.
+    pub fn plan(&self, names: &[String]) -> Result<Vec<Action>> {
+        let mut planner =
+            Planner { index: self, done: HashSet::new(), visiting: HashSet::new(), actions: Vec::new() };
+        for name in names {
+            let resolved = self.resolve(name);
+            if resolved.is_empty() {
+                return Err(Error::msg(format!(
+                    "kernel module {name}: not found in modules.dep, modules.builtin or modules.alias"
+                )));
+            }
+            for module in resolved {
+                planner.visit(&module, true)?;
+            }
+        }
+        Ok(planner.actions)
+    }
+}
+
+struct Planner<'a> {
+    index: &'a Index,
+    done: HashSet<String>,
+    visiting: HashSet<String>,
+    actions: Vec<Action>,
+}
+
+impl Planner<'_> {
+    fn visit(&mut self, name: &str, required: bool) -> Result<()> {
+        if self.done.contains(name) || self.visiting.contains(name) {
+            // A softdep cycle (a pre: b, b post: a) is legal; the first visit wins.
+            return Ok(());
+        }
+        if self.index.builtin.contains(name) {
+            self.done.insert(name.to_string());
+            self.actions.push(Action::Builtin(name.to_string()));
+            return Ok(());
+        }
+        let Some(entry) = self.index.modules.get(name) else {
+            if required {
+                return Err(Error::msg(format!("kernel module {name}: not found in modules.dep")));
+            }
+            return Ok(());
+        };
+        self.visiting.insert(name.to_string());
+        for soft in self.index.soft_pre.get(name).cloned().unwrap_or_default() {
+            for module in self.index.resolve(&soft) {
+                self.visit(&module, false)?;
+            }
+        }
+        for dep in &entry.deps {
+            let dep_name = name_of(dep);
+            if !self.index.modules.contains_key(&dep_name) {
+                return Err(Error::msg(format!(
+                    "kernel module {name}: needs {dep}, which has no line of its own in modules.dep"
+                )));
+            }
+            // A hard dependency of a soft dependency is only as required as that softdep.
+            self.visit(&dep_name, required)?;
+        }
+        self.visiting.remove(name);
+        self.done.insert(name.to_string());
+        self.actions.push(Action::Insert { name: name.to_string(), path: entry.path.clone(), required });
+        for soft in self.index.soft_post.get(name).cloned().unwrap_or_default() {
+            for module in self.index.resolve(&soft) {
+                self.visit(&module, false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`load_all`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Newly loaded by us, in order.
+    pub loaded: Vec<String>,
+    /// Already in the kernel (loaded before us, or built in).
+    pub present: Vec<String>,
+    /// Soft dependencies that failed to load (each with the reason); never fatal.
+    pub skipped: Vec<String>,
+}
+
+/// `/lib/modules/$(uname -r)`.
+pub fn modules_dir() -> PathBuf {
+    let uname = rustix::system::uname();
+    let release = uname.release().to_string_lossy().into_owned();
+    Path::new("/lib/modules").join(release)
+}
+
+/// Loads `names` and everything they need from the running kernel's modules directory.
+/// Names already loaded or built in are fine. This is the entry point other stage-1 steps use
+/// (the NIC modules of `network.kernelModules`, the storage modules of `boot.kernelModules`).
+pub fn load_all(names: &[String]) -> Result<Summary> {
+    load_all_from(&modules_dir(), names)
+}
+
+/// [`load_all`] with an explicit modules directory.
+pub fn load_all_from(dir: &Path, names: &[String]) -> Result<Summary> {
+    let mut summary = Summary::default();
+    if names.is_empty() {
+        return Ok(summary);
+    }
+    if !dir.is_dir() {
+        return Err(Error::msg(format!(
+            "{}: no such directory: the initrd has no modules for the running kernel (built for another kernel?)",
+            dir.display()
+        )));
+    }
+    let index = Index::read(dir)?;
+    for action in index.plan(names)? {
+        match action {
+            Action::Builtin(name) => summary.present.push(name),
+            Action::Insert { name, path, required } => match insert(dir, &name, &path) {
+                Ok(true) => {
+                    log::debug!("loaded kernel module {name}");
+                    summary.loaded.push(name);
+                }
+                Ok(false) => summary.present.push(name),
+                Err(e) if !required => {
+                    log::debug!("soft dependency not loaded: {e}");
+                    summary.skipped.push(e.to_string());
+                }
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    Ok(summary)
+}
+
+/// Whether the kernel already has `name` (loaded, or built in with a /sys/module entry).
+pub fn is_loaded(name: &str) -> bool {
+    Path::new("/sys/module").join(normalize(name)).join("initstate").exists()
+}
+
+/// `finit_module` flag: the file is compressed and the kernel should decompress it.
+const MODULE_INIT_COMPRESSED_FILE: i32 = 4;
+
+/// Loads one module file; Ok(false) when it was already there.
+fn insert(dir: &Path, name: &str, rel: &str) -> Result<bool> {
+    if is_loaded(name) {
+        return Ok(false);
+    }
+    let path = dir.join(rel);
+    let what = || format!("kernel module {name} ({})", path.display());
+    let file = std::fs::File::open(&path).with_context(|| format!("{}: cannot open", what()))?;
+    let compressed = !rel.ends_with(".ko");
+    let flags = if compressed { MODULE_INIT_COMPRESSED_FILE } else { 0 };
+    match rustix::system::finit_module(&file, c"", flags) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::EXIST) => Ok(false),
+        Err(rustix::io::Errno::INVAL) if compressed => Err(Error::msg(format!(
+            "{}: the kernel cannot load compressed modules (built without CONFIG_MODULE_DECOMPRESS); \
+             put uncompressed .ko files into the initrd (initrd-glue/mkinitrd does)",
+            what()
+        ))),
+        Err(e) => Err(Error::msg(format!(
+            "{}: finit_module failed: {} (the kernel log says why)",
+            what(),
+            std::io::Error::from(e)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEP: &str = "\
+kernel/fs/btrfs/btrfs.ko: kernel/crypto/xor.ko kernel/lib/raid6/raid6_pq.ko kernel/lib/zstd/zstd_compress.ko kernel/lib/libcrc32c.ko
+kernel/crypto/xor.ko:
+kernel/lib/raid6/raid6_pq.ko:
+kernel/lib/zstd/zstd_compress.ko: kernel/lib/xxhash-x.ko
+kernel/lib/xxhash-x.ko:
+kernel/lib/libcrc32c.ko:
+kernel/crypto/crc32c_generic.ko:
+kernel/arch/x86/crypto/crc32c-intel.ko.zst:
+kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_ring.ko:
+kernel/drivers/virtio/virtio.ko:
+";
+    const BUILTIN: &str = "kernel/crypto/sha256_generic.ko\nkernel/drivers/block/loop.ko\n";
+    const SOFTDEP: &str = "\
+# Soft dependencies extracted from modules themselves.
+softdep btrfs pre: crypto-crc32c sha256
+softdep libcrc32c pre: crc32c
+softdep virtio_blk post: does_not_exist
+";
+    const ALIAS: &str = "\
+alias crypto-crc32c crc32c_intel
+alias crypto-crc32c crc32c_generic
+alias crc32c crc32c_intel
+alias crc32c crc32c_generic
+alias sha256 sha256_generic
+alias pci:v00001AF4d00001001sv*sd*bc*sc*i* virtio_blk
+";
+
+    fn index() -> Index {
+        Index::parse(DEP, BUILTIN, SOFTDEP, ALIAS).unwrap()
+    }
+
+    fn plan(names: &[&str]) -> Result<Vec<Action>> {
+        index().plan(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn inserted(actions: &[Action]) -> Vec<(String, bool)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Insert { name, required, .. } => Some((name.clone(), *required)),
+                Action::Builtin(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_come_from_paths() {
+        assert_eq!(name_of("kernel/arch/x86/crypto/crc32c-intel.ko.zst"), "crc32c_intel");
+        assert_eq!(name_of("kernel/fs/btrfs/btrfs.ko"), "btrfs");
+        assert_eq!(name_of("a/b.ko.xz"), "b");
+    }
+
+    #[test]
+    fn dependencies_load_first_soft_ones_optional() {
+        let order = inserted(&plan(&["btrfs"]).unwrap());
+        let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "crc32c_intel",
+                "crc32c_generic",
+                "xor",
+                "raid6_pq",
+                "xxhash_x",
+                "zstd_compress",
+                "libcrc32c",
+                "btrfs"
+            ]
+        );
+        let required: Vec<bool> = order.iter().map(|(_, r)| *r).collect();
+        assert_eq!(required, [false, false, true, true, true, true, true, true]);
+        // sha256 is a softdep that is built in.
+        assert!(plan(&["btrfs"]).unwrap().contains(&Action::Builtin("sha256_generic".into())));
+    }
+
+    #[test]
+    fn each_module_once_and_dashes_are_underscores() {
+        let order = inserted(&plan(&["virtio-blk", "virtio_blk", "virtio"]).unwrap());
+        assert_eq!(
+            order,
+            [("virtio".into(), true), ("virtio_ring".into(), true), ("virtio_blk".into(), true)]
+        );
+    }
+
+    #[test]
+    fn builtins_and_aliases_are_accepted() {
+        assert_eq!(plan(&["loop"]).unwrap(), [Action::Builtin("loop".into())]);
+        let order = inserted(&plan(&["crc32c"]).unwrap());
+        assert_eq!(order, [("crc32c_intel".into(), true), ("crc32c_generic".into(), true)]);
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        let e = plan(&["virtio_blk", "r8169"]).unwrap_err().to_string();
+        assert_eq!(e, "kernel module r8169: not found in modules.dep, modules.builtin or modules.alias");
+        // Wildcard aliases are device matches, never module names.
+        assert!(plan(&["pci:v00001AF4d00001001sv*sd*bc*sc*i*"]).is_err());
+    }
+
+    #[test]
+    fn a_dependency_without_its_own_line_is_reported() {
+        let index = Index::parse("kernel/a.ko: kernel/b.ko\n", "", "", "").unwrap();
+        let e = index.plan(&["a".into()]).unwrap_err().to_string();
+        assert_eq!(e, "kernel module a: needs kernel/b.ko, which has no line of its own in modules.dep");
+    }
+
+    #[test]
+    fn malformed_dep_lines_are_rejected() {
+        let e = Index::parse("kernel/a.ko\n", "", "", "").unwrap_err().to_string();
+        assert!(e.starts_with("modules.dep line 1: expected"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_modules_directory_is_explained() {
+        let e = load_all_from(Path::new("/nonexistent/lib/modules/0"), &["btrfs".into()]).unwrap_err();
+        assert!(e.to_string().contains("no modules for the running kernel"), "{e}");
+        assert_eq!(load_all_from(Path::new("/nonexistent"), &[]).unwrap(), Summary::default());
+    }
+}

@@ -1,24 +1,380 @@
-//! The systemd password-agent protocol: systemd-cryptsetup (and anything using
-//! `systemd-ask-password`) writes `/run/systemd/ask-password/ask.*` files; an agent answers on
-//! the unix datagram socket each names.
+//! The systemd password-agent protocol (systemd.io/PASSWORD_AGENTS): systemd-cryptsetup, like
+//! anything calling `systemd-ask-password`, writes `/run/systemd/ask-password/ask.*` (an ini
+//! file with an `[Ask]` section) and waits on the unix datagram socket it names; an agent sends
+//! `+passphrase` (or `-` to cancel) there as one datagram. Several agents may run: the first
+//! answer wins, and the asker removes its file.
+//!
+//! Parsing and the liveness decision are pure functions; reading the directory and sending are
+//! the small layer around them. The directory is polled (it is tiny, on tmpfs, and may not exist
+//! yet when lethe starts).
 
 use super::{Attempt, Passphrase};
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use zeroize::Zeroizing;
 
 pub const ASK_DIR: &str = "/run/systemd/ask-password";
 
 /// One password request, as parsed from an `ask.*` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The `ask.*` file it came from (empty from `parse`; set by the scan).
+    pub file: PathBuf,
+    /// The asking process: a request whose asker died is stale.
+    pub pid: Option<i32>,
+    /// Where the answer goes (an absolute path).
+    pub socket: PathBuf,
+    /// CLOCK_MONOTONIC deadline in microseconds; 0 = none.
+    pub not_after_us: u64,
+    /// The asker accepts a cached passphrase.
+    pub accept_cached: bool,
+    /// The asker wants the input shown while typed (not a secret).
+    pub echo: bool,
+    /// The asker wants nothing shown while typed, not even asterisks.
+    pub silent: bool,
     pub message: String,
+    /// What is asked for, e.g. `cryptsetup:/dev/vda2`.
+    pub id: Option<String>,
 }
 
-/// The requests in `dir` that still wait for an answer (not expired, asker alive).
-pub fn live_requests(_dir: &Path) -> Vec<Request> {
-    Vec::new()
+fn boolean(key: &str, value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "y" | "true" | "t" | "on" => Ok(true),
+        "0" | "no" | "n" | "false" | "f" | "off" => Ok(false),
+        _ => Err(format!("{key}={value}: expected 0 or 1")),
+    }
 }
 
-/// Sends `passphrase` to every live request in `dir`.
-pub fn answer_all(_dir: &Path, _passphrase: &Passphrase) -> Attempt {
-    Attempt::NothingPending
+/// Parses the text of an `ask.*` file. Unknown keys and sections are ignored, as the spec asks
+/// (the format grows); a missing or bad `Socket=`, `PID=` or `NotAfter=` is an error.
+pub fn parse(text: &str) -> Result<Request, String> {
+    let mut in_ask = false;
+    let mut seen_ask = false;
+    let mut socket = None;
+    let mut request = Request {
+        file: PathBuf::new(),
+        pid: None,
+        socket: PathBuf::new(),
+        not_after_us: 0,
+        accept_cached: false,
+        echo: false,
+        silent: false,
+        message: String::new(),
+        id: None,
+    };
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if line.starts_with('[') {
+            let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+                return Err(format!("line {}: bad section header {line:?}", n + 1));
+            };
+            in_ask = section == "Ask";
+            seen_ask |= in_ask;
+            continue;
+        }
+        if !in_ask {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected KEY=VALUE, got {line:?}", n + 1));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        match key {
+            "PID" => match value.parse::<i32>() {
+                Ok(pid) if pid > 0 => request.pid = Some(pid),
+                _ => return Err(format!("PID={value}: expected a process id")),
+            },
+            "Socket" => socket = Some(value.to_string()),
+            "NotAfter" => {
+                request.not_after_us =
+                    value.parse().map_err(|_| format!("NotAfter={value}: expected microseconds"))?
+            }
+            "AcceptCached" => request.accept_cached = boolean(key, value)?,
+            "Echo" => request.echo = boolean(key, value)?,
+            "Silent" => request.silent = boolean(key, value)?,
+            "Message" => request.message = value.to_string(),
+            "Id" => request.id = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    if !seen_ask {
+        return Err("no [Ask] section".into());
+    }
+    match socket {
+        Some(s) if s.starts_with('/') => request.socket = PathBuf::from(s),
+        Some(s) => return Err(format!("Socket={s}: expected an absolute path")),
+        None => return Err("no Socket= line".into()),
+    }
+    Ok(request)
+}
+
+/// Why a well-formed request is not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    Expired,
+    AskerGone,
+}
+
+/// Whether `request` still waits, at monotonic time `now_us`, given whether its asker lives.
+pub fn staleness(request: &Request, now_us: u64, asker_alive: bool) -> Option<Stale> {
+    if request.not_after_us != 0 && now_us > request.not_after_us {
+        Some(Stale::Expired)
+    } else if !asker_alive {
+        Some(Stale::AskerGone)
+    } else {
+        None
+    }
+}
+
+/// The datagram that answers a request: `+passphrase`, or `-` to cancel it.
+pub fn reply(passphrase: Option<&Passphrase>) -> Zeroizing<Vec<u8>> {
+    let mut datagram = Zeroizing::new(Vec::with_capacity(1 + passphrase.map_or(0, |p| p.as_bytes().len())));
+    match passphrase {
+        Some(p) => {
+            datagram.push(b'+');
+            datagram.extend_from_slice(p.as_bytes());
+        }
+        None => datagram.push(b'-'),
+    }
+    datagram
+}
+
+fn monotonic_us() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1_000
+}
+
+fn alive(pid: Option<i32>) -> bool {
+    let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) else {
+        return true;
+    };
+    // EPERM means it exists but is not ours to signal: still alive.
+    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+}
+
+/// The agent's memory across scans: what it already logged, and what it already answered.
+#[derive(Debug)]
+pub struct Agent {
+    dir: PathBuf,
+    /// `ask.*` files already reported (bad, stale or new), so each is logged once.
+    reported: Mutex<HashSet<PathBuf>>,
+    /// `ask.*` files already answered: the asker removes them soon, but may not have yet.
+    answered: Mutex<HashSet<PathBuf>>,
+}
+
+impl Agent {
+    pub fn new(dir: PathBuf) -> Agent {
+        Agent { dir, reported: Mutex::default(), answered: Mutex::default() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn report_once(&self, file: &Path, line: impl FnOnce() -> String, warn: bool) {
+        if self.reported.lock().unwrap().insert(file.to_path_buf()) {
+            if warn {
+                log::warn!("{}", line());
+            } else {
+                log::info!("{}", line());
+            }
+        }
+    }
+
+    /// The requests in the directory that still wait for an answer, oldest name first.
+    pub fn live_requests(&self) -> Vec<Request> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => {
+                self.report_once(
+                    &self.dir,
+                    || format!("unlock: {}: cannot list: {e}", self.dir.display()),
+                    true,
+                );
+                return Vec::new();
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("ask."))
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        {
+            // Forget files that are gone, so the sets stay small.
+            let exists = |f: &PathBuf| files.contains(f);
+            self.answered.lock().unwrap().retain(exists);
+            self.reported.lock().unwrap().retain(|f| exists(f) || f == &self.dir);
+        }
+        let answered = self.answered.lock().unwrap().clone();
+        let now = monotonic_us();
+        let mut live = Vec::new();
+        for file in files {
+            if answered.contains(&file) {
+                continue;
+            }
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                // Removed between listing and reading: answered elsewhere or given up.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    self.report_once(&file, || format!("unlock: {}: cannot read: {e}", file.display()), true);
+                    continue;
+                }
+            };
+            let mut request = match parse(&text) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.report_once(
+                        &file,
+                        || format!("unlock: {}: ignoring malformed password request: {e}", file.display()),
+                        true,
+                    );
+                    continue;
+                }
+            };
+            request.file = file.clone();
+            match staleness(&request, now, alive(request.pid)) {
+                Some(Stale::Expired) => self.report_once(
+                    &file,
+                    || format!("unlock: {}: ignoring expired password request", file.display()),
+                    false,
+                ),
+                Some(Stale::AskerGone) => self.report_once(
+                    &file,
+                    || {
+                        format!(
+                            "unlock: {}: ignoring password request of process {} (gone)",
+                            file.display(),
+                            request.pid.unwrap_or(0)
+                        )
+                    },
+                    false,
+                ),
+                None => {
+                    self.report_once(
+                        &file,
+                        || format!("unlock: systemd asks: {:?} ({})", request.message, file.display()),
+                        false,
+                    );
+                    live.push(request)
+                }
+            }
+        }
+        live
+    }
+
+    /// Sends `passphrase` to every live request. `Unlocked { opened }` lists the messages of
+    /// the requests it was sent to: whether it was right, only the asker knows.
+    pub fn answer_all(&self, passphrase: &Passphrase) -> Attempt {
+        let requests = self.live_requests();
+        if requests.is_empty() {
+            return Attempt::NothingPending;
+        }
+        let datagram = reply(Some(passphrase));
+        let mut sent = Vec::new();
+        let mut failures = Vec::new();
+        for request in requests {
+            match send(&request.socket, &datagram) {
+                Ok(()) => {
+                    log::info!(
+                        "unlock: passphrase sent for {:?} ({})",
+                        request.message,
+                        request.file.display()
+                    );
+                    self.answered.lock().unwrap().insert(request.file.clone());
+                    sent.push(request.message);
+                }
+                Err(e) => failures.push(format!("{}: cannot send the answer: {e}", request.socket.display())),
+            }
+        }
+        if sent.is_empty() {
+            Attempt::Failed(failures.join("; "))
+        } else {
+            for f in failures {
+                log::warn!("unlock: {f}");
+            }
+            Attempt::Unlocked { opened: sent }
+        }
+    }
+}
+
+fn send(socket: &Path, datagram: &[u8]) -> std::io::Result<()> {
+    let sock = std::os::unix::net::UnixDatagram::unbound()?;
+    let n = sock.send_to(datagram, socket)?;
+    if n != datagram.len() {
+        return Err(std::io::Error::other("short send"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYSTEMD_252: &str = "[Ask]\nPID=11891\nSocket=/run/systemd/ask-password/sck.2133dd88c9a6dd94\n\
+        AcceptCached=1\nEcho=0\nNotAfter=852804224\nSilent=0\n\
+        Message=Please enter passphrase for disk crypted:\nId=cryptsetup:/dev/vda2\n";
+
+    #[test]
+    fn parses_what_systemd_ask_password_writes() {
+        let r = parse(SYSTEMD_252).unwrap();
+        assert_eq!(r.pid, Some(11891));
+        assert_eq!(r.socket, PathBuf::from("/run/systemd/ask-password/sck.2133dd88c9a6dd94"));
+        assert_eq!(r.not_after_us, 852804224);
+        assert!(r.accept_cached && !r.echo && !r.silent);
+        assert_eq!(r.message, "Please enter passphrase for disk crypted:");
+        assert_eq!(r.id.as_deref(), Some("cryptsetup:/dev/vda2"));
+    }
+
+    #[test]
+    fn tolerates_what_the_spec_allows() {
+        let text = "# comment\n[Other]\nSocket=relative\n\n[Ask]\n Socket = /s \nFuture=1\nEcho=yes\n";
+        let r = parse(text).unwrap();
+        assert_eq!(r.socket, PathBuf::from("/s"));
+        assert!(r.echo);
+        assert_eq!((r.pid, r.not_after_us, r.message.as_str()), (None, 0, ""));
+        // A message may itself hold '='.
+        assert_eq!(parse("[Ask]\nSocket=/s\nMessage=a=b\n").unwrap().message, "a=b");
+    }
+
+    #[test]
+    fn rejects_malformed_requests_saying_why() {
+        let cases = [
+            ("", "no [Ask] section"),
+            ("[Ask]\nPID=1\n", "no Socket= line"),
+            ("[Ask]\nSocket=sck.1\n", "Socket=sck.1: expected an absolute path"),
+            ("[Ask]\nSocket=/s\nPID=abc\n", "PID=abc: expected a process id"),
+            ("[Ask]\nSocket=/s\nPID=-4\n", "PID=-4: expected a process id"),
+            ("[Ask]\nSocket=/s\nNotAfter=soon\n", "NotAfter=soon: expected microseconds"),
+            ("[Ask]\nSocket=/s\nEcho=maybe\n", "Echo=maybe: expected 0 or 1"),
+            ("[Ask]\nSocket=/s\ngarbage\n", "line 3: expected KEY=VALUE, got \"garbage\""),
+            ("[Ask\nSocket=/s\n", "line 1: bad section header \"[Ask\""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text), Err(expected.to_string()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn staleness_by_deadline_and_asker() {
+        let r = parse("[Ask]\nSocket=/s\nNotAfter=1000\n").unwrap();
+        assert_eq!(staleness(&r, 999, true), None);
+        assert_eq!(staleness(&r, 1000, true), None);
+        assert_eq!(staleness(&r, 1001, true), Some(Stale::Expired));
+        assert_eq!(staleness(&r, 10, false), Some(Stale::AskerGone));
+        let forever = parse("[Ask]\nSocket=/s\nNotAfter=0\n").unwrap();
+        assert_eq!(staleness(&forever, u64::MAX, true), None);
+    }
+
+    #[test]
+    fn reply_datagrams() {
+        assert_eq!(&**reply(Some(&Passphrase::new(b"s3cret".to_vec()))), b"+s3cret");
+        assert_eq!(&**reply(None), b"-");
+    }
 }

@@ -21,8 +21,12 @@
 //!                                      serialized (one KDF at a time, in spawn_blocking)
 //! Unlocker::done().await               resolves once nothing is pending: direct mode only;
 //!                                      in systemdAgent mode it never resolves (runs until stopped)
+//! Unlocker::is_done() -> bool          the same, now
+//! Unlocker::changed(&seen).await       resolves when pending() != seen (for prompts to redraw)
+//! Unlocker::wait_pending().await       resolves once something is pending
 //! Unlocker::mode() -> Mode             Direct | VerifyOnly | SystemdAgent
 //! Unlocker::max_tries() -> u32         config `unlock.maxTries`
+//! Unlocker::console_enabled() -> bool  config `unlock.console`
 //! console::console_prompt(Arc<Unlocker>).await   prompts on /dev/console until done()
 //! ```
 //!
@@ -42,7 +46,7 @@ mod direct;
 
 use crate::config::unlock::{Device, Unlock};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
@@ -125,14 +129,17 @@ impl Options {
 pub struct Unlocker {
     config: Unlock,
     mode: Mode,
-    ask_dir: PathBuf,
+    agent: Arc<agent::Agent>,
     /// `opened[i]` is true once `config.devices[i]` is open (direct modes).
     opened: Mutex<Vec<bool>>,
     /// One attempt at a time: each costs a KDF run, and two at once would only halve both.
     attempts: tokio::sync::Mutex<()>,
-    /// True once nothing is pending (direct modes).
-    all_open: watch::Sender<bool>,
+    /// Bumped whenever a device opens (direct modes), so prompts can follow.
+    generation: watch::Sender<u64>,
 }
+
+/// How often systemdAgent mode looks for new or vanished requests.
+const AGENT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Unlocker {
     /// The unlocker for `config`, with the environment's options (`LETHE_UNLOCK_VERIFY_ONLY`).
@@ -159,10 +166,10 @@ impl Unlocker {
         Unlocker {
             config: config.clone(),
             mode,
-            ask_dir: options.ask_dir,
+            agent: Arc::new(agent::Agent::new(options.ask_dir)),
             opened: Mutex::new(vec![false; devices]),
             attempts: tokio::sync::Mutex::new(()),
-            all_open: watch::Sender::new(devices == 0 && mode != Mode::SystemdAgent),
+            generation: watch::Sender::new(0),
         }
     }
 
@@ -174,6 +181,7 @@ impl Unlocker {
         self.config.max_tries
     }
 
+    /// Config `unlock.console`: whether to prompt on `/dev/console` too.
     pub fn console_enabled(&self) -> bool {
         self.config.console
     }
@@ -186,14 +194,13 @@ impl Unlocker {
     /// What waits for a passphrase: device names, or (systemdAgent) the requests' messages.
     pub fn pending(&self) -> Vec<String> {
         match self.mode {
-            Mode::SystemdAgent => {
-                agent::live_requests(&self.ask_dir).into_iter().map(|r| r.message).collect()
-            }
+            Mode::SystemdAgent => self.agent.live_requests().into_iter().map(|r| r.message).collect(),
             _ => self.pending_devices().into_iter().map(|d| d.name).collect(),
         }
     }
 
-    /// One line naming what waits, for a prompt: `crypted (/dev/vda2), data (/dev/vdb)`.
+    /// One line naming what waits, for a prompt: `crypted (/dev/vda2), data (/dev/vdb)`, or
+    /// the requests' messages in systemdAgent mode. Empty when nothing waits.
     pub fn describe_pending(&self) -> String {
         match self.mode {
             Mode::SystemdAgent => self.pending().join(", "),
@@ -211,8 +218,8 @@ impl Unlocker {
         let _turn = self.attempts.lock().await;
         match self.mode {
             Mode::SystemdAgent => {
-                let dir = self.ask_dir.clone();
-                run_blocking(move || agent::answer_all(&dir, &passphrase)).await
+                let agent = self.agent.clone();
+                run_blocking(move || agent.answer_all(&passphrase)).await
             }
             Mode::Direct | Mode::VerifyOnly => {
                 let pending = self.pending_devices();
@@ -244,11 +251,9 @@ impl Unlocker {
                     direct::Outcome::Failed(message) => failures.push(message),
                 }
             }
-            if opened.iter().all(|&o| o) {
-                self.all_open.send_replace(true);
-            }
         }
         if !opened_now.is_empty() {
+            self.generation.send_modify(|g| *g += 1);
             for message in &failures {
                 log::warn!("unlock: {message}");
             }
@@ -260,19 +265,44 @@ impl Unlocker {
         }
     }
 
-    /// Resolves once nothing is pending (direct modes); never in systemdAgent mode.
+    /// True once nothing is pending (direct modes); never in systemdAgent mode.
+    pub fn is_done(&self) -> bool {
+        self.mode != Mode::SystemdAgent && self.opened.lock().unwrap().iter().all(|&o| o)
+    }
+
+    /// Resolves once nothing is pending (direct modes); never in systemdAgent mode, where
+    /// systemd-cryptsetup may ask again at any time (lethe runs until stopped).
     pub async fn done(&self) {
         if self.mode == Mode::SystemdAgent {
             return std::future::pending().await;
         }
-        let mut rx = self.all_open.subscribe();
-        // The sender lives as long as self, so wait_for only ends when the value is true.
-        let _ = rx.wait_for(|&all| all).await;
+        let mut rx = self.generation.subscribe();
+        while !self.is_done() {
+            // The sender lives as long as self: changed() only returns on a change.
+            let _ = rx.changed().await;
+        }
     }
 
-    /// True once nothing is pending (direct modes).
-    pub fn is_done(&self) -> bool {
-        self.mode != Mode::SystemdAgent && *self.all_open.borrow()
+    /// Resolves when `pending()` no longer equals `seen`: a device opened, a request came or
+    /// went. Prompts use it to redraw or to go away.
+    pub async fn changed(&self, seen: &[String]) {
+        let mut rx = self.generation.subscribe();
+        loop {
+            if self.pending() != seen {
+                return;
+            }
+            match self.mode {
+                Mode::SystemdAgent => tokio::time::sleep(AGENT_POLL).await,
+                _ => {
+                    let _ = rx.changed().await;
+                }
+            }
+        }
+    }
+
+    /// Resolves once something waits for a passphrase (at once in direct modes, until done).
+    pub async fn wait_pending(&self) {
+        self.changed(&[]).await
     }
 }
 

@@ -12,6 +12,10 @@ Usage:
                               (0 opened, 1 wrong passphrase, 2 other failure)
   lethe init [ARG...]         stage 1 as PID 1 of an initrd (also when started as /init):
                               config from /etc/lethe/config.json, ARGs go to stage 2's init
+  lethe rollback --config FILE
+                              archive the btrfs root, create a fresh one, prune old roots
+  lethe roots list --config FILE
+                              list archived roots and what the next rollback would prune
   lethe --help | --version
 
 Exit status: 0 ok, 1 bad input (config, passphrase), 2 any other failure.
@@ -22,6 +26,8 @@ pub enum Command {
     Help,
     Version,
     CheckConfig { file: PathBuf },
+    Rollback { config: PathBuf },
+    RootsList { config: PathBuf },
     /// `lethe init`: the words after it belong to stage 2's init.
     Init,
     Unlock { config: PathBuf },
@@ -67,6 +73,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         None | Some("--help" | "-h" | "help") => Command::Help,
         Some("--version" | "-V") => Command::Version,
         Some("check-config") => Command::CheckConfig { file: args.positional("FILE")?.into() },
+        Some("rollback") => Command::Rollback { config: args.config()? },
+        Some("roots") => match args.next().as_deref() {
+            Some("list") => Command::RootsList { config: args.config()? },
+            Some(other) => return Err(format!("unknown command roots {other}, expected roots list")),
+            None => return Err("missing roots subcommand, expected roots list".into()),
+        },
         Some("init") => return Ok(Command::Init),
         Some("unlock") => Command::Unlock { config: args.config()? },
         Some(other) => return Err(format!("unknown command {other}")),

@@ -9,4 +9,5 @@ pub mod handoff;
 pub mod init;
 pub mod kmod;
 pub mod log;
+pub mod rollback;
 pub mod unlock;

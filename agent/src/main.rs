@@ -47,6 +47,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::Rollback { config } => lethe::rollback::main_rollback(&config),
+        Command::RootsList { config } => lethe::rollback::main_roots_list(&config),
         Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
     }

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the binary under test and running it.
 #![allow(dead_code)]
 
+pub mod btrfs;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

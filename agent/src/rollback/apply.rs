@@ -1,0 +1,296 @@
+//! The syscalls of a rollback: mount the btrfs top level, look at what is there, and make the
+//! changes `plan` decided, through libbtrfsutil for everything subvolume-shaped.
+//!
+//! The top level is mounted *detached* (`fsopen` + `fsmount`, no mount point at all): no other
+//! process can see or use it, and when lethe exits, even killed half-way, the kernel drops it.
+//! libbtrfsutil takes paths, so it is handed `/proc/self/fd/N/...`, which resolves through the
+//! mount's file descriptor; our own calls use `*at` syscalls relative to it.
+
+use super::plan::{Entry, Kind};
+use crate::error::{Context, Error, Result};
+use rustix::fd::OwnedFd;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+use std::path::{Path, PathBuf};
+
+/// btrfs puts its primary superblock at 64 KiB; its magic is at offset 0x40 inside it.
+const SUPERBLOCK_MAGIC_OFFSET: u64 = 0x10000 + 0x40;
+const BTRFS_MAGIC: &[u8; 8] = b"_BHRfS_M";
+/// Inode number of every subvolume's root directory (BTRFS_FIRST_FREE_OBJECTID).
+const SUBVOLUME_ROOT_INO: u64 = 256;
+/// `BTRFS_ROOT_SUBVOL_RDONLY` in the root item flags.
+const SUBVOL_RDONLY: u64 = 1;
+
+/// The btrfs top level (`subvolid=5`) of a device, mounted where only this process can see it.
+pub struct TopLevel {
+    fd: OwnedFd,
+    device: PathBuf,
+}
+
+/// Fails unless `device` carries a btrfs superblock: a clear refusal before any mount attempt.
+pub fn check_btrfs(device: &Path) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(device).with_context(|| format!("{}: cannot open", device.display()))?;
+    let mut magic = [0u8; 8];
+    match file.read_exact_at(&mut magic, SUPERBLOCK_MAGIC_OFFSET) {
+        Ok(()) if &magic == BTRFS_MAGIC => Ok(()),
+        Ok(()) => {
+            Err(Error::msg(format!("{}: not a btrfs filesystem (no btrfs superblock)", device.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::msg(format!(
+            "{}: not a btrfs filesystem (too small to hold a btrfs superblock)",
+            device.display()
+        ))),
+        Err(e) => Err(Error::msg(format!("{}: cannot read the superblock: {e}", device.display()))),
+    }
+}
+
+/// The kernel's own explanation of a failed mount, read from the filesystem context.
+fn kernel_messages(fs_fd: &OwnedFd) -> String {
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = rustix::io::read(fs_fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        // Each message is "e text", "w text" or "i text".
+        let text = String::from_utf8_lossy(&buf[..n]);
+        messages.push(text.get(2..).unwrap_or("").trim().to_string());
+    }
+    if messages.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", messages.join("; "))
+    }
+}
+
+impl TopLevel {
+    pub fn mount(device: &Path, read_only: bool) -> Result<TopLevel> {
+        check_btrfs(device)?;
+        let what = || format!("{}: cannot mount the btrfs top level (subvolid=5)", device.display());
+        let fs_fd = rustix::mount::fsopen("btrfs", FsOpenFlags::FSOPEN_CLOEXEC).with_context(what)?;
+        let configure = || -> rustix::io::Result<()> {
+            rustix::mount::fsconfig_set_string(&fs_fd, "source", device)?;
+            rustix::mount::fsconfig_set_string(&fs_fd, "subvolid", "5")?;
+            rustix::mount::fsconfig_create(&fs_fd)
+        };
+        if let Err(e) = configure() {
+            return Err(Error::msg(format!("{}: {e}{}", what(), kernel_messages(&fs_fd))));
+        }
+        let mut attrs = MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+        if read_only {
+            attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY;
+        }
+        let fd = rustix::mount::fsmount(&fs_fd, FsMountFlags::FSMOUNT_CLOEXEC, attrs).with_context(what)?;
+        let top = TopLevel { fd, device: device.to_path_buf() };
+        // libbtrfsutil reaches the mount through /proc: fail now, clearly, if it is not there.
+        if !top.proc_path("").is_dir() {
+            crate::bail!(
+                "{}: /proc is not mounted: lethe needs /proc/self/fd to reach its private mount",
+                what()
+            );
+        }
+        Ok(top)
+    }
+
+    /// A path libbtrfsutil can open: `rel` below the top level, through our mount's fd.
+    pub fn proc_path(&self, rel: &str) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        let mut p = PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()));
+        if !rel.is_empty() {
+            p.push(rel);
+        }
+        p
+    }
+
+    /// `device: rel`, the start of every message about a path on this filesystem.
+    pub fn at(&self, rel: &str) -> String {
+        format!("{}: {rel}", self.device.display())
+    }
+
+    pub fn device(&self) -> &Path {
+        &self.device
+    }
+
+    /// What is at `rel` (not following symlinks), and its mtime.
+    pub fn stat(&self, rel: &str) -> Result<(Kind, i64)> {
+        match rustix::fs::statat(&self.fd, rel, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => {
+                let kind = match FileType::from_raw_mode(st.st_mode) {
+                    FileType::Directory if st.st_ino == SUBVOLUME_ROOT_INO => Kind::Subvolume,
+                    FileType::Directory => Kind::Directory,
+                    FileType::RegularFile => Kind::Other("a regular file"),
+                    FileType::Symlink => Kind::Other("a symbolic link"),
+                    FileType::Fifo => Kind::Other("a named pipe"),
+                    FileType::Socket => Kind::Other("a socket"),
+                    FileType::CharacterDevice | FileType::BlockDevice => Kind::Other("a device node"),
+                    FileType::Unknown => Kind::Other("a file of unknown type"),
+                };
+                Ok((kind, st.st_mtime))
+            }
+            Err(rustix::io::Errno::NOENT) => Ok((Kind::Missing, 0)),
+            Err(e) => Err(Error::msg(format!("{}: cannot stat: {e}", self.at(rel)))),
+        }
+    }
+
+    pub fn kind(&self, rel: &str) -> Result<Kind> {
+        Ok(self.stat(rel)?.0)
+    }
+
+    /// Whether the directory `rel` has no entries.
+    pub fn is_empty_dir(&self, rel: &str) -> Result<bool> {
+        let fd = self.open_dir(rel)?;
+        let mut dir = rustix::fs::Dir::new(fd).with_context(|| format!("{}: cannot read", self.at(rel)))?;
+        for entry in dir.by_ref() {
+            let entry = entry.with_context(|| format!("{}: cannot read", self.at(rel)))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn open_dir(&self, rel: &str) -> Result<OwnedFd> {
+        rustix::fs::openat(
+            &self.fd,
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("{}: cannot open", self.at(rel)))
+    }
+
+    /// The entries directly inside directory `rel` (empty when it does not exist).
+    pub fn list(&self, rel: &str) -> Result<Vec<Entry>> {
+        if self.kind(rel)? == Kind::Missing {
+            return Ok(Vec::new());
+        }
+        let fd = self.open_dir(rel)?;
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::new(fd).with_context(|| format!("{}: cannot read", self.at(rel)))? {
+            let entry = entry.with_context(|| format!("{}: cannot read", self.at(rel)))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            match std::str::from_utf8(name) {
+                Ok(n) => names.push(n.to_string()),
+                Err(_) => log::warn!(
+                    "{}: left alone: name is not UTF-8: {}",
+                    self.at(rel),
+                    String::from_utf8_lossy(name)
+                ),
+            }
+        }
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| {
+                let (kind, mtime) = self.stat(&format!("{rel}/{name}"))?;
+                Ok(Entry { name, kind, mtime })
+            })
+            .collect()
+    }
+
+    pub fn mkdir(&self, rel: &str) -> Result<()> {
+        match rustix::fs::mkdirat(&self.fd, rel, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+            Err(e) => Err(Error::msg(format!("{}: cannot create directory: {e}", self.at(rel)))),
+        }
+    }
+
+    /// Renames `from` to `to`, never replacing anything already at `to`.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        rustix::fs::renameat_with(&self.fd, from, &self.fd, to, rustix::fs::RenameFlags::NOREPLACE)
+            .with_context(|| format!("{}: cannot move to {to}", self.at(from)))
+    }
+
+    pub fn create_subvolume(&self, rel: &str) -> Result<()> {
+        libbtrfsutil::create_subvolume(self.proc_path(rel))
+            .with_context(|| format!("{}: cannot create subvolume", self.at(rel)))
+    }
+
+    /// A writable snapshot of `from` at `to` (not recursive: a blank snapshot has no nested
+    /// subvolumes worth cloning).
+    pub fn snapshot(&self, from: &str, to: &str) -> Result<()> {
+        libbtrfsutil::CreateSnapshotOptions::new()
+            .readonly(false)
+            .create(self.proc_path(from), self.proc_path(to))
+            .with_context(|| format!("{}: cannot snapshot to {to}", self.at(from)))
+    }
+
+    /// The subvolumes nested in `rel` at any depth: (path relative to `rel`, id, read-only,
+    /// parent id), deepest first (post-order), so each can be deleted after its children.
+    pub fn nested(&self, rel: &str) -> Result<Vec<Nested>> {
+        let iter = libbtrfsutil::IterateSubvolume::new(self.proc_path(rel))
+            .post_order()
+            .iter_with_info()
+            .with_context(|| format!("{}: cannot list nested subvolumes", self.at(rel)))?;
+        iter.map(|item| {
+            let (path, info) =
+                item.with_context(|| format!("{}: cannot list nested subvolumes", self.at(rel)))?;
+            Ok(Nested {
+                path: path.to_string_lossy().into_owned(),
+                id: info.id(),
+                parent: info.parent_id().map_or(0, |p| p.get()),
+                read_only: info.flags() & SUBVOL_RDONLY != 0,
+            })
+        })
+        .collect()
+    }
+
+    pub fn subvolume_id(&self, rel: &str) -> Result<u64> {
+        libbtrfsutil::subvolume_id(self.proc_path(rel))
+            .with_context(|| format!("{}: cannot read subvolume id", self.at(rel)))
+    }
+
+    pub fn read_only(&self, rel: &str) -> Result<bool> {
+        libbtrfsutil::subvolume_read_only(self.proc_path(rel))
+            .with_context(|| format!("{}: cannot read the read-only flag", self.at(rel)))
+    }
+
+    pub fn set_writable(&self, rel: &str) -> Result<()> {
+        libbtrfsutil::set_subvolume_read_only(self.proc_path(rel), false)
+            .with_context(|| format!("{}: cannot make writable", self.at(rel)))
+    }
+
+    /// Deletes one subvolume, which must have no nested subvolumes left.
+    pub fn delete_subvolume(&self, rel: &str) -> Result<()> {
+        libbtrfsutil::delete_subvolume(self.proc_path(rel))
+            .with_context(|| format!("{}: cannot delete subvolume", self.at(rel)))
+    }
+
+    /// Deletes subvolume `rel` with every subvolume nested in it, at any depth, read-only ones
+    /// included. A subvolume's entry is removed from its parent, so a read-only parent is made
+    /// writable first; each deletion is atomic, and a rerun after a crash resumes with what is
+    /// left. Returns how many nested subvolumes were deleted.
+    pub fn delete_recursive(&self, rel: &str, mut after_each: impl FnMut()) -> Result<usize> {
+        let nested = self.nested(rel)?;
+        let top_id = self.subvolume_id(rel)?;
+        let parents: std::collections::BTreeSet<u64> = nested.iter().map(|n| n.parent).collect();
+        if parents.contains(&top_id) && self.read_only(rel)? {
+            self.set_writable(rel)?;
+        }
+        for n in nested.iter().filter(|n| n.read_only && parents.contains(&n.id)) {
+            self.set_writable(&format!("{rel}/{}", n.path))?;
+        }
+        for n in &nested {
+            self.delete_subvolume(&format!("{rel}/{}", n.path))?;
+            after_each();
+        }
+        self.delete_subvolume(rel)?;
+        Ok(nested.len())
+    }
+}
+
+/// A subvolume nested inside another.
+#[derive(Debug, Clone)]
+pub struct Nested {
+    pub path: String,
+    pub id: u64,
+    pub parent: u64,
+    pub read_only: bool,
+}

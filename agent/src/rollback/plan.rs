@@ -1,0 +1,323 @@
+//! The decisions of a rollback, as pure functions of what is on disk and what the clock says:
+//! which name the archived root gets, which archived roots are pruned, and what to do in every
+//! state a crash can leave behind. No syscalls here; `apply` gathers the facts and executes.
+
+use std::collections::BTreeSet;
+
+pub const DAY: i64 = 86_400;
+
+/// Prefix given (by an atomic rename) to an archived root chosen for deletion, before the
+/// deletion starts: a crash mid-way leaves a name that says "finish me", whatever the clock.
+pub const DELETING_PREFIX: &str = ".lethe-deleting.";
+
+/// What sits at a path, as far as the rollback cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Missing,
+    Subvolume,
+    /// A plain directory (not a subvolume root).
+    Directory,
+    /// A regular file, symlink, device...: named for messages.
+    Other(&'static str),
+}
+
+impl Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Missing => "missing",
+            Kind::Subvolume => "a subvolume",
+            Kind::Directory => "a plain directory",
+            Kind::Other(what) => what,
+        }
+    }
+}
+
+/// One entry directly inside the archive directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub kind: Kind,
+    /// Modification time of the entry, seconds since the epoch.
+    pub mtime: i64,
+}
+
+/// Formats epoch seconds as `YYYY-MM-DD_HH:MM:SS` in UTC (the script's `date +%Y-%m-%d_%H:%M:%S`
+/// in an initrd without a time zone). Civil-from-days after Howard Hinnant's algorithm.
+pub fn format_utc(epoch: i64) -> String {
+    let days = epoch.div_euclid(DAY);
+    let secs = epoch.rem_euclid(DAY);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}_{:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// A duration in seconds, the way a person reads an age: `12d 3h`, `5h 2m`, `40s`.
+pub fn format_age(secs: i64) -> String {
+    if secs < 0 {
+        return format!("in the future ({})", format_age(-secs));
+    }
+    let (d, h, m) = (secs / DAY, secs % DAY / 3600, secs % 3600 / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// The name root gets in the archive: its mtime, with `_2`, `_3`... when that name is taken
+/// (by anything, including an archive being deleted).
+pub fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
+    let base = format_utc(root_mtime);
+    let free = |n: &String| !taken.contains(n) && !taken.contains(&format!("{DELETING_PREFIX}{n}"));
+    if free(&base) {
+        return base;
+    }
+    (2..).map(|i| format!("{base}_{i}")).find(free).expect("some suffix is free")
+}
+
+/// What happens to one archive entry, and why (the why is logged and listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Kept: among the `keepAtLeast` newest.
+    KeepNewest(u32),
+    /// Kept: not older than `retentionDays`.
+    KeepYoung,
+    /// Kept: it would be pruned, but the clock cannot be trusted.
+    KeepClock,
+    /// Deleted: older than `retentionDays`.
+    Prune { age: i64 },
+    /// Deleted: a deletion interrupted earlier (its name has [`DELETING_PREFIX`]).
+    Finish,
+    /// Left alone with a warning: not a subvolume, so not something lethe archived.
+    Ignore,
+}
+
+impl Fate {
+    pub fn deletes(&self) -> bool {
+        matches!(self, Fate::Prune { .. } | Fate::Finish)
+    }
+
+    pub fn describe(&self, retention_days: u32) -> String {
+        match self {
+            Fate::KeepNewest(n) => format!("keep (one of the {n} newest)"),
+            Fate::KeepYoung => format!("keep (younger than {retention_days} days)"),
+            Fate::KeepClock => "keep (expired, but pruning is off: clock untrusted)".into(),
+            Fate::Prune { age } => {
+                format!("prune (older than {retention_days} days: {})", format_age(*age))
+            }
+            Fate::Finish => "delete (finishing an interrupted deletion)".into(),
+            Fate::Ignore => "ignore (not a subvolume)".into(),
+        }
+    }
+}
+
+/// Why pruning by age is off this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockDistrust {
+    BeforeBuild { now: i64, build: i64 },
+    BeforeNewest { now: i64, newest: String, mtime: i64 },
+}
+
+impl std::fmt::Display for ClockDistrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClockDistrust::BeforeBuild { now, build } => write!(
+                f,
+                "the clock says {} (UTC), before lethe was built ({}): not pruning old roots this boot",
+                format_utc(*now),
+                format_utc(*build)
+            ),
+            ClockDistrust::BeforeNewest { now, newest, mtime } => write!(
+                f,
+                "the clock says {} (UTC), before the newest archived root {newest:?} ({}): not pruning \
+                 old roots this boot (if that archive's date is wrong, `touch` it or delete it)",
+                format_utc(*now),
+                format_utc(*mtime)
+            ),
+        }
+    }
+}
+
+/// The pruning policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub retention_days: u32,
+    pub keep_at_least: u32,
+    /// When lethe was built (epoch seconds): a clock before it is certainly wrong.
+    pub build_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruning {
+    /// Every entry with its fate, newest first (ignored entries last).
+    pub fates: Vec<(Entry, Fate)>,
+    pub distrust: Option<ClockDistrust>,
+}
+
+impl Pruning {
+    pub fn deleted(&self) -> impl Iterator<Item = &(Entry, Fate)> {
+        self.fates.iter().filter(|(_, f)| f.deletes())
+    }
+}
+
+/// Decides the fate of every entry of the archive directory at time `now`.
+///
+/// Only subvolumes are archives: other entries are ignored (and do not count as kept). The
+/// `keepAtLeast` newest archives are always kept; of the rest, those older than `retentionDays`
+/// are pruned, unless the clock is untrusted (before the build date, or before the newest
+/// archive), in which case nothing is pruned by age. Interrupted deletions are always finished.
+pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
+    let mut archives: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.kind == Kind::Subvolume && !e.name.starts_with(DELETING_PREFIX))
+        .collect();
+    // Newest first; equal mtimes by name, so the order (and the choice) is stable.
+    archives.sort_by(|a, b| b.mtime.cmp(&a.mtime).then_with(|| b.name.cmp(&a.name)));
+
+    let distrust = if now < policy.build_time {
+        Some(ClockDistrust::BeforeBuild { now, build: policy.build_time })
+    } else {
+        archives.first().filter(|newest| now < newest.mtime).map(|newest| ClockDistrust::BeforeNewest {
+            now,
+            newest: newest.name.clone(),
+            mtime: newest.mtime,
+        })
+    };
+
+    let mut fates: Vec<(Entry, Fate)> = Vec::with_capacity(entries.len());
+    for (i, entry) in archives.iter().enumerate() {
+        let age = now - entry.mtime;
+        let fate = if i < policy.keep_at_least as usize {
+            Fate::KeepNewest(policy.keep_at_least)
+        } else if age <= i64::from(policy.retention_days) * DAY {
+            Fate::KeepYoung
+        } else if distrust.is_some() {
+            Fate::KeepClock
+        } else {
+            Fate::Prune { age }
+        };
+        fates.push(((*entry).clone(), fate));
+    }
+    for entry in entries {
+        if entry.kind == Kind::Subvolume && entry.name.starts_with(DELETING_PREFIX) {
+            fates.push((entry.clone(), Fate::Finish));
+        } else if entry.kind != Kind::Subvolume {
+            fates.push((entry.clone(), Fate::Ignore));
+        }
+    }
+    Pruning { fates, distrust }
+}
+
+/// What is found at the top level before anything is changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub root: Kind,
+    /// Whether root (when a subvolume) has no entries at all: a fresh root left by an
+    /// interrupted run, or never used.
+    pub root_empty: bool,
+    pub root_mtime: i64,
+    /// Kind of the archive path and of each of its parent components, outermost first.
+    pub archive: Vec<(String, Kind)>,
+    /// Kind of root's parent directories, outermost first (empty when root is at the top).
+    pub root_parents: Vec<(String, Kind)>,
+    /// Kind of `blankSnapshot`, when configured.
+    pub blank: Option<(String, Kind)>,
+}
+
+/// One change, in the order they are made. Each is a single atomic btrfs operation (or a
+/// sequence of them that a rerun resumes), so any prefix of a plan is a state the next run
+/// handles: that is what makes the rollback crash-safe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `mkdir` the archive directory (and missing parents, each named here).
+    MakeArchiveDir(Vec<String>),
+    /// Rename root into the archive under this name.
+    Archive {
+        to: String,
+    },
+    /// Root exists and is empty: it is already fresh, nothing to archive.
+    KeepEmptyRoot,
+    /// Root exists and is empty, but a blank snapshot is configured: delete it to re-clone.
+    DeleteEmptyRoot,
+    CreateRoot,
+    SnapshotRoot {
+        from: String,
+    },
+}
+
+/// Refuses (before any change) what lethe must not touch.
+pub fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
+    for (path, kind) in &state.root_parents {
+        if !matches!(kind, Kind::Directory | Kind::Subvolume) {
+            return Err(format!(
+                "{path} (parent of {root}): expected a directory, found {}",
+                kind.describe()
+            ));
+        }
+    }
+    match state.root {
+        Kind::Missing | Kind::Subvolume => {}
+        other => {
+            return Err(format!(
+                "{root}: exists but is not a btrfs subvolume ({}); refusing to archive it",
+                other.describe()
+            ))
+        }
+    }
+    for (path, kind) in &state.archive {
+        if matches!(kind, Kind::Other(_)) {
+            let what = if path == archive { "archive path" } else { "parent of the archive path" };
+            return Err(format!(
+                "{path} ({what}): exists but is neither a directory nor a subvolume ({})",
+                kind.describe()
+            ));
+        }
+    }
+    if let Some((blank, kind)) = &state.blank {
+        if *kind != Kind::Subvolume {
+            return Err(format!("{blank} (blankSnapshot): expected a subvolume, found {}", kind.describe()));
+        }
+    }
+    Ok(())
+}
+
+/// The steps that bring any state (first boot, normal boot, or what a crash left) to: root
+/// archived, a fresh root in place. Pruning follows these steps (see [`prune`]): the new root
+/// exists before anything is deleted, so a failed deletion never stops the boot.
+pub fn steps(state: &State, taken: &BTreeSet<String>, blank: Option<&str>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let missing: Vec<String> =
+        state.archive.iter().filter(|(_, k)| *k == Kind::Missing).map(|(p, _)| p.clone()).collect();
+    match (state.root, state.root_empty, blank) {
+        (Kind::Subvolume, true, None) => steps.push(Step::KeepEmptyRoot),
+        (Kind::Subvolume, true, Some(_)) => steps.push(Step::DeleteEmptyRoot),
+        (Kind::Subvolume, false, _) => {
+            if !missing.is_empty() {
+                steps.push(Step::MakeArchiveDir(missing));
+            }
+            steps.push(Step::Archive { to: archive_name(state.root_mtime, taken) });
+        }
+        _ => {}
+    }
+    if !(state.root == Kind::Subvolume && state.root_empty && blank.is_none()) {
+        steps.push(match blank {
+            Some(b) => Step::SnapshotRoot { from: b.to_string() },
+            None => Step::CreateRoot,
+        });
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests;

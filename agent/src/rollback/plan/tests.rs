@@ -1,0 +1,216 @@
+use super::*;
+
+const NOW: i64 = 1_800_000_000; // 2027-01-15_08:00:00
+const BUILD: i64 = 1_700_000_000;
+
+fn policy(retention_days: u32, keep_at_least: u32) -> Policy {
+    Policy { retention_days, keep_at_least, build_time: BUILD }
+}
+
+fn sub(name: &str, age_days: i64) -> Entry {
+    Entry { name: name.into(), kind: Kind::Subvolume, mtime: NOW - age_days * DAY }
+}
+
+fn fates(p: &Pruning) -> Vec<(&str, &Fate)> {
+    p.fates.iter().map(|(e, f)| (e.name.as_str(), f)).collect()
+}
+
+fn pruned(p: &Pruning) -> Vec<&str> {
+    p.deleted().map(|(e, _)| e.name.as_str()).collect()
+}
+
+#[test]
+fn formats_utc_like_date() {
+    // Checked against `date -u -d @N +%Y-%m-%d_%H:%M:%S`.
+    let cases = [
+        (0, "1970-01-01_00:00:00"),
+        (951_782_400, "2000-02-29_00:00:00"),
+        (951_868_799, "2000-02-29_23:59:59"),
+        (1_709_251_199, "2024-02-29_23:59:59"),
+        (1_800_000_000, "2027-01-15_08:00:00"),
+        (4_102_444_800, "2100-01-01_00:00:00"),
+        (-1, "1969-12-31_23:59:59"),
+    ];
+    for (epoch, text) in cases {
+        assert_eq!(format_utc(epoch), text, "{epoch}");
+    }
+}
+
+#[test]
+fn formats_ages() {
+    assert_eq!(format_age(40), "40s");
+    assert_eq!(format_age(125), "2m");
+    assert_eq!(format_age(3 * 3600 + 120), "3h 2m");
+    assert_eq!(format_age(31 * DAY + 3600), "31d 1h");
+    assert_eq!(format_age(-DAY), "in the future (1d 0h)");
+}
+
+#[test]
+fn archive_name_is_root_mtime_with_a_suffix_when_taken() {
+    let none = BTreeSet::new();
+    assert_eq!(archive_name(NOW, &none), "2027-01-15_08:00:00");
+    let taken: BTreeSet<String> =
+        ["2027-01-15_08:00:00", "2027-01-15_08:00:00_2", ".lethe-deleting.2027-01-15_08:00:00_3"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+    assert_eq!(archive_name(NOW, &taken), "2027-01-15_08:00:00_4");
+}
+
+#[test]
+fn nothing_to_prune_in_an_empty_archive() {
+    let p = prune(&[], NOW, policy(30, 5));
+    assert!(p.fates.is_empty());
+    assert_eq!(p.distrust, None);
+}
+
+#[test]
+fn prunes_zero_one_or_many_expired() {
+    let young = [sub("a", 1), sub("b", 29), sub("c", 30)];
+    assert!(pruned(&prune(&young, NOW, policy(30, 0))).is_empty());
+
+    let one = [sub("a", 1), sub("b", 31)];
+    assert_eq!(pruned(&prune(&one, NOW, policy(30, 0))), ["b"]);
+
+    let many: Vec<Entry> = (0..10).map(|i| sub(&format!("r{i}"), 25 + i)).collect();
+    assert_eq!(pruned(&prune(&many, NOW, policy(30, 0))), ["r6", "r7", "r8", "r9"]);
+}
+
+#[test]
+fn exactly_retention_days_old_is_kept() {
+    let at = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY }];
+    assert!(pruned(&prune(&at, NOW, policy(30, 0))).is_empty());
+    let past = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY - 1 }];
+    assert_eq!(pruned(&prune(&past, NOW, policy(30, 0))), ["x"]);
+}
+
+#[test]
+fn keep_at_least_overrides_age() {
+    let old: Vec<Entry> = (0..6).map(|i| sub(&format!("r{i}"), 100 + i)).collect();
+    let p = prune(&old, NOW, policy(30, 5));
+    assert_eq!(pruned(&p), ["r5"]);
+    assert_eq!(fates(&p)[0], ("r0", &Fate::KeepNewest(5)));
+    assert_eq!(fates(&p)[5], ("r5", &Fate::Prune { age: 105 * DAY }));
+    // Fewer archives than keepAtLeast: none is pruned.
+    assert!(pruned(&prune(&old[..3], NOW, policy(30, 5))).is_empty());
+}
+
+#[test]
+fn keep_at_least_counts_only_archives() {
+    let entries = [
+        Entry { name: "notes.txt".into(), kind: Kind::Other("a regular file"), mtime: NOW },
+        Entry { name: "plain".into(), kind: Kind::Directory, mtime: NOW },
+        sub(".lethe-deleting.z", 1),
+        sub("new", 1),
+        sub("old", 90),
+    ];
+    let p = prune(&entries, NOW, policy(30, 1));
+    assert_eq!(
+        fates(&p),
+        [
+            ("new", &Fate::KeepNewest(1)),
+            ("old", &Fate::Prune { age: 90 * DAY }),
+            ("notes.txt", &Fate::Ignore),
+            ("plain", &Fate::Ignore),
+            (".lethe-deleting.z", &Fate::Finish),
+        ]
+    );
+}
+
+#[test]
+fn equal_mtimes_are_ordered_by_name() {
+    let entries = [sub("b", 50), sub("a", 50), sub("c", 50)];
+    assert_eq!(pruned(&prune(&entries, NOW, policy(30, 1))), ["b", "a"]);
+}
+
+#[test]
+fn clock_before_build_date_prunes_nothing_but_finishes_deletions() {
+    let entries = [sub("old", 90), sub(".lethe-deleting.x", 90)];
+    let p = prune(&entries, BUILD - 1, policy(30, 0));
+    assert_eq!(p.distrust, Some(ClockDistrust::BeforeBuild { now: BUILD - 1, build: BUILD }));
+    assert_eq!(pruned(&p), [".lethe-deleting.x"]);
+    // 1970, the dead-RTC case.
+    let p = prune(&entries, 0, policy(30, 0));
+    assert!(matches!(p.distrust, Some(ClockDistrust::BeforeBuild { .. })));
+    assert!(p.distrust.unwrap().to_string().contains("1970-01-01_00:00:00"));
+}
+
+#[test]
+fn clock_before_newest_archive_prunes_nothing() {
+    // The archive made this boot carries root's mtime from a boot whose clock was right.
+    let entries = [sub("future", -2), sub("old", 90)];
+    let p = prune(&entries, NOW, policy(30, 0));
+    assert_eq!(
+        p.distrust,
+        Some(ClockDistrust::BeforeNewest { now: NOW, newest: "future".into(), mtime: NOW + 2 * DAY })
+    );
+    assert_eq!(fates(&p)[1], ("old", &Fate::KeepClock));
+    assert!(pruned(&p).is_empty());
+}
+
+fn state(root: Kind, empty: bool) -> State {
+    State {
+        root,
+        root_empty: empty,
+        root_mtime: NOW,
+        archive: vec![("old_roots".into(), Kind::Directory)],
+        root_parents: vec![],
+        blank: None,
+    }
+}
+
+#[test]
+fn steps_for_every_state() {
+    let none = BTreeSet::new();
+    let name = "2027-01-15_08:00:00".to_string();
+    // Normal boot.
+    assert_eq!(
+        steps(&state(Kind::Subvolume, false), &none, None),
+        [Step::Archive { to: name.clone() }, Step::CreateRoot]
+    );
+    // First boot: no archive directory yet.
+    let mut first = state(Kind::Subvolume, false);
+    first.archive = vec![("a".into(), Kind::Missing), ("a/b".into(), Kind::Missing)];
+    assert_eq!(
+        steps(&first, &none, None),
+        [Step::MakeArchiveDir(vec!["a".into(), "a/b".into()]), Step::Archive { to: name }, Step::CreateRoot]
+    );
+    // Crash after the archive, before the new root: just create it.
+    assert_eq!(steps(&state(Kind::Missing, false), &none, None), [Step::CreateRoot]);
+    assert_eq!(
+        steps(&state(Kind::Missing, false), &none, Some("blank")),
+        [Step::SnapshotRoot { from: "blank".into() }]
+    );
+    // Crash after the new root was made (or a root never used): it is already fresh.
+    assert_eq!(steps(&state(Kind::Subvolume, true), &none, None), [Step::KeepEmptyRoot]);
+    assert_eq!(
+        steps(&state(Kind::Subvolume, true), &none, Some("blank")),
+        [Step::DeleteEmptyRoot, Step::SnapshotRoot { from: "blank".into() }]
+    );
+}
+
+#[test]
+fn refuses_what_it_must_not_touch() {
+    assert_eq!(check(&state(Kind::Subvolume, false), "root", "old_roots"), Ok(()));
+    assert_eq!(check(&state(Kind::Missing, false), "root", "old_roots"), Ok(()));
+    let err = check(&state(Kind::Directory, false), "root", "old_roots").unwrap_err();
+    assert_eq!(err, "root: exists but is not a btrfs subvolume (a plain directory); refusing to archive it");
+    let mut s = state(Kind::Subvolume, false);
+    s.archive = vec![("old_roots".into(), Kind::Other("a regular file"))];
+    assert_eq!(
+        check(&s, "root", "old_roots").unwrap_err(),
+        "old_roots (archive path): exists but is neither a directory nor a subvolume (a regular file)"
+    );
+    let mut s = state(Kind::Subvolume, false);
+    s.blank = Some(("blank".into(), Kind::Missing));
+    assert_eq!(
+        check(&s, "root", "old_roots").unwrap_err(),
+        "blank (blankSnapshot): expected a subvolume, found missing"
+    );
+    let mut s = state(Kind::Subvolume, false);
+    s.root_parents = vec![("sys".into(), Kind::Other("a symbolic link"))];
+    assert_eq!(
+        check(&s, "sys/root", "old_roots").unwrap_err(),
+        "sys (parent of sys/root): expected a directory, found a symbolic link"
+    );
+}

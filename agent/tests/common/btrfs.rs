@@ -1,0 +1,184 @@
+//! A real btrfs filesystem for tests: a sparse image file, `mkfs.btrfs`, a loop device, and the
+//! top level (`subvolid=5`) mounted in a temporary directory. Everything is undone on drop.
+//! Needs root (see `require_root`).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::hash::Hasher;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs a command, panicking with its output when it fails.
+pub fn sh(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub struct Image {
+    pub dir: PathBuf,
+    pub file: PathBuf,
+    /// The loop device, e.g. `/dev/loop3`.
+    pub device: PathBuf,
+    /// Where the top level is mounted while the test looks at it.
+    pub top: PathBuf,
+}
+
+impl Image {
+    /// A fresh btrfs of `size_mib` (sparse), top level mounted at `self.top`.
+    pub fn new(size_mib: u64) -> Image {
+        let dir = PathBuf::from(sh("mktemp", &["-d", "/tmp/lethe-btrfs.XXXXXX"]).trim());
+        let file = dir.join("disk.img");
+        fs::File::create(&file).unwrap().set_len(size_mib << 20).unwrap();
+        sh("mkfs.btrfs", &["-q", "-f", file.to_str().unwrap()]);
+        Image::attach(dir, file)
+    }
+
+    /// Attaches an existing image file (e.g. a copy of a prepared one) in a new temp dir.
+    pub fn attach(dir: PathBuf, file: PathBuf) -> Image {
+        let device = PathBuf::from(sh("losetup", &["--find", "--show", file.to_str().unwrap()]).trim());
+        let top = dir.join("top");
+        fs::create_dir_all(&top).unwrap();
+        let image = Image { dir, file, device, top };
+        image.mount();
+        image
+    }
+
+    pub fn mount(&self) {
+        sh("mount", &["-t", "btrfs", "-o", "subvolid=5", self.dev(), self.top.to_str().unwrap()]);
+    }
+
+    /// Unmounts the test's view, so the next mount sees what is on disk, not a cache.
+    pub fn unmount(&self) {
+        sh("umount", &[self.top.to_str().unwrap()]);
+    }
+
+    pub fn dev(&self) -> &str {
+        self.device.to_str().unwrap()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.top.join(rel)
+    }
+
+    pub fn subvolume(&self, rel: &str) {
+        sh("btrfs", &["-q", "subvolume", "create", self.path(rel).to_str().unwrap()]);
+    }
+
+    /// A read-only snapshot of `from` at `to`.
+    pub fn snapshot_ro(&self, from: &str, to: &str) {
+        sh(
+            "btrfs",
+            &[
+                "-q",
+                "subvolume",
+                "snapshot",
+                "-r",
+                self.path(from).to_str().unwrap(),
+                self.path(to).to_str().unwrap(),
+            ],
+        );
+    }
+
+    pub fn is_subvolume(&self, rel: &str) -> bool {
+        fs::symlink_metadata(self.path(rel)).map(|m| m.is_dir() && m.ino() == 256).unwrap_or(false)
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        fs::symlink_metadata(self.path(rel)).is_ok()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+
+    /// Sets the mtime of `rel` (not following symlinks) to `epoch` seconds.
+    pub fn set_mtime(&self, rel: &str, epoch: i64) {
+        sh("touch", &["-h", "-d", &format!("@{epoch}"), self.path(rel).to_str().unwrap()]);
+    }
+
+    pub fn mtime(&self, rel: &str) -> i64 {
+        fs::symlink_metadata(self.path(rel)).unwrap().mtime()
+    }
+
+    /// Names directly in directory `rel`, sorted.
+    pub fn names(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = match fs::read_dir(self.path(rel)) {
+            Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        names
+    }
+
+    /// Every subvolume of the filesystem, as paths relative to the top level, sorted.
+    pub fn all_subvolumes(&self) -> Vec<String> {
+        let out = sh("btrfs", &["subvolume", "list", self.top.to_str().unwrap()]);
+        let mut paths: Vec<String> =
+            out.lines().filter_map(|l| l.split(" path ").nth(1)).map(|p| p.to_string()).collect();
+        paths.sort();
+        paths
+    }
+
+    /// A fingerprint of everything under `rel`: names, types, modes, sizes, mtimes, contents,
+    /// symlink targets. Equal fingerprints before and after = untouched.
+    pub fn fingerprint(&self, rel: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        fingerprint_into(&self.path(rel), "", &mut out);
+        out
+    }
+
+    /// A config file for lethe with this image as `rollback.device` and extra rollback fields.
+    pub fn config(&self, extra: &str) -> PathBuf {
+        let sep = if extra.trim().is_empty() { "" } else { ", " };
+        let text = format!(r#"{{"version": 1, "rollback": {{"device": "{}"{sep}{extra}}}}}"#, self.dev());
+        let path = self.dir.join("config.json");
+        fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+fn fingerprint_into(path: &Path, rel: &str, out: &mut BTreeMap<String, String>) {
+    let meta = fs::symlink_metadata(path).unwrap();
+    let mut line = format!(
+        "mode={:o} uid={} gid={} mtime={}.{} ino={}",
+        meta.permissions().mode(),
+        meta.uid(),
+        meta.gid(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ino()
+    );
+    if meta.file_type().is_symlink() {
+        line.push_str(&format!(" -> {}", fs::read_link(path).unwrap().display()));
+    } else if meta.is_file() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write(&fs::read(path).unwrap());
+        line.push_str(&format!(" size={} hash={:x}", meta.len(), h.finish()));
+    }
+    out.insert(rel.to_string(), line);
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            fingerprint_into(&entry.path(), &format!("{rel}/{name}"), out);
+        }
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.top).output();
+        let _ = Command::new("losetup").arg("-d").arg(&self.device).output();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}

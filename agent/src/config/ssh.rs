@@ -18,17 +18,17 @@ pub struct Ssh {
 const FIELDS: &[&str] =
     &["port", "hostKeys", "authorizedKeys", "authorizedKeysFiles", "maxAuthTries", "loginGraceSeconds"];
 
-/// One `authorized_keys` line: `[options] type base64 [comment]`. The key itself is checked by
-/// the SSH module when it loads; here only its shape, so check-config catches pasted garbage.
+/// One `authorized_keys` line: `[options] type base64 [comment]`, parsed as the server will
+/// (russh's ssh-key parser), so check-config catches pasted garbage and unsupported options.
 fn authorized_key(at: At<'_>) -> Result<String> {
     let line = at.nonempty_string()?;
-    let has_key = line
-        .split_whitespace()
-        .any(|w| w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-"));
-    if has_key && !line.contains('\n') {
-        Ok(line.trim().to_string())
-    } else {
-        at.expected("one authorized_keys line like \"ssh-ed25519 AAAA... user@host\"")
+    if line.contains('\n') {
+        return at.expected("one authorized_keys line (no newline inside)");
+    }
+    match crate::ssh::keys::parse_authorized_line(&line, at.path) {
+        Ok(Some(_)) => Ok(line.trim().to_string()),
+        Err(why) if !why.starts_with(crate::ssh::keys::NOT_A_KEY_LINE) => Err(error(at.path, why)),
+        _ => at.expected("one authorized_keys line like \"ssh-ed25519 AAAA... user@host\""),
     }
 }
 

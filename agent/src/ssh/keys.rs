@@ -1,0 +1,201 @@
+//! Host keys and authorized keys: loading them, with the checks sshd makes (a host key readable
+//! by group or others is refused, as it may have leaked), and matching an offered key.
+
+use crate::error::{Context, Error, Result};
+use russh::keys::ssh_key::authorized_keys::Entry;
+use russh::keys::ssh_key::{Algorithm, HashAlg};
+use russh::keys::{PrivateKey, PublicKey};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Reads one OpenSSH private host key. Refused, with the reason: missing, not a regular file,
+/// readable or writable by group or others, owned by someone else, passphrase-protected, or of an
+/// algorithm the server cannot sign with.
+pub fn load_host_key(path: &Path) -> Result<PrivateKey> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("{shown}: cannot use host key"))?;
+    if !meta.is_file() {
+        return Err(Error::msg(format!("{shown}: cannot use host key: not a regular file")));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Error::msg(format!(
+            "{shown}: refusing host key: it is accessible by group or others (mode {mode:04o}); \
+             run chmod 600 {shown}"
+        )));
+    }
+    let euid = rustix::process::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(Error::msg(format!(
+            "{shown}: refusing host key: owned by uid {}, not by uid {euid} that runs lethe",
+            meta.uid()
+        )));
+    }
+    let bytes =
+        Zeroizing::new(std::fs::read(path).with_context(|| format!("{shown}: cannot read host key"))?);
+    let key = PrivateKey::from_openssh(&*bytes)
+        .with_context(|| format!("{shown}: not an OpenSSH private key (ssh-keygen -t ed25519 makes one)"))?;
+    if key.is_encrypted() {
+        return Err(Error::msg(format!(
+            "{shown}: refusing host key: it is protected by a passphrase, which nobody can type at boot"
+        )));
+    }
+    match key.algorithm() {
+        Algorithm::Ed25519 | Algorithm::Ecdsa { .. } => Ok(key),
+        other => Err(Error::msg(format!(
+            "{shown}: refusing host key: algorithm {other} is not supported (use ed25519 or ecdsa)"
+        ))),
+    }
+}
+
+/// One usable `authorized_keys` entry.
+#[derive(Debug, Clone)]
+pub struct AuthorizedKey {
+    pub key: PublicKey,
+    /// `command="..."`: every session of this key runs that command, whatever the client asks.
+    pub forced_command: Option<String>,
+    /// `no-pty` or `restrict`: the session never gets the interactive (pty) prompt.
+    pub no_pty: bool,
+    /// Where the line came from, for log messages: `authorizedKeys[0]` or `FILE:LINE`.
+    pub origin: String,
+}
+
+/// How a line that does not parse at all is reported (the config reader words it its own way).
+pub const NOT_A_KEY_LINE: &str = "not an authorized_keys line";
+
+/// Options that only restrict what lethe never offers anyway (forwarding, X11, user rc).
+const HARMLESS_OPTIONS: &[&str] =
+    &["no-port-forwarding", "no-agent-forwarding", "no-X11-forwarding", "no-user-rc", "no-touch-required"];
+
+/// Parses one `authorized_keys` line: `[options] type base64 [comment]`. Blank lines and
+/// comments give `Ok(None)`. Options lethe cannot honour (`from=`, `expiry-time=`, ...) are an
+/// error rather than silently ignored, since ignoring a restriction would widen access.
+pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Option<AuthorizedKey>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let entry: Entry = line.parse().map_err(|e| format!("{NOT_A_KEY_LINE}: {e}"))?;
+    let mut key = AuthorizedKey {
+        key: entry.public_key().clone(),
+        forced_command: None,
+        no_pty: false,
+        origin: origin.to_string(),
+    };
+    for option in entry.config_opts().iter() {
+        if HARMLESS_OPTIONS.contains(&option) {
+            continue;
+        }
+        if option == "no-pty" || option == "restrict" {
+            key.no_pty = true;
+        } else if let Some(value) = option.strip_prefix("command=") {
+            let command = value.trim_matches('"').to_string();
+            if super::command::Command::parse(&command).is_err() {
+                return Err(format!(
+                    "command={value}: lethe only runs {}",
+                    super::command::Command::NAMES.join(", ")
+                ));
+            }
+            key.forced_command = Some(command);
+        } else {
+            return Err(format!(
+                "option {option} is not supported by lethe (supported: command=, no-pty, restrict, {})",
+                HARMLESS_OPTIONS.join(", ")
+            ));
+        }
+    }
+    Ok(Some(key))
+}
+
+/// The keys from the config's lines (already checked by the config reader, so an error here is
+/// a real error) and from the files (read now; a missing file or a bad line is skipped with a
+/// warning, as sshd does, so one bad line cannot lock everyone out).
+pub fn load_authorized(lines: &[String], files: &[std::path::PathBuf]) -> Result<Vec<AuthorizedKey>> {
+    let mut keys = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let origin = format!("ssh.authorizedKeys[{i}]");
+        match parse_authorized_line(line, &origin) {
+            Ok(Some(k)) => keys.push(k),
+            Ok(None) => {}
+            Err(e) => return Err(Error::msg(format!("{origin}: {e}"))),
+        }
+    }
+    for file in files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("{}: cannot read authorized keys, skipping it: {e}", file.display());
+                continue;
+            }
+        };
+        for (n, line) in text.lines().enumerate() {
+            let origin = format!("{}:{}", file.display(), n + 1);
+            match parse_authorized_line(line, &origin) {
+                Ok(Some(k)) => keys.push(k),
+                Ok(None) => {}
+                Err(e) => log::warn!("{origin}: skipping line: {e}"),
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(Error::msg(
+            "ssh: no usable authorized key (authorizedKeys, authorizedKeysFiles): nobody could log in",
+        ));
+    }
+    Ok(keys)
+}
+
+/// The entry for `key`, compared on the key material only (comments differ freely).
+pub fn find<'a>(keys: &'a [AuthorizedKey], key: &PublicKey) -> Option<&'a AuthorizedKey> {
+    keys.iter().find(|k| k.key.key_data() == key.key_data())
+}
+
+/// `SHA256:...`, as ssh-keygen -l prints it, for log lines.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICgc0J/APALlu1nQiKn42O/A/4SgbcvKQRisaK3iRdDe alice@laptop";
+
+    #[test]
+    fn plain_line_and_comments() {
+        let k = parse_authorized_line(ED, "x").unwrap().unwrap();
+        assert_eq!(k.forced_command, None);
+        assert!(!k.no_pty);
+        assert_eq!(parse_authorized_line("  # a comment", "x").unwrap().map(|k| k.origin), None);
+        assert_eq!(parse_authorized_line("", "x").unwrap().map(|k| k.origin), None);
+    }
+
+    #[test]
+    fn options() {
+        let k = parse_authorized_line(&format!("no-pty,command=\"status\" {ED}"), "x").unwrap().unwrap();
+        assert!(k.no_pty);
+        assert_eq!(k.forced_command.as_deref(), Some("status"));
+        let k = parse_authorized_line(&format!("no-port-forwarding,restrict {ED}"), "x").unwrap().unwrap();
+        assert!(k.no_pty);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_honour() {
+        let e = parse_authorized_line(&format!("from=\"10.0.0.0/8\" {ED}"), "x").unwrap_err();
+        assert!(e.contains("from=\"10.0.0.0/8\" is not supported"), "{e}");
+        let e = parse_authorized_line(&format!("command=\"/bin/sh\" {ED}"), "x").unwrap_err();
+        assert!(e.contains("lethe only runs unlock"), "{e}");
+        let e = parse_authorized_line("ssh-ed25519 AAAAnotbase64!", "x").unwrap_err();
+        assert!(e.starts_with("not an authorized_keys line"), "{e}");
+    }
+
+    #[test]
+    fn matches_on_key_material() {
+        let keys = load_authorized(&[ED.to_string()], &[]).unwrap();
+        let other: PublicKey = ED.replace("alice@laptop", "bob").parse().unwrap();
+        assert!(find(&keys, &other).is_some());
+        assert!(load_authorized(&[], &["/nonexistent/keys".into()]).is_err());
+    }
+}

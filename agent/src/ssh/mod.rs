@@ -1,0 +1,237 @@
+//! The SSH server of the initrd: public keys only, and a session is the passphrase prompt (or
+//! the `unlock` / `status` commands), never a shell.
+//!
+//! The accept loop is ours rather than russh's `run_on_socket`, because it decides per
+//! connection: locked-out addresses are turned away before the key exchange, too many
+//! unauthenticated connections are refused, the login grace time is enforced, failed logins are
+//! counted per source address when a connection ends, and closing the listener (after the
+//! unlock) is dropping it.
+
+pub mod command;
+pub mod keys;
+pub mod limits;
+pub mod line;
+mod session;
+
+use crate::config::ssh::Ssh;
+use crate::error::{Context, Result};
+use crate::unlock::Unlocker;
+use keys::AuthorizedKey;
+use limits::Penalties;
+use russh::server::Config as RusshConfig;
+use russh::{MethodKind, MethodSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Connections handled at once; more are refused until some end (sshd's MaxStartups idea).
+pub const MAX_CONNECTIONS: usize = 16;
+/// After the unlock, how long sessions get to print their last words before being cut.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub authorized: Vec<AuthorizedKey>,
+    pub unlocker: Arc<Unlocker>,
+    pub penalties: Mutex<Penalties>,
+    pub login_grace: Duration,
+}
+
+pub struct Server {
+    shared: Arc<Shared>,
+    russh: Arc<RusshConfig>,
+    port: u16,
+}
+
+impl Server {
+    /// Loads the host keys and authorized keys named by `config`. Any unusable host key is an
+    /// error naming it and why: serving with fewer keys than configured would change the
+    /// host's identity under its users' known_hosts.
+    pub fn new(config: &Ssh, unlocker: Arc<Unlocker>) -> Result<Server> {
+        let mut host_keys = Vec::new();
+        for path in &config.host_keys {
+            let key = keys::load_host_key(path).context("ssh.hostKeys")?;
+            log::info!("ssh: host key {} ({})", path.display(), keys::fingerprint(key.public_key()));
+            host_keys.push(key);
+        }
+        let authorized = keys::load_authorized(&config.authorized_keys, &config.authorized_keys_files)?;
+        log::info!("ssh: {} authorized key(s)", authorized.len());
+        let russh = RusshConfig {
+            server_id: russh::SshId::Standard(format!("SSH-2.0-lethe_{}", env!("CARGO_PKG_VERSION")).into()),
+            methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+            // Refusals take this long, so their timing does not tell which keys exist; the
+            // client's first "none" probe is answered at once.
+            auth_rejection_time: Duration::from_millis(500),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys: host_keys,
+            max_auth_attempts: config.max_auth_tries as usize,
+            inactivity_timeout: Some(Duration::from_secs(900)),
+            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_max: 4,
+            nodelay: true,
+            ..Default::default()
+        };
+        Ok(Server {
+            shared: Arc::new(Shared {
+                authorized,
+                unlocker,
+                penalties: Mutex::new(Penalties::default()),
+                login_grace: Duration::from_secs(config.login_grace_seconds.into()),
+            }),
+            russh: Arc::new(russh),
+            port: config.port,
+        })
+    }
+
+    /// Binds the configured port on every address: IPv6 with IPv4 mapped when the kernel has
+    /// IPv6, else IPv4 only (an initrd often lacks the ipv6 module).
+    pub async fn bind(&self) -> Result<TcpListener> {
+        match TcpListener::bind(("::", self.port)).await {
+            Ok(l) => Ok(l),
+            Err(_) => TcpListener::bind(("0.0.0.0", self.port))
+                .await
+                .with_context(|| format!("ssh: cannot listen on port {}", self.port)),
+        }
+    }
+
+    /// Serves until `stop` resolves, then closes the listener at once, lets the sessions say
+    /// their last words for a moment, and disconnects the rest.
+    pub async fn run(self, listener: TcpListener, stop: impl Future<Output = ()>) -> Result<()> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                accepted = listener.accept() => {
+                    let (socket, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // EMFILE and the like: say so, back off a little, keep serving.
+                            log::warn!("ssh: accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    while connections.try_join_next().is_some() {}
+                    if connections.len() >= MAX_CONNECTIONS {
+                        log::warn!("ssh: {peer}: refused: already {MAX_CONNECTIONS} connections");
+                        tokio::spawn(turn_away(socket, "too many connections; try again later".into()));
+                        continue;
+                    }
+                    let shared = self.shared.clone();
+                    let russh = self.russh.clone();
+                    connections.spawn(connection(shared, russh, socket, peer, shutdown_rx.clone()));
+                }
+            }
+        }
+        drop(listener);
+        log::info!("ssh: listener closed");
+        let drain = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN, drain).await.is_err() {
+            let _ = shutdown_tx.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while connections.join_next().await.is_some() {}
+            })
+            .await;
+        }
+        Ok(())
+    }
+}
+
+/// One line before the SSH version string (RFC 4253 4.2 allows it; `ssh -v` shows it), then
+/// close: the client sees why only in verbose mode, but the log says it too.
+async fn turn_away(mut socket: TcpStream, why: String) {
+    let _ = socket.write_all(format!("lethe: {why}\r\n").as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+/// Per-connection facts the handler sets and the accept loop reads when the connection ends.
+#[derive(Default)]
+pub(crate) struct ConnectionState {
+    pub logged_in: AtomicBool,
+    pub refused: AtomicU32,
+}
+
+async fn connection(
+    shared: Arc<Shared>,
+    russh: Arc<RusshConfig>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let ip = peer.ip().to_canonical();
+    // IPv4 clients of the dual-stack socket read as 192.0.2.1, not [::ffff:192.0.2.1].
+    let peer = SocketAddr::new(ip, peer.port());
+    let locked = shared.penalties.lock().unwrap().locked(ip, Instant::now());
+    if let Some(left) = locked {
+        let secs = left.as_secs() + 1;
+        log::warn!("ssh: {peer}: refused: locked out for {secs} s more after failed logins");
+        turn_away(socket, format!("too many failed logins from {ip}; try again in {secs} s")).await;
+        return;
+    }
+    // The grace time covers everything up to the login, the version exchange included: a
+    // client that connects and says nothing must not hold a connection slot for long.
+    let deadline = tokio::time::Instant::now() + shared.login_grace;
+    let state = Arc::new(ConnectionState::default());
+    let handler = session::Client::new(shared.clone(), peer, state.clone());
+    let session =
+        match tokio::time::timeout_at(deadline, russh::server::run_stream(russh, socket, handler)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                log::debug!("ssh: {peer}: connection setup failed: {e}");
+                return;
+            }
+            Err(_) => {
+                log::warn!("ssh: {peer}: no login within {} s; disconnecting", shared.login_grace.as_secs());
+                return;
+            }
+        };
+    let handle = session.handle();
+    tokio::pin!(session);
+    let grace = tokio::time::sleep_until(deadline);
+    tokio::pin!(grace);
+    let mut grace_over = false;
+    loop {
+        tokio::select! {
+            result = &mut session => {
+                if let Err(e) = result {
+                    log::debug!("ssh: {peer}: session ended: {e}");
+                }
+                break;
+            }
+            () = &mut grace, if !grace_over => {
+                grace_over = true;
+                if !state.logged_in.load(Ordering::SeqCst) {
+                    log::warn!("ssh: {peer}: no login within {} s; disconnecting", shared.login_grace.as_secs());
+                    let _ = handle.disconnect(
+                        russh::Disconnect::ByApplication,
+                        "login grace time exceeded".into(),
+                        String::new(),
+                    ).await;
+                }
+            }
+            _ = shutdown.changed() => {
+                let _ = handle.disconnect(
+                    russh::Disconnect::ByApplication,
+                    "unlocked; the boot continues".into(),
+                    String::new(),
+                ).await;
+                // Let the session task flush the disconnect; the caller bounds the wait.
+                let _ = (&mut session).await;
+                break;
+            }
+        }
+    }
+    if !state.logged_in.load(Ordering::SeqCst) && state.refused.load(Ordering::SeqCst) > 0 {
+        if let Some(lockout) = shared.penalties.lock().unwrap().failed_login(ip, Instant::now()) {
+            log::warn!("ssh: {ip}: locked out for {} s after repeated failed logins", lockout.as_secs());
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! One SSH connection: the authentication decisions (public keys only), and per session channel
+//! the prompt or the command it asked for.
+
+use super::command::Command;
+use super::keys::{self, AuthorizedKey};
+use super::line::{Key, LineEditor, MAX_LEN};
+use super::{ConnectionState, Shared};
+use crate::unlock::{Attempt, Mode, Passphrase};
+use russh::keys::ssh_key::PublicKey;
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+pub const EXIT_OK: u32 = 0;
+pub const EXIT_WRONG: u32 = 1;
+pub const EXIT_FAILED: u32 = 2;
+/// Ctrl-C / Ctrl-D at the prompt, as a shell reports an interrupt.
+pub const EXIT_LEFT: u32 = 130;
+
+pub(crate) struct Client {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    state: Arc<ConnectionState>,
+    /// The authorized key this connection logged in with.
+    key: Option<AuthorizedKey>,
+}
+
+impl Client {
+    pub fn new(shared: Arc<Shared>, peer: SocketAddr, state: Arc<ConnectionState>) -> Client {
+        Client { shared, peer, state, key: None }
+    }
+
+    fn refuse(&self, user: &str, what: &str) -> Auth {
+        self.state.refused.fetch_add(1, Ordering::SeqCst);
+        log::warn!("ssh: {}: refused {what} for user {user:?}", self.peer);
+        Auth::Reject { proceed_with_methods: Some(public_key_only()), partial_success: false }
+    }
+
+    fn lookup(&self, key: &PublicKey) -> Option<AuthorizedKey> {
+        keys::find(&self.shared.authorized, key).cloned()
+    }
+}
+
+fn public_key_only() -> MethodSet {
+    MethodSet::from(&[MethodKind::PublicKey][..])
+}
+
+impl russh::server::Handler for Client {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(Auth::Reject { proceed_with_methods: Some(public_key_only()), partial_success: false })
+    }
+
+    async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.refuse(user, "a password login (public keys only)"))
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(self.refuse(user, "a keyboard-interactive login (public keys only)"))
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if self.lookup(offer.public_key).is_some() {
+            Ok(Auth::Accept)
+        } else {
+            Ok(self.refuse(user, &format!("unknown key {}", keys::fingerprint(offer.public_key))))
+        }
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        match self.lookup(key.public_key) {
+            Some(found) => {
+                log::info!(
+                    "ssh: {}: user {user:?} logged in with {} ({})",
+                    self.peer,
+                    keys::fingerprint(key.public_key),
+                    found.origin
+                );
+                self.key = Some(found);
+                Ok(Auth::Accept)
+            }
+            None => Ok(self.refuse(user, &format!("unknown key {}", keys::fingerprint(key.public_key)))),
+        }
+    }
+
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        _certificate: &russh::keys::Certificate,
+    ) -> Result<Auth, Self::Error> {
+        Ok(self.refuse(user, "a certificate login (plain public keys only)"))
+    }
+
+    async fn auth_succeeded(&mut self, _session: &mut Session) -> Result<(), Self::Error> {
+        self.state.logged_in.store(true, Ordering::SeqCst);
+        self.shared.penalties.lock().unwrap().logged_in(self.peer.ip().to_canonical(), Instant::now());
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(key) = self.key.clone() else {
+            // Cannot happen after a login, but never serve a channel without one.
+            return Ok(());
+        };
+        reply.accept().await;
+        let shared = self.shared.clone();
+        let peer = self.peer;
+        tokio::spawn(async move {
+            let id = channel.id();
+            let mut s = SessionChannel { channel, shared, peer, key, pty: false };
+            s.run().await;
+            log::debug!("ssh: {peer}: channel {id} done");
+        });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Accepted whatever it is: the session then explains an unknown command on stderr,
+        // which says more than OpenSSH's "exec request failed".
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        log::info!("ssh: {}: refused subsystem {name:?}", self.peer);
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}
+
+/// What the client sent on the channel, as far as the prompt cares.
+enum Input {
+    Data(Zeroizing<Vec<u8>>),
+    /// The client will send nothing more (end of its stdin).
+    Eof,
+    /// The channel or the connection is gone.
+    Gone,
+}
+
+/// How a read of the passphrase ended.
+enum Read {
+    Line(Zeroizing<Vec<u8>>),
+    Leave,
+    Gone,
+    /// Another prompt opened everything meanwhile.
+    Done,
+}
+
+struct SessionChannel {
+    channel: Channel<Msg>,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    key: AuthorizedKey,
+    pty: bool,
+}
+
+impl SessionChannel {
+    async fn run(&mut self) {
+        // Requests come first (pty-req, then shell or exec); data may follow before we ask.
+        let request = loop {
+            match self.channel.wait().await {
+                Some(ChannelMsg::RequestPty { .. }) => self.pty = !self.key.no_pty,
+                Some(ChannelMsg::RequestShell { .. }) => break None,
+                Some(ChannelMsg::Exec { command, .. }) => break Some(command),
+                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return,
+                Some(_) => {}
+            }
+        };
+        let command = match (&self.key.forced_command, request) {
+            (Some(forced), _) => Some(forced.clone()),
+            (None, Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            (None, None) => None,
+        };
+        let status = match command.as_deref().map(Command::parse) {
+            None => self.interactive().await,
+            Some(Ok(Command::Unlock)) if self.pty => self.interactive().await,
+            Some(Ok(Command::Unlock)) => self.scripted().await,
+            Some(Ok(Command::Status)) => self.status().await,
+            Some(Err(e)) => {
+                log::info!("ssh: {}: refused command: {e}", self.peer);
+                self.stderr(&format!(
+                    "lethe: {e}; this initrd runs only: {} (there is no shell)",
+                    Command::NAMES.join(", ")
+                ))
+                .await;
+                Some(EXIT_FAILED)
+            }
+        };
+        if let Some(status) = status {
+            let _ = self.channel.exit_status(status).await;
+            let _ = self.channel.eof().await;
+            let _ = self.channel.close().await;
+        }
+    }
+
+    fn newline(&self) -> &'static str {
+        if self.pty {
+            "\r\n"
+        } else {
+            "\n"
+        }
+    }
+
+    /// Writes `text` to the client's terminal, each `\n` as the terminal needs it.
+    async fn say(&self, text: &str) {
+        let text = text.replace('\n', self.newline());
+        let _ = self.channel.data_bytes(text.into_bytes()).await;
+    }
+
+    /// One line on the client's stderr.
+    async fn stderr(&self, line: &str) {
+        let text = format!("{line}{}", self.newline());
+        let _ = self.channel.extended_data_bytes(1, text.into_bytes()).await;
+    }
+
+    async fn input(&mut self) -> Input {
+        loop {
+            match self.channel.wait().await {
+                Some(ChannelMsg::Data { data }) => return Input::Data(Zeroizing::new(data.to_vec())),
+                Some(ChannelMsg::Eof) => return Input::Eof,
+                Some(ChannelMsg::Close) | None => return Input::Gone,
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Reads one line with the editor, unless everything gets opened elsewhere first.
+    async fn read_line(&mut self, editor: &mut LineEditor) -> Read {
+        let unlocker = self.shared.unlocker.clone();
+        loop {
+            let input = tokio::select! {
+                input = self.input() => input,
+                () = unlocker.done() => return Read::Done,
+            };
+            match input {
+                Input::Data(bytes) => match editor.feed_all(&bytes) {
+                    Key::Pending => {}
+                    Key::Enter(line) => return Read::Line(line),
+                    Key::Leave => return Read::Leave,
+                },
+                Input::Eof => return Read::Leave,
+                Input::Gone => return Read::Gone,
+            }
+        }
+    }
+
+    /// Waits `delay` after a wrong passphrase; what is typed meanwhile is dropped, but Ctrl-C
+    /// still leaves at once.
+    async fn penalty(&mut self, delay: Duration) -> Option<Read> {
+        let unlocker = self.shared.unlocker.clone();
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return None,
+                () = unlocker.done() => return Some(Read::Done),
+                input = self.input() => match input {
+                    Input::Data(bytes) if bytes.iter().any(|&b| b == 0x03 || b == 0x04) => return Some(Read::Leave),
+                    Input::Data(_) => {}
+                    Input::Eof => return Some(Read::Leave),
+                    Input::Gone => return Some(Read::Gone),
+                },
+            }
+        }
+    }
+
+    /// Waits until something asks for a passphrase (systemdAgent mode, before systemd-cryptsetup
+    /// posted its request). False when everything got opened meanwhile or the client left.
+    async fn wait_for_pending(&mut self) -> Result<String, Read> {
+        let mut told = false;
+        loop {
+            let what = self.shared.unlocker.describe_pending();
+            if !what.is_empty() {
+                return Ok(what);
+            }
+            if self.shared.unlocker.is_done() {
+                return Err(Read::Done);
+            }
+            if !told {
+                self.say("Nothing asks for a passphrase yet; waiting (Ctrl-C leaves)...\n").await;
+                told = true;
+            }
+            if let Some(end) = self.penalty(Duration::from_millis(250)).await {
+                return Err(end);
+            }
+        }
+    }
+
+    /// The prompt: asks until every pending device is open, a limit of wrong passphrases, or
+    /// the user leaves. Returns the exit status, or None when the client is gone.
+    async fn interactive(&mut self) -> Option<u32> {
+        let unlocker = self.shared.unlocker.clone();
+        let ip = self.peer.ip().to_canonical();
+        let max_tries = unlocker.max_tries();
+        let mut wrong = 0;
+        let mut editor = LineEditor::new();
+        self.say("lethe: this host waits for its disk passphrase (no shell here).\n").await;
+        loop {
+            let what = match self.wait_for_pending().await {
+                Ok(what) => what,
+                Err(end) => return self.ended(end).await,
+            };
+            self.say(&format!("Passphrase for {what}: ")).await;
+            editor.clear();
+            let line = match self.read_line(&mut editor).await {
+                Read::Line(line) => line,
+                end => return self.ended(end).await,
+            };
+            self.say("\n").await;
+            if line.is_empty() {
+                continue;
+            }
+            match unlocker.try_passphrase(passphrase(line)).await {
+                Attempt::Unlocked { opened } => {
+                    let opened = opened.join(", ");
+                    if unlocker.mode() == Mode::SystemdAgent {
+                        log::info!("ssh: {}: passphrase sent to {opened}", self.peer);
+                        self.say(&format!("Passphrase sent to: {opened}. The boot continues.\n")).await;
+                        return Some(EXIT_OK);
+                    }
+                    log::info!("ssh: {}: unlocked {opened}", self.peer);
+                    if unlocker.is_done() {
+                        self.say(&format!("Unlocked {opened}. The boot continues.\n")).await;
+                        return Some(EXIT_OK);
+                    }
+                    self.say(&format!("Unlocked {opened}.\n")).await;
+                }
+                Attempt::Wrong => {
+                    wrong += 1;
+                    log::warn!("ssh: {}: wrong passphrase ({wrong} of {max_tries})", self.peer);
+                    if wrong >= max_tries {
+                        self.say(&format!("Wrong passphrase. {max_tries} wrong passphrases: closing.\n"))
+                            .await;
+                        return Some(EXIT_WRONG);
+                    }
+                    let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
+                    let left = max_tries - wrong;
+                    self.say(&format!(
+                        "Wrong passphrase. Try again in {} s ({left} {} left).\n",
+                        delay.as_secs(),
+                        if left == 1 { "try" } else { "tries" }
+                    ))
+                    .await;
+                    if let Some(end) = self.penalty(delay).await {
+                        return self.ended(end).await;
+                    }
+                }
+                Attempt::Failed(message) => {
+                    log::warn!("ssh: {}: unlock failed: {message}", self.peer);
+                    self.say(&format!("Unlock failed: {message}\n")).await;
+                    return Some(EXIT_FAILED);
+                }
+                Attempt::NothingPending => return self.ended(Read::Done).await,
+            }
+        }
+    }
+
+    async fn ended(&mut self, how: Read) -> Option<u32> {
+        match how {
+            Read::Done => {
+                self.say("\nEverything is unlocked (from elsewhere). The boot continues.\n").await;
+                Some(EXIT_OK)
+            }
+            Read::Leave => {
+                self.say("\nLeft without unlocking.\n").await;
+                Some(EXIT_LEFT)
+            }
+            Read::Gone | Read::Line(_) => None,
+        }
+    }
+
+    /// `echo -n PASS | ssh host unlock`: the first line of stdin (or all of it, up to EOF), one
+    /// attempt, one line on stderr, the exit status.
+    async fn scripted(&mut self) -> Option<u32> {
+        let unlocker = self.shared.unlocker.clone();
+        let mut line = Zeroizing::new(Vec::new());
+        loop {
+            match self.input().await {
+                Input::Data(bytes) => {
+                    let end = bytes.iter().position(|&b| b == b'\n');
+                    line.extend_from_slice(&bytes[..end.unwrap_or(bytes.len())]);
+                    if line.len() > MAX_LEN {
+                        self.stderr(&format!("lethe: passphrase longer than {MAX_LEN} bytes")).await;
+                        return Some(EXIT_FAILED);
+                    }
+                    if end.is_some() {
+                        break;
+                    }
+                }
+                Input::Eof => break,
+                Input::Gone => return None,
+            }
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.is_empty() {
+            self.stderr("lethe: no passphrase on stdin (use: echo -n PASSPHRASE | ssh root@HOST unlock)")
+                .await;
+            return Some(EXIT_FAILED);
+        }
+        if unlocker.describe_pending().is_empty() {
+            if unlocker.is_done() {
+                self.stderr("lethe: nothing to unlock: every device is open").await;
+                return Some(EXIT_OK);
+            }
+            if let Err(end) = self.wait_for_pending().await {
+                return self.ended(end).await;
+            }
+        }
+        let (status, message) = match unlocker.try_passphrase(passphrase(line)).await {
+            Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
+                (EXIT_OK, format!("lethe: passphrase sent to: {}", opened.join(", ")))
+            }
+            Attempt::Unlocked { opened } => {
+                let left = unlocker.pending();
+                if left.is_empty() {
+                    (EXIT_OK, format!("lethe: unlocked {}; the boot continues", opened.join(", ")))
+                } else {
+                    (
+                        EXIT_OK,
+                        format!("lethe: unlocked {}; still locked: {}", opened.join(", "), left.join(", ")),
+                    )
+                }
+            }
+            Attempt::Wrong => {
+                let ip = self.peer.ip().to_canonical();
+                let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
+                // The answer waits, so a script cannot guess faster by reconnecting.
+                tokio::time::sleep(delay).await;
+                (EXIT_WRONG, format!("lethe: wrong passphrase for {}", unlocker.pending().join(", ")))
+            }
+            Attempt::Failed(message) => (EXIT_FAILED, format!("lethe: unlock failed: {message}")),
+            Attempt::NothingPending => (EXIT_OK, "lethe: nothing to unlock: every device is open".into()),
+        };
+        log::info!("ssh: {}: scripted unlock: {message}", self.peer);
+        self.stderr(&message).await;
+        Some(status)
+    }
+
+    async fn status(&mut self) -> Option<u32> {
+        let unlocker = self.shared.unlocker.clone();
+        let pending = unlocker.pending();
+        let text = if pending.is_empty() {
+            if unlocker.mode() == Mode::SystemdAgent {
+                "nothing asks for a passphrase now\n".to_string()
+            } else {
+                "nothing pending: every device is open\n".to_string()
+            }
+        } else {
+            pending.iter().map(|p| format!("pending: {p}\n")).collect()
+        };
+        self.say(&text).await;
+        Some(EXIT_OK)
+    }
+}
+
+fn passphrase(mut line: Zeroizing<Vec<u8>>) -> Passphrase {
+    Passphrase::new(std::mem::take(&mut *line))
+}

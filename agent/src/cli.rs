@@ -10,6 +10,8 @@ Usage:
   lethe check-config FILE     check a config; print it normalized, with defaults filled in
   lethe unlock --config FILE  read one passphrase from stdin, open the configured LUKS devices
                               (0 opened, 1 wrong passphrase, 2 other failure)
+  lethe serve --config FILE   SSH server + console prompt until every device is open
+                              (systemdAgent mode: until SIGTERM), then close and exit 0
   lethe init [ARG...]         stage 1 as PID 1 of an initrd (also when started as /init):
                               config from /etc/lethe/config.json, ARGs go to stage 2's init
   lethe rollback --config FILE
@@ -31,6 +33,7 @@ pub enum Command {
     /// `lethe init`: the words after it belong to stage 2's init.
     Init,
     Unlock { config: PathBuf },
+    Serve { config: PathBuf },
 }
 
 /// The arguments after the program name, consumed front to back.
@@ -81,6 +84,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         },
         Some("init") => return Ok(Command::Init),
         Some("unlock") => Command::Unlock { config: args.config()? },
+        Some("serve") => Command::Serve { config: args.config()? },
         Some(other) => return Err(format!("unknown command {other}")),
     };
     args.done()?;

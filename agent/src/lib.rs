@@ -10,4 +10,6 @@ pub mod init;
 pub mod kmod;
 pub mod log;
 pub mod rollback;
+pub mod serve;
+pub mod ssh;
 pub mod unlock;

@@ -51,5 +51,6 @@ fn main() -> ExitCode {
         Command::RootsList { config } => lethe::rollback::main_roots_list(&config),
         Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
+        Command::Serve { config } => ExitCode::from(lethe::serve::run(&config)),
     }
 }

@@ -18,6 +18,10 @@ Usage:
                               archive the btrfs root, create a fresh one, prune old roots
   lethe roots list --config FILE
                               list archived roots and what the next rollback would prune
+  lethe net --config FILE [--once] [--cmdline TEXT]
+                              bring the network up as stage 1 does, print the lease as JSON,
+                              renew until SIGTERM (--once: tear down at once); ip= is read
+                              from /proc/cmdline, or from TEXT
   lethe --help | --version
 
 Exit status: 0 ok, 1 bad input (config, passphrase), 2 any other failure.
@@ -34,6 +38,8 @@ pub enum Command {
     Init,
     Unlock { config: PathBuf },
     Serve { config: PathBuf },
+    /// `cmdline`: `--cmdline TEXT` instead of /proc/cmdline (for `ip=`).
+    Net { config: PathBuf, once: bool, cmdline: Option<String> },
 }
 
 /// The arguments after the program name, consumed front to back.
@@ -85,6 +91,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         Some("init") => return Ok(Command::Init),
         Some("unlock") => Command::Unlock { config: args.config()? },
         Some("serve") => Command::Serve { config: args.config()? },
+        Some("net") => {
+            let config = args.config()?;
+            let (mut once, mut cmdline) = (false, None);
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--once" => once = true,
+                    "--cmdline" => cmdline = Some(args.next().ok_or("missing TEXT after --cmdline")?),
+                    other => return Err(format!("unexpected argument {other}")),
+                }
+            }
+            Command::Net { config, once, cmdline }
+        }
         Some(other) => return Err(format!("unknown command {other}")),
     };
     args.done()?;

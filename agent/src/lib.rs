@@ -4,11 +4,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod dhcp;
 pub mod error;
 pub mod handoff;
 pub mod init;
 pub mod kmod;
 pub mod log;
+pub mod net;
 pub mod rollback;
 pub mod serve;
 pub mod ssh;

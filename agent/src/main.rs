@@ -52,5 +52,6 @@ fn main() -> ExitCode {
         Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
         Command::Serve { config } => ExitCode::from(lethe::serve::run(&config)),
+        Command::Net { config, once, cmdline } => lethe::net::main(&config, once, cmdline),
     }
 }

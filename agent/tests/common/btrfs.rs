@@ -182,3 +182,66 @@ impl Drop for Image {
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Seconds since the epoch, by the test's (trusted) clock.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+pub const DAY: i64 = 86_400;
+
+/// The disk of an impermanent host: a used `root` (files, `var/lib/machines` as a nested
+/// subvolume as systemd makes it), and siblings lethe must never touch: `persist` (with a nested
+/// subvolume and a symlink), `nix`, `home`, a file at the top level.
+pub fn impermanent_layout(size_mib: u64) -> Image {
+    let image = Image::new(size_mib);
+    image.subvolume("root");
+    image.write("root/etc/hostname", "old-boot\n");
+    image.write("root/marker", "written during the last boot\n");
+    sh("mkdir", &["-p", image.path("root/var/lib").to_str().unwrap()]);
+    image.subvolume("root/var/lib/machines");
+    image.write("root/var/lib/machines/m1/etc/os-release", "ID=debian\n");
+    image.subvolume("persist");
+    image.write("persist/etc/ssh/ssh_host_ed25519_key", "secret key\n");
+    image.write("persist/var/lib/state", "kept\n");
+    image.subvolume("persist/backups");
+    image.write("persist/backups/b1", "backup\n");
+    std::os::unix::fs::symlink("/persist/etc", image.path("persist/etc-link")).unwrap();
+    image.subvolume("nix");
+    image.write("nix/store/abc-hello/bin/hello", "#!/bin/sh\n");
+    image.subvolume("home");
+    image.write("home/alice/notes.txt", "hello\n");
+    image.write("top-level-file", "not a subvolume\n");
+    image
+}
+
+impl Image {
+    /// Fingerprints of every top-level entry except `root` and `old_roots` (and `except`).
+    pub fn siblings(&self, except: &[&str]) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.names("")
+            .into_iter()
+            .filter(|n| n != "root" && n != "old_roots" && !except.contains(&n.as_str()))
+            .map(|n| {
+                let f = self.fingerprint(&n);
+                (n, f)
+            })
+            .collect()
+    }
+
+    /// An archived root in `old_roots/NAME`, modified `age_days` ago, with `nested` subvolumes
+    /// nested inside each other (`NAME/n1/n2/...`) and a file at each level.
+    pub fn archive(&self, name: &str, age_days: i64, nested: usize) -> String {
+        sh("mkdir", &["-p", self.path("old_roots").to_str().unwrap()]);
+        let rel = format!("old_roots/{name}");
+        self.subvolume(&rel);
+        self.write(&format!("{rel}/file"), name);
+        let mut at = rel.clone();
+        for i in 1..=nested {
+            at = format!("{at}/n{i}");
+            self.subvolume(&at);
+            self.write(&format!("{at}/file"), &at);
+        }
+        self.set_mtime(&rel, now() - age_days * DAY);
+        rel
+    }
+}

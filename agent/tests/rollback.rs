@@ -1,0 +1,390 @@
+//! `lethe rollback` and `lethe roots list` on real btrfs images on loop devices (as root).
+//! These run `common::lethe()`, the static release binary in CI, so its libbtrfsutil linking is
+//! exercised; the fault-injection and clock tests are in rollback_faults.rs.
+
+mod common;
+
+use common::btrfs::{impermanent_layout, now, sh, Image, DAY};
+use common::{require_root, stderr, stdout};
+use std::process::{Command, Output};
+
+fn rollback(image: &Image, extra: &str) -> Output {
+    let config = image.config(extra);
+    Command::new(common::lethe()).args(["rollback", "--config", config.to_str().unwrap()]).output().unwrap()
+}
+
+fn roots_list(image: &Image, extra: &str) -> Output {
+    let config = image.config(extra);
+    Command::new(common::lethe())
+        .args(["roots", "list", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "lethe failed ({}):\n{}{}", out.status, stdout(out), stderr(out));
+    stderr(out)
+}
+
+/// `date -u +%Y-%m-%d_%H:%M:%S` of an epoch, to compare lethe's names with coreutils'.
+fn date_name(epoch: i64) -> String {
+    sh("date", &["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%d_%H:%M:%S"]).trim().to_string()
+}
+
+fn assert_fresh_root(image: &Image) {
+    assert!(image.is_subvolume("root"), "root is a subvolume");
+    assert!(image.names("root").is_empty(), "root is empty: {:?}", image.names("root"));
+}
+
+#[test]
+fn first_boot_archives_root_and_creates_a_fresh_one() {
+    require_root();
+    let image = impermanent_layout(256);
+    let siblings = image.siblings(&[]);
+    let root_mtime = image.mtime("root");
+    let log = ok(&rollback(&image, ""));
+
+    let name = date_name(root_mtime);
+    assert_eq!(image.names("old_roots"), [name.clone()]);
+    let archived = format!("old_roots/{name}");
+    assert!(image.is_subvolume(&archived));
+    assert_eq!(
+        std::fs::read_to_string(image.path(&format!("{archived}/marker"))).unwrap(),
+        "written during the last boot\n"
+    );
+    assert!(image.is_subvolume(&format!("{archived}/var/lib/machines")), "nested subvolume moved along");
+    assert_fresh_root(&image);
+    assert_eq!(image.siblings(&[]), siblings, "siblings untouched");
+    assert!(log.contains(&format!("moved root to {archived}")), "{log}");
+    assert!(log.contains("created a fresh empty root"), "{log}");
+}
+
+#[test]
+fn a_second_run_keeps_the_fresh_root_instead_of_archiving_it() {
+    require_root();
+    let image = impermanent_layout(256);
+    ok(&rollback(&image, ""));
+    let archives = image.names("old_roots");
+    let log = ok(&rollback(&image, ""));
+    assert_eq!(image.names("old_roots"), archives, "no empty archive added");
+    assert_fresh_root(&image);
+    assert!(log.contains("root is an empty subvolume"), "{log}");
+}
+
+#[test]
+fn name_collision_gets_a_suffix() {
+    require_root();
+    let image = impermanent_layout(256);
+    let t = now() - 3600;
+    image.set_mtime("root", t);
+    let name = date_name(t);
+    image.archive(&name, 0, 0);
+    image.subvolume(&format!("old_roots/{name}_2"));
+    let old = image.fingerprint(&format!("old_roots/{name}"));
+    ok(&rollback(&image, ""));
+    assert_eq!(image.names("old_roots"), [name.clone(), format!("{name}_2"), format!("{name}_3")]);
+    assert_eq!(image.fingerprint(&format!("old_roots/{name}")), old, "the existing archive is untouched");
+    assert!(image.exists(&format!("old_roots/{name}_3/marker")));
+}
+
+#[test]
+fn prunes_nothing_when_nothing_is_expired() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.archive("young1", 1, 1);
+    image.archive("young2", 29, 0);
+    let log = ok(&rollback(&image, r#""keepAtLeast": 0"#));
+    assert_eq!(image.names("old_roots").len(), 3, "{:?}", image.names("old_roots"));
+    assert!(!log.contains("deleted old_roots"), "{log}");
+}
+
+#[test]
+fn prunes_one_expired_root() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.archive("young", 1, 0);
+    image.archive("old", 31, 1);
+    let log = ok(&rollback(&image, r#""keepAtLeast": 0"#));
+    let names = image.names("old_roots");
+    assert!(names.contains(&"young".to_string()) && !names.contains(&"old".to_string()), "{names:?}");
+    assert_eq!(names.len(), 2);
+    assert!(log.contains("deleted old_roots/old with 1 nested subvolume(s): older than 30 days"), "{log}");
+}
+
+#[test]
+fn prunes_many_expired_roots_with_nested_subvolumes_three_deep() {
+    require_root();
+    let image = impermanent_layout(256);
+    let siblings = image.siblings(&[]);
+    for i in 0..6 {
+        image.archive(&format!("old{i}"), 40 + i, 3);
+    }
+    image.archive("young", 3, 3);
+    ok(&rollback(&image, r#""keepAtLeast": 1, "retentionDays": 30"#));
+    let names = image.names("old_roots");
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"young".to_string()));
+    let left: Vec<String> =
+        image.all_subvolumes().into_iter().filter(|p| p.contains("old_roots/old")).collect();
+    assert!(left.is_empty(), "nothing of the pruned roots is left: {left:?}");
+    assert_eq!(image.fingerprint("old_roots/young").len(), 8, "young archive intact");
+    assert_eq!(image.siblings(&[]), siblings);
+}
+
+#[test]
+fn deletes_read_only_nested_snapshots() {
+    require_root();
+    let image = impermanent_layout(256);
+    let rel = image.archive("old", 90, 2);
+    // A read-only snapshot with a subvolume nested in it (made writable, then read-only again),
+    // and a read-only snapshot of a read-only snapshot.
+    image.snapshot_ro(&format!("{rel}/n1"), &format!("{rel}/n1/n2/snap"));
+    sh(
+        "btrfs",
+        &[
+            "property",
+            "set",
+            "-ts",
+            image.path(&format!("{rel}/n1/n2/snap")).to_str().unwrap(),
+            "ro",
+            "false",
+        ],
+    );
+    image.subvolume(&format!("{rel}/n1/n2/snap/inner"));
+    sh(
+        "btrfs",
+        &["property", "set", "-ts", image.path(&format!("{rel}/n1/n2/snap")).to_str().unwrap(), "ro", "true"],
+    );
+    image.snapshot_ro(&format!("{rel}/n1/n2/snap"), &format!("{rel}/snap2"));
+    sh(
+        "btrfs",
+        &["property", "set", "-ts", image.path(&format!("{rel}/n1")).to_str().unwrap(), "ro", "true"],
+    );
+    image.set_mtime(&rel, now() - 90 * DAY);
+    sh("btrfs", &["property", "set", "-ts", image.path(&rel).to_str().unwrap(), "ro", "true"]);
+    assert_eq!(image.names("old_roots"), ["old"]);
+    ok(&rollback(&image, r#""keepAtLeast": 0"#));
+    let left: Vec<String> =
+        image.all_subvolumes().into_iter().filter(|p| p.starts_with("old_roots/old")).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn keep_at_least_overrides_age() {
+    require_root();
+    let image = impermanent_layout(256);
+    for i in 0..4 {
+        image.archive(&format!("old{i}"), 100 + i, 1);
+    }
+    // The root archived now is the newest; with keepAtLeast 3, old0 and old1 stay too.
+    ok(&rollback(&image, r#""keepAtLeast": 3"#));
+    let names = image.names("old_roots");
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"old0".to_string()) && names.contains(&"old1".to_string()), "{names:?}");
+}
+
+#[test]
+fn blank_snapshot_is_cloned_writable() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.subvolume("blank-src");
+    image.write("blank-src/etc/machine-id", "uninitialized\n");
+    image.snapshot_ro("blank-src", "root-blank");
+    let blank = image.fingerprint("root-blank");
+    let log = ok(&rollback(&image, r#""blankSnapshot": "root-blank""#));
+    assert_eq!(std::fs::read_to_string(image.path("root/etc/machine-id")).unwrap(), "uninitialized\n");
+    std::fs::write(image.path("root/etc/machine-id"), "writable\n").expect("the new root is writable");
+    assert_eq!(image.fingerprint("root-blank"), blank, "the blank snapshot is untouched");
+    assert_eq!(image.names("old_roots").len(), 1);
+    assert!(log.contains("writable snapshot of root-blank"), "{log}");
+}
+
+#[test]
+fn plain_entries_in_the_archive_are_left_alone() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.archive("expired", 60, 0);
+    // The script deletes what `btrfs subvolume list -o` lists here: lethe must not.
+    sh("mkdir", &["-p", image.path("old_roots/plain-dir").to_str().unwrap()]);
+    image.subvolume("old_roots/plain-dir/inner");
+    image.write("old_roots/notes.txt", "mine\n");
+    std::os::unix::fs::symlink("/persist", image.path("old_roots/link")).unwrap();
+    for p in ["old_roots/plain-dir", "old_roots/notes.txt"] {
+        image.set_mtime(p, now() - 400 * DAY);
+    }
+    let kept: Vec<_> = ["plain-dir", "notes.txt", "link"]
+        .iter()
+        .map(|n| image.fingerprint(&format!("old_roots/{n}")))
+        .collect();
+    let log = ok(&rollback(&image, r#""keepAtLeast": 0"#));
+    let after: Vec<_> = ["plain-dir", "notes.txt", "link"]
+        .iter()
+        .map(|n| image.fingerprint(&format!("old_roots/{n}")))
+        .collect();
+    assert_eq!(after, kept);
+    assert!(!image.exists("old_roots/expired"));
+    assert!(log.contains("old_roots/plain-dir: left alone: a plain directory"), "{log}");
+    assert!(log.contains("old_roots/notes.txt: left alone: a regular file"), "{log}");
+    assert!(log.contains("old_roots/link: left alone: a symbolic link"), "{log}");
+}
+
+/// Runs lethe on a state it must refuse; checks the message and that nothing changed.
+fn refused(image: &Image, extra: &str, expected: &str) {
+    let before = image.fingerprint("");
+    let out = rollback(image, extra);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(expected), "expected {expected:?} in:\n{err}");
+    assert_eq!(image.fingerprint(""), before, "nothing changed");
+}
+
+#[test]
+fn refuses_a_root_that_is_not_a_subvolume() {
+    require_root();
+    let image = Image::new(256);
+    image.write("root/etc/fstab", "plain directory\n");
+    image.subvolume("persist");
+    refused(&image, "", "root: exists but is not a btrfs subvolume (a plain directory); refusing to archive it; nothing was changed");
+}
+
+#[test]
+fn refuses_an_archive_path_that_is_a_file() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.write("old_roots", "a file\n");
+    refused(
+        &image,
+        "",
+        "old_roots (archive path): exists but is neither a directory nor a subvolume (a regular file)",
+    );
+    std::fs::remove_file(image.path("old_roots")).unwrap();
+    std::os::unix::fs::symlink("persist", image.path("old_roots")).unwrap();
+    refused(
+        &image,
+        "",
+        "old_roots (archive path): exists but is neither a directory nor a subvolume (a symbolic link)",
+    );
+}
+
+#[test]
+fn refuses_a_missing_blank_snapshot() {
+    require_root();
+    let image = impermanent_layout(256);
+    refused(
+        &image,
+        r#""blankSnapshot": "nope""#,
+        "nope (blankSnapshot): expected a subvolume, found missing",
+    );
+}
+
+#[test]
+fn refuses_a_device_that_is_not_btrfs() {
+    require_root();
+    let dir = sh("mktemp", &["-d", "/tmp/lethe-notbtrfs.XXXXXX"]).trim().to_string();
+    let file = format!("{dir}/ext4.img");
+    std::fs::File::create(&file).unwrap().set_len(64 << 20).unwrap();
+    sh("mkfs.ext4", &["-q", "-F", &file]);
+    let hash = sh("sha256sum", &[&file]);
+    let config = format!("{dir}/config.json");
+    std::fs::write(&config, format!(r#"{{"version": 1, "rollback": {{"device": "{file}"}}}}"#)).unwrap();
+    let out = Command::new(common::lethe()).args(["rollback", "--config", &config]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("{file}: not a btrfs filesystem (no btrfs superblock)")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sh("sha256sum", &[&file]), hash);
+    let missing = format!("{dir}/missing");
+    std::fs::write(&config, format!(r#"{{"version": 1, "rollback": {{"device": "{missing}"}}}}"#)).unwrap();
+    let out = Command::new(common::lethe()).args(["rollback", "--config", &config]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("{missing}: cannot open: No such file or directory")),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn refuses_when_the_top_level_cannot_be_mounted() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.unmount();
+    // Flip a byte of the superblock's fsid: the magic is intact, so this gets past lethe's
+    // superblock check to a mount the kernel refuses (checksum mismatch).
+    let flip = || {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&image.file).unwrap();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, 0x10000 + 0x20).unwrap();
+        f.write_all_at(&[b[0] ^ 0xff], 0x10000 + 0x20).unwrap();
+        f.sync_all().unwrap();
+        sh("blockdev", &["--flushbufs", image.dev()]);
+    };
+    flip();
+    let hash = sh("sha256sum", &[image.file.to_str().unwrap()]);
+    let out = rollback(&image, "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("cannot mount the btrfs top level (subvolid=5)"), "{err}");
+    assert_eq!(sh("sha256sum", &[image.file.to_str().unwrap()]), hash, "nothing written");
+    flip();
+    image.mount();
+}
+
+#[test]
+fn roots_list_shows_what_the_next_rollback_prunes() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.archive("2026-01-01_00:00:00", 90, 2);
+    image.archive("recent", 2, 0);
+    let before = image.fingerprint("");
+    let out = roots_list(&image, r#""keepAtLeast": 1"#);
+    let table = stdout(&out);
+    assert!(out.status.success(), "{table}{}", stderr(&out));
+    assert_eq!(image.fingerprint(""), before, "listing changes nothing");
+    let line = |name: &str| {
+        table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {table}"))
+    };
+    assert!(table.starts_with("NAME"), "{table}");
+    let old = line("2026-01-01_00:00:00");
+    assert!(old.contains("prune (older than 30 days") && old.contains(" 2 "), "{old}");
+    assert!(line("recent").contains("keep (younger than 30 days)"), "{table}");
+    let root_name = date_name(image.mtime("root"));
+    let root = line(&root_name);
+    assert!(
+        root.contains("(now root)") && root.contains("keep (one of the 1 newest)") && root.contains(" 1 "),
+        "{root}"
+    );
+    assert!(
+        table.contains(
+            "2 archived root(s) in old_roots (plus root once archived); the next rollback would delete 1."
+        ),
+        "{table}"
+    );
+    assert!(table.contains(&format!("mount -o subvol=old_roots/NAME {} /mnt", image.dev())), "{table}");
+}
+
+#[test]
+fn bad_invocations_are_explained() {
+    let out = common::run(&["rollback"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing --config FILE"), "{}", stderr(&out));
+    let out = common::run(&["roots", "prune"]);
+    assert!(stderr(&out).contains("unknown command roots prune, expected roots list"), "{}", stderr(&out));
+    let dir = std::env::temp_dir().join(format!("lethe-rb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("c.json");
+    std::fs::write(&config, r#"{"version": 1}"#).unwrap();
+    let out = common::run(&["rollback", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rollback: missing; nothing to roll back"), "{}", stderr(&out));
+    std::fs::write(&config, r#"{"version": 1, "rollback": {"device": "/dev/x", "keepAtLeast": -1}}"#)
+        .unwrap();
+    let out = common::run(&["rollback", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rollback.keepAtLeast: expected"), "{}", stderr(&out));
+    std::fs::remove_dir_all(dir).unwrap();
+}

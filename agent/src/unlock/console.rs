@@ -1,10 +1,169 @@
-//! The passphrase prompt on the local console, alongside SSH: the first answer wins, and the
-//! prompt goes away when another path unlocked first.
+//! The passphrase prompt on the local console, alongside SSH: whichever answer comes first
+//! wins, and this prompt goes away when another path unlocked first.
+//!
+//! The terminal stays in canonical mode with echo off, so the kernel's line discipline does
+//! the editing (backspace, Ctrl-U) and nothing typed is shown; ISIG is off so Ctrl-C arrives as
+//! a byte (it clears the line) instead of signalling whoever owns the console. The previous
+//! mode is restored when the prompt ends, however it ends.
 
-use super::Unlocker;
+use super::{Attempt, Mode, Passphrase, Unlocker};
+use crate::error::{Context, Result};
+use rustix::fs::{Mode as FileMode, OFlags};
+use rustix::termios::{self, LocalModes, OptionalActions, QueueSelector, Termios};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use zeroize::Zeroizing;
 
-/// Prompts on `/dev/console` until nothing is pending.
+pub const CONSOLE: &str = "/dev/console";
+
+/// Longest line read; longer input is refused rather than cut.
+const MAX_LINE: usize = 1024;
+
+/// Prompts on `/dev/console` until nothing is pending (in systemdAgent mode: forever, one
+/// prompt per request). A console that cannot be used is logged and the prompt ends.
 pub async fn console_prompt(unlocker: Arc<Unlocker>) {
-    unlocker.done().await
+    if let Err(e) = console_prompt_on(PathBuf::from(CONSOLE), unlocker).await {
+        log::warn!("unlock: console prompt ended: {e}");
+    }
+}
+
+/// The terminal mode to restore when the prompt ends (dropped with the prompt's future too).
+struct Restore<'a> {
+    fd: &'a AsyncFd<OwnedFd>,
+    saved: Option<Termios>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = termios::tcflush(self.fd.get_ref(), QueueSelector::IFlush);
+            let _ = termios::tcsetattr(self.fd.get_ref(), OptionalActions::Now, saved);
+        }
+    }
+}
+
+/// As [`console_prompt`], on the terminal (or pipe) at `path`.
+pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result<()> {
+    let shown = path.display();
+    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd =
+        rustix::fs::open(&path, flags, FileMode::empty()).with_context(|| format!("{shown}: cannot open"))?;
+    let tty = termios::isatty(&fd);
+    // SAFETY: the OwnedFd moves into the AsyncFd, which neither closes nor replaces it early.
+    let fd = unsafe { AsyncFd::register(fd) }.with_context(|| format!("{shown}: cannot watch"))?;
+    let saved = if tty {
+        let saved =
+            termios::tcgetattr(fd.get_ref()).with_context(|| format!("{shown}: cannot read the mode"))?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ISIG);
+        quiet.local_modes.insert(LocalModes::ICANON | LocalModes::ECHONL);
+        termios::tcsetattr(fd.get_ref(), OptionalActions::Flush, &quiet)
+            .with_context(|| format!("{shown}: cannot turn echo off"))?;
+        Some(saved)
+    } else {
+        None
+    };
+    let _restore = Restore { fd: &fd, saved };
+    let mut wrong = 0u32;
+    loop {
+        if unlocker.is_done() {
+            return Ok(());
+        }
+        unlocker.wait_pending().await;
+        let seen = unlocker.pending();
+        if seen.is_empty() {
+            continue;
+        }
+        say(&fd, &format!("\nPassphrase for {}: ", unlocker.describe_pending())).await?;
+        let line = tokio::select! {
+            line = read_line(&fd) => line.with_context(|| format!("{shown}: cannot read"))?,
+            () = unlocker.changed(&seen) => {
+                if tty {
+                    let _ = termios::tcflush(fd.get_ref(), QueueSelector::IFlush);
+                }
+                let note = if unlocker.is_done() {
+                    "\nUnlocked from another prompt; the boot continues.\n"
+                } else {
+                    "\n(answered elsewhere)\n"
+                };
+                say(&fd, note).await?;
+                continue;
+            }
+        };
+        let Some(line) = line else {
+            if tty {
+                continue; // Ctrl-D on an empty line: ask again.
+            }
+            crate::bail!("{shown}: end of input");
+        };
+        if line.contains(&0x03) {
+            say(&fd, "(cleared)\n").await?;
+            continue;
+        }
+        let attempt = unlocker.try_passphrase(Passphrase::from_line(line.to_vec())).await;
+        match attempt {
+            Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
+                say(&fd, &format!("Passphrase sent to: {}\n", opened.join(", "))).await?;
+            }
+            Attempt::Unlocked { opened } => {
+                wrong = 0;
+                let rest = if unlocker.is_done() { "; the boot continues" } else { "" };
+                say(&fd, &format!("Opened {}{rest}.\n", opened.join(", "))).await?;
+            }
+            Attempt::Wrong => {
+                wrong += 1;
+                say(&fd, "Wrong passphrase: no keyslot matches.\n").await?;
+                // A growing pause slows guessing at the keyboard; the KDF already costs time.
+                tokio::time::sleep(Duration::from_secs(u64::from(wrong.min(5)))).await;
+            }
+            Attempt::Failed(message) => say(&fd, &format!("Failed: {message}\n")).await?,
+            Attempt::NothingPending => say(&fd, "Nothing left to unlock.\n").await?,
+        }
+    }
+}
+
+/// Writes `text` whole, waiting while the terminal is full.
+async fn say(fd: &AsyncFd<OwnedFd>, text: &str) -> Result<()> {
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        let mut guard = fd.writable().await?;
+        match guard.try_io(|inner| rustix::io::write(inner.get_ref(), rest).map_err(Into::into)) {
+            Ok(Ok(n)) => rest = &rest[n..],
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_would_block) => {}
+        }
+    }
+    Ok(())
+}
+
+/// One line, without waiting on anything else; `None` at end of input. The buffer is zeroized.
+async fn read_line(fd: &AsyncFd<OwnedFd>) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_LINE + 1));
+    let mut chunk = Zeroizing::new([0u8; 256]);
+    loop {
+        let mut guard = fd.readable().await?;
+        match guard
+            .try_io(|inner| rustix::io::read(inner.get_ref().as_fd(), &mut chunk[..]).map_err(Into::into))
+        {
+            Ok(Ok(0)) if line.is_empty() => return Ok(None),
+            Ok(Ok(0)) => return Ok(Some(line)),
+            Ok(Ok(n)) => {
+                if line.len() + n > MAX_LINE {
+                    line.clear();
+                    return Err(std::io::Error::other(format!("line longer than {MAX_LINE} bytes")));
+                }
+                line.extend_from_slice(&chunk[..n]);
+                if line.last() == Some(&b'\n') {
+                    return Ok(Some(line));
+                }
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => {}
+        }
+    }
 }

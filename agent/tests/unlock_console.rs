@@ -1,0 +1,171 @@
+//! The console prompt, on a pseudo-terminal standing in for /dev/console: no echo, line editing
+//! by the terminal, wrong then right passphrase, and going away (terminal mode restored) when
+//! another path unlocked first. Direct mode in verify-only (no device-mapper on the host)
+//! against real LUKS2 headers.
+
+mod unlock_support;
+
+use lethe::config::unlock::{Device, Unlock};
+use lethe::unlock::console::console_prompt_on;
+use lethe::unlock::{Attempt, Options, Passphrase, Unlocker};
+use rustix::termios::{self, LocalModes};
+use std::ffi::CStr;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use unlock_support::{luks_image, Scratch};
+
+/// A pseudo-terminal: the test plays the keyboard and screen on the master side.
+struct Pty {
+    master: Arc<OwnedFd>,
+    slave: PathBuf,
+    screen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    fn new() -> Pty {
+        // SAFETY: plain libc calls; the returned fd is owned from here on.
+        let master = unsafe {
+            let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(fd >= 0, "posix_openpt");
+            assert_eq!(libc::grantpt(fd), 0);
+            assert_eq!(libc::unlockpt(fd), 0);
+            OwnedFd::from_raw_fd(fd)
+        };
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: the buffer is large enough and NUL-terminated on success.
+        let slave = unsafe {
+            assert_eq!(
+                libc::ptsname_r(std::os::fd::AsRawFd::as_raw_fd(&master), name.as_mut_ptr(), name.len()),
+                0
+            );
+            PathBuf::from(CStr::from_ptr(name.as_ptr()).to_str().unwrap())
+        };
+        let master = Arc::new(master);
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let (m, s) = (master.clone(), screen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            // Ends with EIO once no slave fd is open, or with the test process.
+            while let Ok(n) = rustix::io::read(&*m, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Pty { master, slave, screen }
+    }
+
+    fn type_in(&self, keys: &[u8]) {
+        let mut rest = keys;
+        while !rest.is_empty() {
+            let n = rustix::io::write(&*self.master, rest).unwrap();
+            rest = &rest[n..];
+        }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until `text` has appeared `count` times on the screen.
+    async fn wait_for(&self, text: &str, count: usize) {
+        for _ in 0..3000 {
+            if self.screen().matches(text).count() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{text:?} (x{count}) never appeared; screen: {:?}", self.screen());
+    }
+}
+
+fn unlocker(scratch: &Scratch, devices: &[(&str, &str)]) -> Arc<Unlocker> {
+    let devices = devices
+        .iter()
+        .map(|(name, passphrase)| {
+            let img = scratch.path(&format!("{name}.img"));
+            luks_image(&img, passphrase, "pbkdf2");
+            Device { name: name.to_string(), device: img, allow_discards: false, header: None }
+        })
+        .collect();
+    let config = Unlock { devices, systemd_agent: false, console: true, max_tries: 3 };
+    Arc::new(Unlocker::with_options(&config, Options { verify_only: true, ask_dir: scratch.path("ask") }))
+}
+
+fn echo_is_on(pty: &Pty) -> bool {
+    let fd = rustix::fs::open(&pty.slave, rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY, 0.into())
+        .unwrap();
+    termios::tcgetattr(&fd).unwrap().local_modes.contains(LocalModes::ECHO)
+}
+
+#[tokio::test]
+async fn wrong_then_right_with_line_editing() {
+    let s = Scratch::new("console");
+    let pty = Pty::new();
+    let unlocker = unlocker(&s, &[("crypted", "correct horse")]);
+    assert!(echo_is_on(&pty), "a fresh pty echoes");
+    let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));
+    pty.wait_for("Passphrase for crypted (", 1).await;
+    pty.type_in(b"wrong guess\n");
+    pty.wait_for("Wrong passphrase", 1).await;
+    pty.wait_for("Passphrase for crypted (", 2).await;
+    // Backspace (DEL) and Ctrl-U are the terminal's: "xx" erased, "junk" killed.
+    pty.type_in(b"junk\x15correct horsexx\x7f\x7f\n");
+    pty.wait_for("Opened crypted; the boot continues.", 1).await;
+    prompt.await.unwrap().unwrap();
+    assert!(unlocker.is_done());
+    let screen = pty.screen();
+    for secret in ["correct", "horse", "wrong guess", "junk"] {
+        assert!(!screen.contains(secret), "{secret:?} was echoed: {screen:?}");
+    }
+    assert!(echo_is_on(&pty), "terminal mode restored");
+}
+
+#[tokio::test]
+async fn goes_away_when_unlocked_elsewhere() {
+    let s = Scratch::new("console-elsewhere");
+    let pty = Pty::new();
+    let unlocker = unlocker(&s, &[("crypted", "correct horse"), ("data", "battery staple")]);
+    let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));
+    pty.wait_for("Passphrase for crypted (", 1).await;
+    assert!(pty.screen().contains("data ("), "both devices named: {}", pty.screen());
+    // Half-typed on the console, then SSH (here: a direct call) opens one device...
+    pty.type_in(b"half-typed");
+    assert_eq!(
+        unlocker.try_passphrase(Passphrase::from("battery staple".to_string())).await,
+        Attempt::Unlocked { opened: vec!["data".into()] }
+    );
+    pty.wait_for("(answered elsewhere)", 1).await;
+    pty.wait_for("Passphrase for crypted (", 2).await;
+    assert!(!pty.screen().rsplit("Passphrase for").next().unwrap().contains("data"), "{}", pty.screen());
+    // ... and then the other one: the prompt goes away, the half-typed text is discarded.
+    pty.type_in(b"more");
+    assert_eq!(
+        unlocker.try_passphrase(Passphrase::from("correct horse".to_string())).await,
+        Attempt::Unlocked { opened: vec!["crypted".into()] }
+    );
+    prompt.await.unwrap().unwrap();
+    assert!(pty.screen().contains("Unlocked from another prompt; the boot continues."), "{}", pty.screen());
+    assert!(!pty.screen().contains("half-typed"));
+    assert!(echo_is_on(&pty), "terminal mode restored");
+}
+
+#[tokio::test]
+async fn ctrl_c_clears_and_ctrl_d_asks_again() {
+    let s = Scratch::new("console-keys");
+    let pty = Pty::new();
+    let unlocker = unlocker(&s, &[("crypted", "correct horse")]);
+    let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));
+    pty.wait_for("Passphrase for crypted (", 1).await;
+    pty.type_in(b"correct h\x03\n");
+    pty.wait_for("(cleared)", 1).await;
+    pty.wait_for("Passphrase for crypted (", 2).await;
+    pty.type_in(b"\x04");
+    pty.wait_for("Passphrase for crypted (", 3).await;
+    pty.type_in(b"correct horse\r");
+    pty.wait_for("Opened crypted", 1).await;
+    prompt.await.unwrap().unwrap();
+}

@@ -39,7 +39,7 @@ packages=(
     libargon2-dev libblkid-dev libbtrfsutil-dev libdevmapper-dev file
     # tests: real btrfs, LUKS, DHCP server, SSH client, namespaces, systemd's ask-password
     btrfs-progs cryptsetup-bin dnsmasq-base iproute2 openssh-client systemd util-linux kmod
-    cpio xz-utils zstd e2fsprogs procps psmisc
+    cpio xz-utils zstd e2fsprogs procps psmisc jq
     # VM harness: qemu from backports (10.x), qboot firmware
     qemu-system-x86 qemu-system-data
     # anchors for benchmarks

@@ -47,11 +47,15 @@ pub fn check_init(new_root: &Path, init: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Moves the kernel filesystems into `new_root`. One whose mount point is missing there is
-/// detached instead (stage 2 mounts its own), with a warning.
+/// Moves the kernel filesystems into `new_root`, creating their mount points when missing (a
+/// freshly rolled-back root is empty). Where that is impossible (a read-only root), the
+/// filesystem is detached instead, with a warning: stage 2 mounts its own.
 pub fn move_kernel_filesystems(new_root: &Path) -> Result<()> {
     for dir in MOVED {
         let target = new_root.join(dir.trim_start_matches('/'));
+        if !target.is_dir() {
+            let _ = std::fs::create_dir(&target);
+        }
         if target.is_dir() {
             rustix::mount::mount_move(*dir, &target)
                 .with_context(|| format!("move {dir} to {}", target.display()))?;

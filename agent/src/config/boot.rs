@@ -11,6 +11,10 @@ pub struct Boot {
     /// Loaded with their dependencies before anything else (storage, filesystems, dm-crypt).
     pub kernel_modules: Vec<String>,
     pub root: Root,
+    /// Other filesystems stage 2 needs from its first instruction (NixOS' `neededForBoot`:
+    /// `/nix`, `/persist`), mounted under the new root after it, in order; their mount points
+    /// are created when missing (a freshly rolled-back root is empty).
+    pub mounts: Vec<Mount>,
     /// How long to wait for the root device (or the LUKS devices) to appear.
     pub device_timeout_seconds: u32,
     /// Stage-2 init inside the new root; the kernel command line's `init=` wins.
@@ -58,9 +62,38 @@ pub struct Root {
     pub options: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mount {
+    pub device: PathBuf,
+    /// Where in the booted system, e.g. `/nix`.
+    pub mount_point: PathBuf,
+    pub fs_type: String,
+    pub options: String,
+}
+
+fn mount(at: At<'_>) -> Result<Mount> {
+    let obj = at.object_of(&["device", "mountPoint", "fsType", "options"])?;
+    let mount_point = obj.required("mountPoint", |v| {
+        let p = v.abs_path()?;
+        if p == std::path::Path::new("/") {
+            v.expected("a mount point other than / (that is boot.root)")
+        } else {
+            Ok(p)
+        }
+    })?;
+    Ok(Mount {
+        device: obj.required("device", |v| v.abs_path())?,
+        mount_point,
+        fs_type: obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into()),
+        options: obj.optional("options", |v| v.string())?.unwrap_or_default(),
+    })
+}
+
 const FIELDS: &[&str] = &[
     "kernelModules",
     "root",
+    "mounts",
     "deviceTimeoutSeconds",
     "init",
     "resumeDevice",
@@ -91,6 +124,7 @@ pub fn read(at: At<'_>) -> Result<Boot> {
     Ok(Boot {
         kernel_modules: obj.optional("kernelModules", |v| v.list(module_name))?.unwrap_or_default(),
         root: obj.required("root", root)?,
+        mounts: obj.optional("mounts", |v| v.list(mount))?.unwrap_or_default(),
         device_timeout_seconds: obj
             .optional("deviceTimeoutSeconds", |v| v.uint("a number of seconds", 1, 3600))?
             .unwrap_or(30) as u32,

@@ -82,6 +82,7 @@ pub fn steps() -> Vec<Step> {
         Step { name: "wait for the root device", run: wait_for_root },
         // btrfs rollback slots in here: the device is there, the root is not mounted yet.
         Step { name: "mount the root filesystem", run: mount_root },
+        Step { name: "mount the other boot filesystems", run: mount_others },
         Step { name: "switch to the root filesystem", run: switch_root },
     ]
 }
@@ -230,8 +231,24 @@ fn wait_for_root(stage: &mut Stage1) -> Result<String> {
 fn mount_root(stage: &mut Stage1) -> Result<String> {
     let boot = stage.boot()?;
     let device = stage.root_device.clone().unwrap_or_else(|| boot.root.device.clone());
-    mounts::mount_root(&device, &stage.sysroot, &boot.root.fs_type, &boot.root.options)?;
+    mounts::mount_filesystem(&device, &stage.sysroot, &boot.root.fs_type, &boot.root.options)?;
     Ok(format!("{} on {}", device.display(), stage.sysroot.display()))
+}
+
+fn mount_others(stage: &mut Stage1) -> Result<String> {
+    let mounts = stage.boot()?.mounts.clone();
+    if mounts.is_empty() {
+        return Ok("none configured".into());
+    }
+    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
+    let mut done = Vec::new();
+    for m in &mounts {
+        let device = devices::wait_for(&m.device, timeout)?;
+        let target = stage.sysroot.join(m.mount_point.strip_prefix("/").unwrap_or(&m.mount_point));
+        mounts::mount_filesystem(&device, &target, &m.fs_type, &m.options)?;
+        done.push(m.mount_point.display().to_string());
+    }
+    Ok(done.join(", "))
 }
 
 fn switch_root(stage: &mut Stage1) -> Result<String> {

@@ -69,7 +69,7 @@ pub fn split_options(options: &str) -> (MountFlags, String) {
 }
 
 /// Mounts `device` (of `fstype`, with `options`) on `target`.
-pub fn mount_root(device: &Path, target: &Path, fstype: &str, options: &str) -> Result<()> {
+pub fn mount_filesystem(device: &Path, target: &Path, fstype: &str, options: &str) -> Result<()> {
     std::fs::create_dir_all(target).with_context(|| format!("{}: cannot create", target.display()))?;
     let (flags, data) = split_options(options);
     let data =

@@ -1,0 +1,155 @@
+# Shared by vm-tests/run, the scenarios, vm-tests/demo and bench/boot. Source it; it defines
+# functions and reads these variables (vm-tests/run sets them up once per run):
+#   VM_ROOT      vm-tests/ directory          REPO     the repository root
+#   KERNEL_DIR   from lib/fetch-kernel        LETHE_BIN  the static lethe
+#   WORK         a scratch directory for the current scenario (logs, disks, initrds)
+# Serial lines end in \r; the helpers strip it.
+
+VM_ROOT=${VM_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+REPO=${REPO:-$(cd "$VM_ROOT/.." && pwd)}
+
+# Kernel options that make TCG boots fast and deterministic (see /work/shared/notes/vm.md).
+VM_KERNEL_ARGS="console=ttyS0 panic=-1 mitigations=off cryptomgr.notests init_on_alloc=0 \
+i8042.noaux i8042.nokbd i8042.nopnp edd=off tsc=reliable no_timer_check nokaslr lsm= \
+8250.nr_uarts=1"
+
+# Kernel modules a virtio VM with a btrfs root needs (their dependencies come along).
+VM_MODULES='["virtio_pci", "virtio_blk", "btrfs"]'
+
+vm_setup() {
+    : "${KERNEL_DIR:=$("$VM_ROOT/lib/fetch-kernel" | tail -n 1)}"
+    if [[ -z ${LETHE_BIN:-} ]]; then
+        LETHE_BIN=$("$REPO/scripts/build-static.sh" | tail -n 1)
+    fi
+    export KERNEL_DIR LETHE_BIN
+    KVER=$(cat "$KERNEL_DIR/kver")
+    MODULES_DIR=$KERNEL_DIR/lib/modules/$KVER
+    export KVER MODULES_DIR
+}
+
+# make_disk NAME [make-disk options]: a fresh test disk in $WORK; prints its path.
+make_disk() {
+    local name=$1
+    shift
+    "$VM_ROOT/lib/make-disk" -o "$WORK/$name" "$@" | tail -n 1
+}
+
+# write_config FILE BOOT_JSON [EXTRA_TOP_LEVEL_JSON]: a lethe config with this boot section.
+write_config() {
+    local file=$1 boot=$2 extra=${3:-}
+    printf '{"version": 1, "boot": %s%s}\n' "$boot" "${extra:+, $extra}" >"$file"
+}
+
+# The boot section for a test disk on /dev/vda: root subvolume as /, nix subvolume as /nix,
+# the test stage 2 as init. Extra JSON fields may be appended: boot_json '"deviceTimeoutSeconds": 3'
+boot_json() {
+    local extra=${1:-}
+    printf '{"kernelModules": %s, "root": {"device": "/dev/vda", "fsType": "btrfs", "options": "subvol=root"}, "mounts": [{"device": "/dev/vda", "mountPoint": "/nix", "options": "subvol=nix"}], "init": "/nix/stage2/init"%s}' \
+        "$VM_MODULES" "${extra:+, $extra}"
+}
+
+# make_initrd NAME CONFIG [mkinitrd options]: a lethe initrd in $WORK; prints its path.
+make_initrd() {
+    local name=$1 config=$2
+    shift 2
+    "$REPO/initrd-glue/mkinitrd" --lethe "$LETHE_BIN" --config "$config" \
+        --modules-dir "$MODULES_DIR" -o "$WORK/$name" "$@" | tail -n 1
+}
+
+# free_port: an unused TCP port on 127.0.0.1 for hostfwd.
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# boot_vm --initrd F --log LOG [--disk IMG]... [--append "ARGS"] [--timeout S] [--mem M]
+#         [--hostfwd HOSTPORT:GUESTPORT]... [--net] [--background PIDFILE]
+# Boots the kernel under QEMU TCG (qboot firmware, PVH entry, virtio), serial console to LOG.
+# Returns QEMU's status (124 when the hard timeout hit). The VM has no network unless --net or
+# --hostfwd is given (user-mode networking, whose DHCP server is real: 10.0.2.15/24).
+# With --background, QEMU runs in the background and its PID is written to PIDFILE.
+boot_vm() {
+    local initrd= log= append= timeout=${VM_TIMEOUT:-90} mem=${VM_MEM:-512} net= bg=
+    local -a drives=() fwds=()
+    while (($#)); do
+        case $1 in
+            --initrd) initrd=$2; shift 2 ;;
+            --log) log=$2; shift 2 ;;
+            --disk) drives+=(-drive "file=$2,if=virtio,format=raw,cache=unsafe"); shift 2 ;;
+            --append) append=$2; shift 2 ;;
+            --timeout) timeout=$2; shift 2 ;;
+            --mem) mem=$2; shift 2 ;;
+            --hostfwd) fwds+=("hostfwd=tcp:127.0.0.1:${2%%:*}-:${2#*:}"); net=1; shift 2 ;;
+            --net) net=1; shift ;;
+            --background) bg=$2; shift 2 ;;
+            *) echo "boot_vm: unknown argument $1" >&2; return 2 ;;
+        esac
+    done
+    local -a netargs=()
+    if [[ -n $net ]]; then
+        local user=user,id=n0
+        local f
+        for f in "${fwds[@]}"; do user+=",$f"; done
+        netargs=(-netdev "$user" -device virtio-net-pci,netdev=n0,romfile=)
+    fi
+    : >"$log"
+    local -a cmd=(timeout -k 5 "$timeout" qemu-system-x86_64 -nodefaults -no-user-config
+        -display none -M pc -accel tcg -cpu max -m "$mem" -bios /usr/share/qemu/qboot.rom
+        -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS $append"
+        -serial "file:$log" -monitor none -no-reboot "${drives[@]}" "${netargs[@]}")
+    if [[ -n $bg ]]; then
+        "${cmd[@]}" >"$log.qemu" 2>&1 &
+        echo $! >"$bg"
+        return 0
+    fi
+    "${cmd[@]}" >"$log.qemu" 2>&1
+}
+
+# clean_log LOG: the serial log without carriage returns.
+clean_log() { tr -d '\r' <"$1"; }
+
+# check_log LOG [--want PATTERN]... [--refuse PATTERN]... [--allow-failure]
+# Passes (status 0) when every --want (grep -E) is in LOG and no refused pattern is. Always
+# refused: a kernel panic, a "@@FAIL" marker, and (unless --allow-failure) lethe's
+# "BOOT FAILED". On failure, prints what was missing or found to stderr.
+check_log() {
+    local log=$1
+    shift
+    local -a want=() refuse=('Kernel panic' '@@FAIL')
+    local allow=
+    while (($#)); do
+        case $1 in
+            --want) want+=("$2"); shift 2 ;;
+            --refuse) refuse+=("$2"); shift 2 ;;
+            --allow-failure) allow=1; shift ;;
+            *) echo "check_log: unknown argument $1" >&2; return 2 ;;
+        esac
+    done
+    [[ -n $allow ]] || refuse+=('BOOT FAILED')
+    local text ok=0 p
+    text=$(clean_log "$log")
+    for p in "${want[@]}"; do
+        if ! grep -qE -- "$p" <<<"$text"; then
+            echo "missing in $log: $p" >&2
+            ok=1
+        fi
+    done
+    for p in "${refuse[@]}"; do
+        if grep -qE -- "$p" <<<"$text"; then
+            echo "found in $log: $(grep -E -m1 -- "$p" <<<"$text")" >&2
+            ok=1
+        fi
+    done
+    return $ok
+}
+
+# marker_value LOG NAME: the rest of the first "@@NAME ..." line.
+marker_value() {
+    clean_log "$1" | sed -n "s/^.*@@$2 //p" | head -n 1
+}

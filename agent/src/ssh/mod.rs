@@ -22,6 +22,7 @@ use russh::server::Config as RusshConfig;
 use russh::{MethodKind, MethodSet};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,7 +71,8 @@ impl Server {
             auth_rejection_time: Duration::from_millis(500),
             auth_rejection_time_initial: Some(Duration::ZERO),
             keys: host_keys,
-            max_auth_attempts: config.max_auth_tries as usize,
+            // russh counts the client's opening "none" probe as an attempt; sshd does not.
+            max_auth_attempts: config.max_auth_tries as usize + 1,
             inactivity_timeout: Some(Duration::from_secs(900)),
             keepalive_interval: Some(Duration::from_secs(30)),
             keepalive_max: 4,
@@ -180,6 +182,15 @@ async fn connection(
     // client that connects and says nothing must not hold a connection slot for long.
     let deadline = tokio::time::Instant::now() + shared.login_grace;
     let state = Arc::new(ConnectionState::default());
+    // A second handle on the socket: russh's session owns the stream, and a peer that ignores
+    // our disconnect (or is stuck mid key exchange) is cut by shutting the socket down.
+    let hangup = match socket.as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::warn!("ssh: {peer}: refused: cannot duplicate the socket: {e}");
+            return;
+        }
+    };
     let handler = session::Client::new(shared.clone(), peer, state.clone());
     let session =
         match tokio::time::timeout_at(deadline, russh::server::run_stream(russh, socket, handler)).await {
@@ -215,6 +226,11 @@ async fn connection(
                         "login grace time exceeded".into(),
                         String::new(),
                     ).await;
+                    if tokio::time::timeout(Duration::from_secs(1), &mut session).await.is_err() {
+                        let _ = rustix::net::shutdown(&hangup, rustix::net::Shutdown::Both);
+                        let _ = (&mut session).await;
+                    }
+                    break;
                 }
             }
             _ = shutdown.changed() => {
@@ -223,8 +239,10 @@ async fn connection(
                     "unlocked; the boot continues".into(),
                     String::new(),
                 ).await;
-                // Let the session task flush the disconnect; the caller bounds the wait.
-                let _ = (&mut session).await;
+                if tokio::time::timeout(Duration::from_millis(500), &mut session).await.is_err() {
+                    let _ = rustix::net::shutdown(&hangup, rustix::net::Shutdown::Both);
+                    let _ = (&mut session).await;
+                }
                 break;
             }
         }

@@ -391,12 +391,13 @@ impl SessionChannel {
                 Attempt::Wrong => {
                     wrong += 1;
                     log::warn!("ssh: {}: wrong passphrase ({wrong} of {max_tries})", self.peer);
+                    // Counted for the address even when closing: the next session waits longer.
+                    let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
                     if wrong >= max_tries {
                         self.say(&format!("Wrong passphrase. {max_tries} wrong passphrases: closing.\n"))
                             .await;
                         return Some(EXIT_WRONG);
                     }
-                    let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
                     let left = max_tries - wrong;
                     self.say(&format!(
                         "Wrong passphrase. Try again in {} s ({left} {} left).\n",

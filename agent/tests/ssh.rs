@@ -1,0 +1,665 @@
+//! `lethe serve` against the real OpenSSH client on loopback. The unlock backend is the real
+//! libcryptsetup in verify-only mode (`LETHE_UNLOCK_VERIFY_ONLY=1`) on a LUKS2 image file: the
+//! passphrase is checked against a real header, nothing is activated (no device-mapper here;
+//! the VM tests activate for real). Each test runs its own server on its own port.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const RIGHT: &str = "correct horse";
+/// How long a test waits for something that should happen, before failing instead of hanging.
+/// Not a timing assertion: nothing here should take more than a few seconds.
+const HANG_GUARD: Duration = Duration::from_secs(90);
+
+fn sh(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn temp_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "lethe-ssh-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    sh(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path));
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A LUKS2 image whose only passphrase is `RIGHT`, with a cheap KDF.
+fn luks_image(dir: &Path) -> PathBuf {
+    let image = dir.join("disk.img");
+    std::fs::File::create(&image).unwrap().set_len(20 << 20).unwrap();
+    let mut child = Command::new("cryptsetup")
+        .args(["luksFormat", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"])
+        .args(["--batch-mode", "--key-file=-"])
+        .arg(&image)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cryptsetup runs");
+    child.stdin.take().unwrap().write_all(RIGHT.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "luksFormat: {}", String::from_utf8_lossy(&out.stderr));
+    image
+}
+
+struct Options {
+    max_auth_tries: u32,
+    login_grace_seconds: u32,
+    max_tries: u32,
+    /// Extra `ssh` fields, as JSON text starting with a comma.
+    extra_ssh: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { max_auth_tries: 6, login_grace_seconds: 60, max_tries: 3, extra_ssh: String::new() }
+    }
+}
+
+/// A running `lethe serve` with its keys, image and log.
+struct Server {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    key: PathBuf,
+    other_key: PathBuf,
+}
+
+impl Server {
+    fn start(options: Options) -> Server {
+        let dir = temp_dir();
+        let host_key = keygen(&dir, "host_key");
+        let server = Server::prepare(dir, host_key, options);
+        server.launched()
+    }
+
+    /// Keys, image and config, not started yet.
+    fn prepare(dir: PathBuf, host_key: PathBuf, o: Options) -> Server {
+        let key = keygen(&dir, "id_ed25519");
+        let other_key = keygen(&dir, "other");
+        let image = luks_image(&dir);
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let port = free_port();
+        let config = format!(
+            r#"{{"version": 1,
+              "ssh": {{"port": {port}, "hostKeys": [{host_key:?}], "authorizedKeys": [{public:?}],
+                      "maxAuthTries": {}, "loginGraceSeconds": {} {}}},
+              "unlock": {{"devices": [{{"name": "crypted", "device": {image:?}}}],
+                         "console": false, "maxTries": {}}}}}"#,
+            o.max_auth_tries,
+            o.login_grace_seconds,
+            o.extra_ssh,
+            o.max_tries,
+            public = public.trim(),
+        );
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let log = dir.join("serve.log");
+        Server { dir, port, child: None, log, key, other_key }
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new(common::lethe())
+            .args(["serve", "--config"])
+            .arg(self.dir.join("config.json"))
+            .env("LETHE_UNLOCK_VERIFY_ONLY", "1")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("lethe serve starts");
+        self.child = Some(child);
+    }
+
+    /// Started, and answering with its SSH version string.
+    fn launched(mut self) -> Server {
+        self.spawn();
+        let start = Instant::now();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let mut banner = [0u8; 13];
+                s.set_read_timeout(Some(HANG_GUARD)).unwrap();
+                if s.read_exact(&mut banner).is_ok() {
+                    assert_eq!(&banner, b"SSH-2.0-lethe", "log:\n{}", self.log());
+                    return self;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("lethe serve exited with {status} before listening; log:\n{}", self.log());
+            }
+            assert!(start.elapsed() < HANG_GUARD, "lethe serve never listened; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn ssh_command(&self, key: &Path) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(["-p", &self.port.to_string()])
+            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-e", "none"])
+            .arg("-i")
+            .arg(key);
+        c
+    }
+
+    /// `ssh root@127.0.0.1 ARGS...` with `stdin`, to the end.
+    fn ssh(&self, key: &Path, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .ssh_command(key)
+            .arg("root@127.0.0.1")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ssh runs");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `ssh -tt root@127.0.0.1 [ARGS]`: the server sees a pty; we type into ssh's stdin.
+    fn interactive(&self, args: &[&str]) -> Session {
+        let mut child = self
+            .ssh_command(&self.key)
+            .arg("-tt")
+            .arg("root@127.0.0.1")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ssh runs");
+        let stdin = child.stdin.take().unwrap();
+        let output = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = stdout.read(&mut buf).unwrap_or(0);
+                let (lock, cvar) = &*sink;
+                let mut out = lock.lock().unwrap();
+                if n == 0 {
+                    out.extend_from_slice(b"\0EOF");
+                    cvar.notify_all();
+                    return;
+                }
+                out.extend_from_slice(&buf[..n]);
+                cvar.notify_all();
+            }
+        });
+        Session { child, stdin: Some(stdin), output, seen: 0 }
+    }
+
+    /// Waits for `lethe serve` to exit on its own.
+    fn exit_status(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < HANG_GUARD, "lethe serve did not exit; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An interactive `ssh -tt` session.
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    output: Arc<(Mutex<Vec<u8>>, Condvar)>,
+    /// How much of the output `expect` has consumed.
+    seen: usize,
+}
+
+impl Session {
+    /// Waits until the output (after what was already matched) contains `text`; returns the
+    /// output from the previous match to the end of this one.
+    fn expect(&mut self, text: &str) -> String {
+        let (lock, cvar) = &*self.output;
+        let mut out = lock.lock().unwrap();
+        let start = Instant::now();
+        loop {
+            let fresh = String::from_utf8_lossy(&out[self.seen..]).into_owned();
+            if let Some(at) = fresh.find(text) {
+                let end = at + text.len();
+                self.seen += fresh[..end].len();
+                return fresh[..end].to_string();
+            }
+            assert!(
+                start.elapsed() < HANG_GUARD && !fresh.ends_with("\0EOF"),
+                "waited for {text:?}, got {fresh:?}"
+            );
+            out = cvar.wait_timeout(out, Duration::from_millis(200)).unwrap().0;
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Everything printed so far.
+    fn all(&self) -> String {
+        String::from_utf8_lossy(&self.output.0.lock().unwrap()).into_owned()
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        self.stdin.take();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < HANG_GUARD, "ssh did not exit; output: {:?}", self.all());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn stderr_lines(o: &Output) -> Vec<String> {
+    text(&o.stderr).lines().map(String::from).collect()
+}
+
+#[test]
+fn authorized_key_gets_status_unknown_key_is_refused() {
+    let server = Server::start(Options::default());
+    let ok = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    assert_eq!(text(&ok.stdout), "pending: crypted\n");
+
+    let refused = server.ssh(&server.other_key, &["status"], b"");
+    assert_eq!(refused.status.code(), Some(255));
+    assert!(text(&refused.stderr).contains("Permission denied (publickey)"), "{refused:?}");
+    assert!(refused.stdout.is_empty());
+    let log = server.log();
+    assert!(log.contains("refused unknown key SHA256:"), "{log}");
+}
+
+#[test]
+fn password_and_keyboard_interactive_are_refused() {
+    let server = Server::start(Options::default());
+    for method in ["password", "keyboard-interactive"] {
+        let out = server
+            .ssh_command(&server.key)
+            .args(["-o", "PubkeyAuthentication=no", "-o", &format!("PreferredAuthentications={method}")])
+            .args(["root@127.0.0.1", "status"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{method}: {out:?}");
+        // The server offers nothing but publickey, so the client cannot even try.
+        assert!(text(&out.stderr).contains("Permission denied (publickey)"), "{method}: {out:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn scripted_wrong_then_right_passphrase_then_listener_closes() {
+    let mut server = Server::start(Options::default());
+    let wrong = server.ssh(&server.key, &["unlock"], b"hunter2");
+    assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+    assert_eq!(stderr_lines(&wrong), ["lethe: wrong passphrase for crypted"]);
+    assert!(wrong.stdout.is_empty());
+
+    let still = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(text(&still.stdout), "pending: crypted\n");
+
+    // A trailing newline (`echo pass | ssh ...`) is not part of the passphrase.
+    let right = server.ssh(&server.key, &["unlock"], format!("{RIGHT}\n").as_bytes());
+    assert_eq!(right.status.code(), Some(0), "{right:?}");
+    assert_eq!(stderr_lines(&right), ["lethe: unlocked crypted; the boot continues"]);
+
+    let status = server.exit_status();
+    assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
+    assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err(), "the listener is still open");
+    let log = server.log();
+    let open = log.find("serve: every device is open").expect(&log);
+    let closed = log.find("ssh: listener closed").expect(&log);
+    assert!(open < closed, "{log}");
+    assert!(!log.contains(RIGHT) && !log.contains("hunter2"), "a passphrase reached the log:\n{log}");
+}
+
+#[test]
+fn aliases_of_unlock_and_unknown_commands() {
+    let mut server = Server::start(Options::default());
+    let unknown = server.ssh(&server.key, &["sh", "-c", "id"], b"");
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    let lines = stderr_lines(&unknown);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("lethe: unknown command \"sh\"; this initrd runs only: unlock, status"),
+        "{lines:?}"
+    );
+
+    let empty = server.ssh(&server.key, &["unlock"], b"");
+    assert_eq!(empty.status.code(), Some(2), "{empty:?}");
+    assert_eq!(stderr_lines(&empty).len(), 1);
+
+    let wrong = server.ssh(&server.key, &["cryptsetup-askpass"], b"nope\n");
+    assert_eq!(wrong.status.code(), Some(1), "{wrong:?}");
+    assert_eq!(stderr_lines(&wrong), ["lethe: wrong passphrase for crypted"]);
+
+    let right = server.ssh(&server.key, &["systemd-tty-ask-password-agent", "--query"], RIGHT.as_bytes());
+    assert_eq!(right.status.code(), Some(0), "{right:?}");
+    assert_eq!(stderr_lines(&right), ["lethe: unlocked crypted; the boot continues"]);
+    assert_eq!(server.exit_status().code(), Some(0));
+}
+
+#[test]
+fn interactive_prompt_edits_and_does_not_echo() {
+    let mut server = Server::start(Options::default());
+    let mut s = server.interactive(&[]);
+    let banner = s.expect("Passphrase for crypted (");
+    assert!(banner.contains("no shell here"), "{banner:?}");
+    s.expect("disk.img): ");
+    // Ctrl-U drops "garbage"; backspace fixes the typo: "hunter2" is sent.
+    s.send(b"garbage\x15hunter3\x7f2\r");
+    let answer = s.expect("Passphrase for crypted");
+    assert!(answer.contains("Wrong passphrase. Try again in 1 s (2 tries left)."), "{answer:?}");
+    s.expect(": ");
+    // An empty line just asks again, without counting.
+    s.send(b"\r");
+    s.expect("Passphrase for crypted");
+    s.expect(": ");
+    let mut typed = RIGHT.as_bytes().to_vec();
+    typed.extend_from_slice(b"x\x7f\r");
+    s.send(&typed);
+    s.expect("Unlocked crypted. The boot continues.");
+    assert_eq!(s.wait().code(), Some(0));
+    let all = s.all();
+    for secret in ["garbage", "hunter", RIGHT] {
+        assert!(!all.contains(secret), "{secret:?} was echoed: {all:?}");
+    }
+    assert_eq!(server.exit_status().code(), Some(0));
+}
+
+#[test]
+fn interactive_limit_with_growing_delay() {
+    let server = Server::start(Options { max_tries: 3, ..Default::default() });
+    let mut s = server.interactive(&["cryptsetup-askpass"]);
+    s.expect("Passphrase for crypted");
+    s.expect(": ");
+    s.send(b"one\r");
+    let first = s.expect("Passphrase for crypted");
+    s.expect(": ");
+    s.send(b"two\r");
+    let second = s.expect("Passphrase for crypted");
+    s.expect(": ");
+    s.send(b"three\r");
+    let last = s.expect("closing.");
+    assert!(first.contains("Wrong passphrase. Try again in 1 s (2 tries left)."), "{first:?}");
+    assert!(second.contains("Wrong passphrase. Try again in 2 s (1 try left)."), "{second:?}");
+    assert!(last.contains("Wrong passphrase. 3 wrong passphrases: closing."), "{last:?}");
+    assert_eq!(s.wait().code(), Some(1));
+    // The delay grows across sessions from the same address: the next one waits longer.
+    let mut s = server.interactive(&[]);
+    s.expect(": ");
+    s.send(b"four\r");
+    let again = s.expect("left).");
+    assert!(again.contains("Try again in 8 s (2 tries left)."), "{again:?}");
+    s.send(b"\x03");
+    s.expect("Left without unlocking.");
+    assert_eq!(s.wait().code(), Some(130));
+    let status = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(text(&status.stdout), "pending: crypted\n");
+}
+
+#[test]
+fn ctrl_c_and_ctrl_d_leave_the_prompt() {
+    let server = Server::start(Options::default());
+    for key in [b"\x03", b"\x04"] {
+        let mut s = server.interactive(&[]);
+        s.expect("Passphrase for crypted");
+        s.expect(": ");
+        s.send(b"half typ");
+        s.send(key);
+        s.expect("Left without unlocking.");
+        assert_eq!(s.wait().code(), Some(130));
+    }
+    let status = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(text(&status.stdout), "pending: crypted\n");
+}
+
+#[test]
+fn two_clients_at_once_first_answer_wins() {
+    let mut server = Server::start(Options::default());
+    let mut waiting = server.interactive(&[]);
+    waiting.expect("Passphrase for crypted");
+    waiting.expect(": ");
+    let mut other = server.interactive(&[]);
+    other.expect("Passphrase for crypted");
+    other.expect(": ");
+    let right = server.ssh(&server.key, &["unlock"], RIGHT.as_bytes());
+    assert_eq!(right.status.code(), Some(0), "{right:?}");
+    for s in [&mut waiting, &mut other] {
+        s.expect("Everything is unlocked (from elsewhere). The boot continues.");
+        assert_eq!(s.wait().code(), Some(0));
+    }
+    assert_eq!(server.exit_status().code(), Some(0));
+}
+
+#[test]
+fn client_that_disconnects_mid_prompt() {
+    let mut server = Server::start(Options::default());
+    let mut gone = server.interactive(&[]);
+    gone.expect("Passphrase for crypted");
+    gone.expect(": ");
+    gone.send(RIGHT[..4].as_bytes());
+    drop(gone); // kills ssh: the connection drops with half a passphrase typed
+    let status = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(text(&status.stdout), "pending: crypted\n", "{status:?}");
+    let mut s = server.interactive(&[]);
+    s.expect(": ");
+    s.send(format!("{RIGHT}\r").as_bytes());
+    s.expect("Unlocked crypted. The boot continues.");
+    assert_eq!(s.wait().code(), Some(0));
+    assert_eq!(server.exit_status().code(), Some(0));
+}
+
+#[test]
+fn max_auth_tries_disconnects() {
+    let server = Server::start(Options { max_auth_tries: 2, ..Default::default() });
+    let keys: Vec<PathBuf> = (0..3).map(|i| keygen(&server.dir, &format!("stranger{i}"))).collect();
+    // Two unknown keys, then the right one: the third attempt is past the limit.
+    let mut c = server.ssh_command(&keys[0]);
+    c.args(["-o", "LogLevel=INFO", "-i"]).arg(&keys[1]).arg("-i").arg(&keys[2]).arg("-i").arg(&server.key);
+    let out = c.args(["root@127.0.0.1", "status"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    assert!(text(&out.stderr).contains("Too many authentication attempts"), "{out:?}");
+    // One unknown key, then the right one: within the limit.
+    let mut c = server.ssh_command(&keys[0]);
+    c.arg("-i").arg(&server.key);
+    let out = c.args(["root@127.0.0.1", "status"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout), "pending: crypted\n");
+}
+
+#[test]
+fn failed_logins_lock_the_address_out_for_growing_times() {
+    let server = Server::start(Options::default());
+    let mut turned_away = None;
+    for attempt in 1..=10 {
+        let mut c = server.ssh_command(&server.other_key);
+        let out = c.args(["-v", "root@127.0.0.1", "status"]).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(255));
+        if text(&out.stderr).contains("lethe: too many failed logins from 127.0.0.1; try again in") {
+            turned_away = Some(attempt);
+            break;
+        }
+        assert!(text(&out.stderr).contains("Permission denied (publickey)"), "{out:?}");
+    }
+    let turned_away = turned_away.expect("the address was never locked out");
+    // The first three failures are free, so at least four came before the lockout.
+    assert!(turned_away >= 5, "locked out after {turned_away} attempts");
+    let log = server.log();
+    let lockouts: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.split("127.0.0.1: locked out for ").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(!lockouts.is_empty(), "{log}");
+    let expected: Vec<u64> = [1, 2, 4, 8, 16, 32, 60].into_iter().take(lockouts.len()).collect();
+    assert_eq!(lockouts, expected, "{log}");
+    assert!(log.contains("refused: locked out for"), "{log}");
+}
+
+#[test]
+fn login_grace_time_disconnects_silent_clients() {
+    let server = Server::start(Options { login_grace_seconds: 1, ..Default::default() });
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    s.write_all(b"SSH-2.0-silent\r\n").unwrap();
+    // Read until the server hangs up; a read timeout (the guard) would be an error instead.
+    let mut all = Vec::new();
+    let read = s.read_to_end(&mut all);
+    assert!(read.is_ok(), "{read:?}");
+    assert!(all.starts_with(b"SSH-2.0-lethe"));
+    let log = server.log();
+    assert!(log.contains("no login within 1 s; disconnecting"), "{log}");
+    // It is not a failed login: the address is not locked out.
+    let ok = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+}
+
+#[test]
+fn forced_command_of_a_key_wins() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let mut server = Server::prepare(dir, host_key, Options::default());
+    // Rewrite the authorized line with command="status": even `unlock` shows the status.
+    let config_path = server.dir.join("config.json");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config = config.replace("\"ssh-ed25519", "\"no-pty,command=\\\"status\\\" ssh-ed25519");
+    std::fs::write(&config_path, config).unwrap();
+    server = server.launched();
+    let out = server.ssh(&server.key, &["unlock"], RIGHT.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout), "pending: crypted\n");
+}
+
+fn serve_fails(dir: PathBuf, host_key: PathBuf) -> String {
+    let mut server = Server::prepare(dir, host_key, Options::default());
+    server.spawn();
+    let status = server.exit_status();
+    assert_eq!(status.code(), Some(2), "log:\n{}", server.log());
+    server.log()
+}
+
+#[test]
+fn host_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    std::fs::set_permissions(&host_key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let log = serve_fails(dir, host_key.clone());
+    let want = format!(
+        "ssh.hostKeys: {}: refusing host key: it is accessible by group or others (mode 0640)",
+        host_key.display()
+    );
+    assert!(log.contains(&want), "{log}");
+    assert!(log.contains("nothing could unlock"), "{log}");
+}
+
+#[test]
+fn missing_or_protected_host_key_is_refused() {
+    let dir = temp_dir();
+    let missing = dir.join("no_such_key");
+    let log = serve_fails(dir, missing.clone());
+    assert!(
+        log.contains(&format!("{}: cannot use host key: No such file or directory", missing.display())),
+        "{log}"
+    );
+
+    let dir = temp_dir();
+    let protected = dir.join("protected");
+    sh(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "sesame", "-f"]).arg(&protected));
+    let log = serve_fails(dir, protected);
+    assert!(log.contains("refusing host key: it is protected by a passphrase"), "{log}");
+
+    let dir = temp_dir();
+    let garbage = dir.join("garbage");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    std::fs::set_permissions(&garbage, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let log = serve_fails(dir, garbage);
+    assert!(log.contains("not an OpenSSH private key"), "{log}");
+}
+
+#[test]
+fn check_config_validates_authorized_key_lines() {
+    let dir = temp_dir();
+    let key = keygen(&dir, "id");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let cases = [
+        (
+            format!("from=\\\"10.0.0.0/8\\\" {}", public.trim()),
+            "option from=\"10.0.0.0/8\" is not supported by lethe",
+        ),
+        (format!("command=\\\"/bin/sh\\\" {}", public.trim()), "lethe only runs unlock, status"),
+        ("ssh-ed25519 AAAAtruncated".to_string(), "expected one authorized_keys line like"),
+    ];
+    for (line, want) in cases {
+        let config = format!(
+            r#"{{"version": 1, "ssh": {{"hostKeys": ["/etc/lethe/host_key"], "authorizedKeys": ["{line}"]}}}}"#
+        );
+        let path = dir.join("config.json");
+        std::fs::write(&path, config).unwrap();
+        let out = common::run(&["check-config", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{line}: {out:?}");
+        let err = common::stderr(&out);
+        assert!(err.contains("ssh.authorizedKeys[0]: ") && err.contains(want), "{line}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

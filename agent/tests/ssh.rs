@@ -663,3 +663,77 @@ fn check_config_validates_authorized_key_lines() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// systemdAgent mode: `lethe serve` in a private mount namespace (its own /run) answers a real
+/// `systemd-ask-password` with the passphrase typed at the SSH prompt; SIGTERM then stops it.
+#[test]
+fn systemd_agent_mode_answers_real_systemd_ask_password() {
+    common::require_root();
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let key = keygen(&dir, "id_ed25519");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let port = free_port();
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1,
+              "ssh": {{"port": {port}, "hostKeys": [{host_key:?}], "authorizedKeys": [{:?}]}},
+              "unlock": {{"systemdAgent": true, "console": false}}}}"#,
+            public.trim()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        r#"set -u
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/ask-password
+{lethe} serve --config {config} 2> {out}/serve.log &
+serve=$!
+# The SSH session logs in first and waits; then systemd asks.
+while [ ! -e {out}/go ]; do sleep 0.05; done
+systemd-ask-password --no-tty --timeout=120 "Passphrase for crypted:" > {out}/sap.out
+echo $? > {out}/sap.rc
+kill -TERM $serve
+wait $serve
+echo $? > {out}/serve.rc
+"#,
+        lethe = common::lethe().display(),
+        config = config.display(),
+        out = dir.display(),
+    );
+    let mut namespace =
+        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", &script]).spawn().unwrap();
+    let server = Server {
+        dir: dir.clone(),
+        port,
+        child: None,
+        log: dir.join("serve.log"),
+        key: key.clone(),
+        other_key: key,
+    };
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < HANG_GUARD, "serve never listened; log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let none = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(text(&none.stdout), "nothing asks for a passphrase now\n", "{none:?}");
+    let mut s = server.interactive(&[]);
+    s.expect("Nothing asks for a passphrase yet; waiting");
+    std::fs::write(dir.join("go"), "").unwrap();
+    s.expect("Passphrase for crypted: ");
+    s.send(format!("{RIGHT}\r").as_bytes());
+    s.expect("Passphrase sent to: Passphrase for crypted:. The boot continues.");
+    assert_eq!(s.wait().code(), Some(0));
+    let status = namespace.wait().unwrap();
+    assert!(status.success(), "namespace script: {status}; log:\n{}", server.log());
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    assert_eq!(read("sap.rc").trim(), "0", "log:\n{}", server.log());
+    assert_eq!(read("sap.out"), format!("{RIGHT}\n"));
+    assert_eq!(read("serve.rc").trim(), "0", "log:\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("serve: SIGTERM: stopping") && log.contains("ssh: listener closed"), "{log}");
+    assert!(!log.contains(RIGHT), "the passphrase reached the log:\n{log}");
+}

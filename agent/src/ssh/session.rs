@@ -363,7 +363,7 @@ impl SessionChannel {
                 Ok(what) => what,
                 Err(end) => return self.ended(end).await,
             };
-            self.say(&format!("Passphrase for {what}: ")).await;
+            self.say(&prompt(unlocker.mode(), &what)).await;
             editor.clear();
             let line = match self.read_line(&mut editor).await {
                 Read::Line(line) => line,
@@ -516,6 +516,15 @@ impl SessionChannel {
         };
         self.say(&text).await;
         Some(EXIT_OK)
+    }
+}
+
+/// The prompt line: device names in direct mode; systemd's own question in agent mode.
+fn prompt(mode: Mode, what: &str) -> String {
+    match mode {
+        Mode::SystemdAgent if what.ends_with(':') => format!("{what} "),
+        Mode::SystemdAgent => format!("{what}: "),
+        _ => format!("Passphrase for {what}: "),
     }
 }
 

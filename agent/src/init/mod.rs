@@ -256,7 +256,7 @@ fn switch_root(stage: &mut Stage1) -> Result<String> {
     let init = crate::handoff::choose_init(stage.cmdline.init.as_deref(), &boot.init);
     crate::handoff::check_init(&stage.sysroot, &init)?;
     log::info!(
-        "[{:.3} s] step switch root: starting {} in {}; stage 1 done",
+        "[{:.3} s] switching root: starting {} in {}; stage 1 done",
         stage.started.elapsed().as_secs_f64(),
         init.display(),
         stage.sysroot.display()

@@ -32,7 +32,7 @@ pub enum IpParam {
 
 /// The value of the last `ip=` word of a kernel command line.
 pub fn find_ip(cmdline: &str) -> Option<&str> {
-    cmdline.split_ascii_whitespace().filter_map(|w| w.strip_prefix("ip=")).last()
+    cmdline.split_ascii_whitespace().filter_map(|w| w.strip_prefix("ip=")).next_back()
 }
 
 enum Auto {

@@ -250,16 +250,21 @@ impl Session {
                 match output {
                     Output::Send(t) => {
                         let wait = t.next.saturating_duration_since(Instant::now()).as_secs_f32();
+                        let d = self.dhcp.as_ref().expect("DHCP is running");
+                        let to = match t.to {
+                            dhcp::Destination::Broadcast => "broadcast".to_string(),
+                            dhcp::Destination::Server(ip) => format!("to {ip}"),
+                        };
+                        let state = d.client.state_name();
                         if t.attempt == 1 {
-                            log::info!("{name}: {} sent", t.what);
+                            log::info!("{name}: {} sent ({state}, {to})", t.what);
                         } else {
                             log::info!(
-                                "{name}: no answer yet; {} again (attempt {}, next in {wait:.1} s)",
+                                "{name}: no answer yet; {} again ({state}, {to}, attempt {}, next in {wait:.1} s)",
                                 t.what,
                                 t.attempt
                             );
                         }
-                        let d = self.dhcp.as_ref().expect("DHCP is running");
                         if let Err(e) = d.socket.send(&t).await {
                             // Transient (no route yet, ENOBUFS): the retransmission timer retries.
                             log::warn!("{e}");

@@ -242,6 +242,18 @@ impl TopLevel {
         .collect()
     }
 
+    /// Whether subvolume `rel` is a snapshot of `source` not changed since it was taken: a
+    /// snapshot keeps its source's ctransid, and any change raises it to the current
+    /// transaction, which is at least the snapshot's otransid.
+    pub fn is_untouched_clone(&self, rel: &str, source: &str) -> Result<bool> {
+        let info = |p: &str| {
+            libbtrfsutil::subvolume_info(self.proc_path(p))
+                .with_context(|| format!("{}: cannot read subvolume info", self.at(p)))
+        };
+        let (clone, source) = (info(rel)?, info(source)?);
+        Ok(clone.parent_uuid() == Some(source.uuid()) && clone.ctransid() < clone.otransid())
+    }
+
     pub fn subvolume_id(&self, rel: &str) -> Result<u64> {
         libbtrfsutil::subvolume_id(self.proc_path(rel))
             .with_context(|| format!("{}: cannot read subvolume id", self.at(rel)))

@@ -29,6 +29,7 @@ pub fn build_time() -> i64 {
 
 /// Named points where a test build stops the process abruptly, as a power cut would.
 pub const FAULT_POINTS: &[&str] = &[
+    "loaded",
     "mounted",
     "archive-dir",
     "archived",
@@ -74,8 +75,8 @@ pub enum NewRoot {
     #[default]
     Created,
     Snapshot,
-    /// Root was already an empty subvolume (a previous run stopped after making it).
-    KeptEmpty,
+    /// Root was already fresh (a previous run stopped after making it, or it was never used).
+    KeptFresh,
 }
 
 /// What one rollback did.
@@ -104,7 +105,7 @@ impl fmt::Display for Report {
         let root = match self.root {
             NewRoot::Created => "fresh root created",
             NewRoot::Snapshot => "fresh root cloned from the blank snapshot",
-            NewRoot::KeptEmpty => "root already fresh",
+            NewRoot::KeptFresh => "root already fresh",
         };
         write!(f, ", {root}, {} old root(s) deleted, {} kept", self.pruned.len(), self.kept)?;
         if self.pruning_skipped.is_some() {
@@ -157,9 +158,16 @@ fn gather(top: &TopLevel, config: &Rollback) -> Result<State> {
         }
         None => None,
     };
+    let root_fresh = root == Kind::Subvolume
+        && match &blank {
+            None => root_empty,
+            Some((b, Kind::Subvolume)) => top.is_untouched_clone(&config.subvolume, b)?,
+            Some(_) => false,
+        };
     Ok(State {
         root,
         root_empty,
+        root_fresh,
         root_mtime,
         archive: kinds(top, prefixes(&config.archive))?,
         root_parents,
@@ -188,9 +196,9 @@ fn execute(top: &TopLevel, config: &Rollback, step: &Step, report: &mut Report) 
             report.archived = Some(to);
             fault("archived");
         }
-        Step::KeepEmptyRoot => {
-            log::info!("{root} is an empty subvolume (a previous run stopped after creating it): keeping it");
-            report.root = NewRoot::KeptEmpty;
+        Step::KeepFreshRoot => {
+            log::info!("{root} is still fresh (made by an earlier rollback, never used): keeping it");
+            report.root = NewRoot::KeptFresh;
         }
         Step::DeleteEmptyRoot => {
             top.delete_subvolume(root)?;
@@ -233,11 +241,8 @@ fn delete_archive(top: &TopLevel, config: &Rollback, entry: &Entry, fate: &Fate)
         "deleted {archive}/{} with {nested} nested subvolume(s): {}",
         entry.name,
         match fate {
-            Fate::Prune { age } => format!(
-                "older than {} days ({} old)",
-                config.retention_days,
-                plan::format_age(*age)
-            ),
+            Fate::Prune { age } =>
+                format!("older than {} days ({} old)", config.retention_days, plan::format_age(*age)),
             _ => "finishing a deletion a previous run started".into(),
         }
     );
@@ -327,7 +332,7 @@ pub fn list(config: &Rollback) -> Result<Listing> {
     let state = gather(&top, config)?;
     let mut entries = top.list(&config.archive)?;
     let taken: BTreeSet<String> = entries.iter().map(|e| e.name.clone()).collect();
-    let root_as = (state.root == Kind::Subvolume && !state.root_empty)
+    let root_as = (state.root == Kind::Subvolume && !state.root_fresh)
         .then(|| plan::archive_name(state.root_mtime, &taken));
     if let Some(name) = &root_as {
         entries.push(Entry { name: name.clone(), kind: Kind::Subvolume, mtime: state.root_mtime });
@@ -422,6 +427,7 @@ pub fn main_rollback(file: &Path) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    fault("loaded");
     match run(&config) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -223,9 +223,12 @@ pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub root: Kind,
-    /// Whether root (when a subvolume) has no entries at all: a fresh root left by an
-    /// interrupted run, or never used.
+    /// Whether root (when a subvolume) has no entries at all.
     pub root_empty: bool,
+    /// Whether root is exactly what a rollback makes: empty (no `blankSnapshot`), or an
+    /// unmodified clone of `blankSnapshot`. Left by an interrupted run, or a boot that never
+    /// got to use it: archiving it would only pile up copies of nothing.
+    pub root_fresh: bool,
     pub root_mtime: i64,
     /// Kind of the archive path and of each of its parent components, outermost first.
     pub archive: Vec<(String, Kind)>,
@@ -246,8 +249,8 @@ pub enum Step {
     Archive {
         to: String,
     },
-    /// Root exists and is empty: it is already fresh, nothing to archive.
-    KeepEmptyRoot,
+    /// Root is already fresh (see [`State::root_fresh`]): nothing to archive or create.
+    KeepFreshRoot,
     /// Root exists and is empty, but a blank snapshot is configured: delete it to re-clone.
     DeleteEmptyRoot,
     CreateRoot,
@@ -299,10 +302,13 @@ pub fn steps(state: &State, taken: &BTreeSet<String>, blank: Option<&str>) -> Ve
     let mut steps = Vec::new();
     let missing: Vec<String> =
         state.archive.iter().filter(|(_, k)| *k == Kind::Missing).map(|(p, _)| p.clone()).collect();
+    if state.root == Kind::Subvolume && state.root_fresh {
+        steps.push(Step::KeepFreshRoot);
+        return steps;
+    }
     match (state.root, state.root_empty, blank) {
-        (Kind::Subvolume, true, None) => steps.push(Step::KeepEmptyRoot),
         (Kind::Subvolume, true, Some(_)) => steps.push(Step::DeleteEmptyRoot),
-        (Kind::Subvolume, false, _) => {
+        (Kind::Subvolume, _, _) => {
             if !missing.is_empty() {
                 steps.push(Step::MakeArchiveDir(missing));
             }
@@ -310,12 +316,10 @@ pub fn steps(state: &State, taken: &BTreeSet<String>, blank: Option<&str>) -> Ve
         }
         _ => {}
     }
-    if !(state.root == Kind::Subvolume && state.root_empty && blank.is_none()) {
-        steps.push(match blank {
-            Some(b) => Step::SnapshotRoot { from: b.to_string() },
-            None => Step::CreateRoot,
-        });
-    }
+    steps.push(match blank {
+        Some(b) => Step::SnapshotRoot { from: b.to_string() },
+        None => Step::CreateRoot,
+    });
     steps
 }
 

@@ -91,6 +91,17 @@ impl Image {
         fs::symlink_metadata(self.path(rel)).map(|m| m.is_dir() && m.ino() == 256).unwrap_or(false)
     }
 
+    /// "missing", "subvolume", "directory", "symlink" or "file".
+    pub fn kind_of(&self, rel: &str) -> &'static str {
+        match fs::symlink_metadata(self.path(rel)) {
+            Err(_) => "missing",
+            Ok(m) if m.is_dir() && m.ino() == 256 => "subvolume",
+            Ok(m) if m.is_dir() => "directory",
+            Ok(m) if m.file_type().is_symlink() => "symlink",
+            Ok(_) => "file",
+        }
+    }
+
     pub fn exists(&self, rel: &str) -> bool {
         fs::symlink_metadata(self.path(rel)).is_ok()
     }
@@ -149,13 +160,14 @@ impl Image {
 
 fn fingerprint_into(path: &Path, rel: &str, out: &mut BTreeMap<String, String>) {
     let meta = fs::symlink_metadata(path).unwrap();
+    // Inode 2 is the stand-in btrfs shows for a subvolume nested in a snapshot's source: the
+    // kernel makes it up on each lookup, with the current time as its mtime.
+    let mtime = if meta.ino() == 2 { "-".into() } else { format!("{}.{}", meta.mtime(), meta.mtime_nsec()) };
     let mut line = format!(
-        "mode={:o} uid={} gid={} mtime={}.{} ino={}",
+        "mode={:o} uid={} gid={} mtime={mtime} ino={}",
         meta.permissions().mode(),
         meta.uid(),
         meta.gid(),
-        meta.mtime(),
-        meta.mtime_nsec(),
         meta.ino()
     );
     if meta.file_type().is_symlink() {

@@ -152,6 +152,7 @@ fn state(root: Kind, empty: bool) -> State {
     State {
         root,
         root_empty: empty,
+        root_fresh: empty,
         root_mtime: NOW,
         archive: vec![("old_roots".into(), Kind::Directory)],
         root_parents: vec![],
@@ -182,9 +183,15 @@ fn steps_for_every_state() {
         [Step::SnapshotRoot { from: "blank".into() }]
     );
     // Crash after the new root was made (or a root never used): it is already fresh.
-    assert_eq!(steps(&state(Kind::Subvolume, true), &none, None), [Step::KeepEmptyRoot]);
+    assert_eq!(steps(&state(Kind::Subvolume, true), &none, None), [Step::KeepFreshRoot]);
+    let mut clone = state(Kind::Subvolume, false);
+    clone.root_fresh = true;
+    assert_eq!(steps(&clone, &none, Some("blank")), [Step::KeepFreshRoot]);
+    // An empty root when a blank snapshot is wanted: nothing to keep, clone the blank.
+    let mut empty = state(Kind::Subvolume, true);
+    empty.root_fresh = false;
     assert_eq!(
-        steps(&state(Kind::Subvolume, true), &none, Some("blank")),
+        steps(&empty, &none, Some("blank")),
         [Step::DeleteEmptyRoot, Step::SnapshotRoot { from: "blank".into() }]
     );
 }

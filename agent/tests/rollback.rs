@@ -45,7 +45,7 @@ fn first_boot_archives_root_and_creates_a_fresh_one() {
     let log = ok(&rollback(&image, ""));
 
     let name = date_name(root_mtime);
-    assert_eq!(image.names("old_roots"), [name.clone()]);
+    assert_eq!(image.names("old_roots"), std::slice::from_ref(&name));
     let archived = format!("old_roots/{name}");
     assert!(image.is_subvolume(&archived));
     assert_eq!(

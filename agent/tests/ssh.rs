@@ -497,7 +497,7 @@ fn client_that_disconnects_mid_prompt() {
     let mut gone = server.interactive(&[]);
     gone.expect("Passphrase for crypted");
     gone.expect(": ");
-    gone.send(RIGHT[..4].as_bytes());
+    gone.send(&RIGHT.as_bytes()[..4]);
     drop(gone); // kills ssh: the connection drops with half a passphrase typed
     let status = server.ssh(&server.key, &["status"], b"");
     assert_eq!(text(&status.stdout), "pending: crypted\n", "{status:?}");

@@ -43,6 +43,7 @@ pub mod agent;
 pub mod command;
 pub mod console;
 mod direct;
+pub mod stage1;
 
 use crate::config::unlock::{Device, Unlock};
 use std::path::PathBuf;

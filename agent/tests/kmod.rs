@@ -6,7 +6,7 @@
 mod common;
 
 use lethe::kmod::{name_of, Action, Index};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn kernel_modules_dir() -> (PathBuf, String) {
@@ -18,7 +18,7 @@ fn kernel_modules_dir() -> (PathBuf, String) {
     (dir, kver)
 }
 
-fn modprobe_closure(root: &PathBuf, kver: &str, name: &str) -> Vec<String> {
+fn modprobe_closure(root: &Path, kver: &str, name: &str) -> Vec<String> {
     let out = Command::new("modprobe")
         .args(["-d", root.to_str().unwrap(), "-S", kver, "--show-depends", name])
         .output()

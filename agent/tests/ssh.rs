@@ -198,27 +198,8 @@ impl Server {
             .spawn()
             .expect("ssh runs");
         let stdin = child.stdin.take().unwrap();
-        let output = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        let mut stdout = child.stdout.take().unwrap();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 1024];
-            loop {
-                let n = stdout.read(&mut buf).unwrap_or(0);
-                let (lock, cvar) = &*sink;
-                let mut out = lock.lock().unwrap();
-                if n == 0 {
-                    out.extend_from_slice(b"\0EOF");
-                    cvar.notify_all();
-                    return;
-                }
-                out.extend_from_slice(&buf[..n]);
-                cvar.notify_all();
-            }
-        });
-        Session { child, stdin: Some(stdin), output, seen: 0 }
+        Session::reading(child, stdin)
     }
-
     /// Waits for `lethe serve` to exit on its own.
     fn exit_status(&mut self) -> ExitStatus {
         let child = self.child.as_mut().unwrap();
@@ -253,6 +234,29 @@ struct Session {
 }
 
 impl Session {
+    /// Collects `child`'s stdout in the background for `expect`.
+    fn reading(mut child: Child, stdin: ChildStdin) -> Session {
+        let output = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = stdout.read(&mut buf).unwrap_or(0);
+                let (lock, cvar) = &*sink;
+                let mut out = lock.lock().unwrap();
+                if n == 0 {
+                    out.extend_from_slice(b"\0EOF");
+                    cvar.notify_all();
+                    return;
+                }
+                out.extend_from_slice(&buf[..n]);
+                cvar.notify_all();
+            }
+        });
+        Session { child, stdin: Some(stdin), output, seen: 0 }
+    }
+
     /// Waits until the output (after what was already matched) contains `text`; returns the
     /// output from the previous match to the end of this one.
     fn expect(&mut self, text: &str) -> String {
@@ -424,6 +428,51 @@ fn interactive_prompt_edits_and_does_not_echo() {
         assert!(!all.contains(secret), "{secret:?} was echoed: {all:?}");
     }
     assert_eq!(server.exit_status().code(), Some(0));
+}
+
+/// The same prompt through a real terminal: ssh runs under `script`, so the client's side is a
+/// pty in raw mode, as when a person types.
+#[test]
+fn interactive_prompt_through_a_real_terminal() {
+    let mut server = Server::start(Options::default());
+    let ssh = server.ssh_command(&server.key);
+    let mut line: Vec<String> = vec![format!("{:?}", ssh.get_program().to_string_lossy())];
+    line.extend(ssh.get_args().map(|a| format!("{:?}", a.to_string_lossy())));
+    line.extend(["-tt".into(), "root@127.0.0.1".into()]);
+    let mut child = Command::new("script")
+        .args(["-qefc", &line.join(" "), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let stdin = child.stdin.take().unwrap();
+    let mut s = Session::reading(child, stdin);
+    s.expect("Passphrase for crypted");
+    s.expect(": ");
+    s.send(b"wrong\r");
+    s.expect("Wrong passphrase. Try again in 1 s (2 tries left).");
+    s.expect(": ");
+    s.send(format!("x\x15{RIGHT}\r").as_bytes());
+    s.expect("Unlocked crypted. The boot continues.");
+    assert_eq!(s.wait().code(), Some(0));
+    assert!(!s.all().contains(RIGHT), "the passphrase was echoed: {:?}", s.all());
+    assert_eq!(server.exit_status().code(), Some(0));
+}
+
+#[test]
+fn missing_device_is_another_failure() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let mut server = Server::prepare(dir, host_key, Options::default());
+    std::fs::remove_file(server.dir.join("disk.img")).unwrap();
+    server = server.launched();
+    let out = server.ssh(&server.key, &["unlock"], RIGHT.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("lethe: unlock failed: crypted: "), "{lines:?}");
+    assert!(lines[0].contains("disk.img"), "{lines:?}");
 }
 
 #[test]

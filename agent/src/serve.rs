@@ -6,10 +6,15 @@
 //! console prompt: the boot can still be unlocked at the keyboard. Only when nothing at all
 //! could answer does serve fail.
 
+use crate::bail;
+use crate::config::ssh::Ssh;
 use crate::config::{Config, LoadError};
+use crate::error::Result;
 use crate::ssh::Server;
 use crate::unlock::{console, Mode, Unlocker};
+use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
@@ -43,54 +48,79 @@ async fn serve(config: Config, config_file: &Path) -> u8 {
         return EXIT_BAD_CONFIG;
     };
     let unlocker = Arc::new(Unlocker::new(&unlock));
+    match serve_unlocker(config.ssh.as_ref(), unlock.console, unlocker, stopped()).await {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            log::error!("{e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// What `lethe serve` and stage 1 share: the SSH server (when `ssh` is given) and the console
+/// prompt (when `console`) answering one `unlocker`, until nothing is pending (direct modes) or
+/// `stop` resolves; then the listener is closed before this returns. An SSH server that cannot
+/// start is logged and the console carries on alone; an error only when nothing could answer.
+pub async fn serve_unlocker(
+    ssh: Option<&Ssh>,
+    console: bool,
+    unlocker: Arc<Unlocker>,
+    stop: impl Future<Output = &'static str>,
+) -> Result<()> {
     let agent = unlocker.mode() == Mode::SystemdAgent;
     if unlocker.is_done() {
         log::info!("serve: nothing to unlock");
-        return EXIT_OK;
+        return Ok(());
     }
-    let ssh = match &config.ssh {
+    let ssh = match ssh {
         None => None,
         Some(ssh) => match start_ssh(ssh, unlocker.clone()).await {
             Ok(s) => Some(s),
-            Err(e) => {
+            Err(e) if console => {
                 log::error!("{e}");
-                if !unlock.console {
-                    log::error!("serve: the SSH server cannot start and unlock.console is false: nothing could unlock");
-                    return EXIT_FAILED;
-                }
                 log::warn!("serve: continuing with the console prompt only");
                 None
             }
+            Err(e) => bail!("{e}; unlock.console is false: nothing could unlock"),
         },
     };
-    if ssh.is_none() && !unlock.console {
-        log::error!("serve: no \"ssh\" section and unlock.console is false: nothing could unlock");
-        return EXIT_FAILED;
+    if ssh.is_none() && !console {
+        bail!("serve: no \"ssh\" section and unlock.console is false: nothing could unlock");
     }
-    let console_task = unlock.console.then(|| tokio::spawn(console::console_prompt(unlocker.clone())));
+    let mut console_task = console.then(|| tokio::spawn(console::console_prompt(unlocker.clone())));
+    let console_only = ssh.is_none();
+    let console_ended = async {
+        match console_task.as_mut() {
+            // Only fatal when it was the one way in: with SSH up, the boot can still go on.
+            Some(task) if console_only => {
+                let _ = task.await;
+            }
+            _ => std::future::pending().await,
+        }
+    };
+    let console_gone = AtomicBool::new(false);
     let stop = async {
         tokio::select! {
             () = unlocker.done(), if !agent => log::info!("serve: every device is open"),
-            signal = stopped() => log::info!("serve: {signal}: stopping"),
+            why = stop => log::info!("serve: {why}: stopping"),
+            () = console_ended => console_gone.store(true, Ordering::SeqCst),
         }
     };
     if let Some((server, listener)) = ssh {
-        if let Err(e) = server.run(listener, stop).await {
-            log::error!("{e}");
-        }
+        server.run(listener, stop).await?;
     } else {
         stop.await;
     }
     if let Some(task) = console_task {
         task.abort();
     }
-    EXIT_OK
+    if console_gone.load(Ordering::SeqCst) && !unlocker.is_done() {
+        bail!("serve: the console prompt ended with {} still locked", unlocker.pending().join(", "));
+    }
+    Ok(())
 }
 
-async fn start_ssh(
-    config: &crate::config::ssh::Ssh,
-    unlocker: Arc<Unlocker>,
-) -> crate::error::Result<(Server, tokio::net::TcpListener)> {
+async fn start_ssh(config: &Ssh, unlocker: Arc<Unlocker>) -> Result<(Server, tokio::net::TcpListener)> {
     let server = Server::new(config, unlocker)?;
     let listener = server.bind().await?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.port);
@@ -99,7 +129,7 @@ async fn start_ssh(
 }
 
 /// SIGTERM (systemd stopping the unit) or SIGINT.
-async fn stopped() -> &'static str {
+pub async fn stopped() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {

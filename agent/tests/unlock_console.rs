@@ -20,6 +20,9 @@ use unlock_support::{luks_image, Scratch};
 struct Pty {
     master: Arc<OwnedFd>,
     slave: PathBuf,
+    /// Held open for the whole test: once every slave fd is closed, reads on the master fail
+    /// (EIO), which would stop the screen reader between two opens.
+    _hold: OwnedFd,
     screen: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -42,6 +45,8 @@ impl Pty {
             );
             PathBuf::from(CStr::from_ptr(name.as_ptr()).to_str().unwrap())
         };
+        let hold = rustix::fs::open(&slave, rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY, 0.into())
+            .unwrap();
         let master = Arc::new(master);
         let screen = Arc::new(Mutex::new(Vec::new()));
         let (m, s) = (master.clone(), screen.clone());
@@ -55,7 +60,7 @@ impl Pty {
                 s.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Pty { master, slave, screen }
+        Pty { master, slave, _hold: hold, screen }
     }
 
     fn type_in(&self, keys: &[u8]) {
@@ -148,7 +153,7 @@ async fn goes_away_when_unlocked_elsewhere() {
         Attempt::Unlocked { opened: vec!["crypted".into()] }
     );
     prompt.await.unwrap().unwrap();
-    assert!(pty.screen().contains("Unlocked from another prompt; the boot continues."), "{}", pty.screen());
+    pty.wait_for("Unlocked from another prompt; the boot continues.", 1).await;
     assert!(!pty.screen().contains("half-typed"));
     assert!(echo_is_on(&pty), "terminal mode restored");
 }
@@ -168,4 +173,46 @@ async fn ctrl_c_clears_and_ctrl_d_asks_again() {
     pty.type_in(b"correct horse\r");
     pty.wait_for("Opened crypted", 1).await;
     prompt.await.unwrap().unwrap();
+}
+
+/// systemdAgent mode: the console shows each request's message, sends the answer to its
+/// socket, waits for the next request, and restores the terminal when stopped.
+#[tokio::test]
+async fn agent_mode_prompts_per_request() {
+    let s = Scratch::new("console-agent");
+    let dir = s.path("ask");
+    std::fs::create_dir(&dir).unwrap();
+    let pty = Pty::new();
+    let config = Unlock { devices: vec![], systemd_agent: true, console: true, max_tries: 3 };
+    let unlocker =
+        Arc::new(Unlocker::with_options(&config, Options { verify_only: false, ask_dir: dir.clone() }));
+    let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));
+    let sock = std::os::unix::net::UnixDatagram::bind(s.path("sck")).unwrap();
+    let request = |name: &str, message: &str| {
+        let text = format!(
+            "[Ask]\nPID={}\nSocket={}\nNotAfter=0\nMessage={message}\n",
+            std::process::id(),
+            s.path("sck").display()
+        );
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    request("ask.1", "Please enter passphrase for disk root:");
+    pty.wait_for("Passphrase for Please enter passphrase for disk root:", 1).await;
+    pty.type_in(b"first secret\n");
+    pty.wait_for("Passphrase sent to: Please enter passphrase for disk root:", 1).await;
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"+first secret");
+    // systemd-cryptsetup found it wrong (say) and asks again with a new file.
+    std::fs::remove_file(dir.join("ask.1")).unwrap();
+    request("ask.2", "Please enter passphrase for disk root (again):");
+    pty.wait_for("(again):", 1).await;
+    // It gives up before anyone answers: the prompt notices and waits for the next request.
+    std::fs::remove_file(dir.join("ask.2")).unwrap();
+    pty.wait_for("(answered elsewhere)", 1).await;
+    assert!(!prompt.is_finished(), "systemdAgent mode prompts until stopped");
+    prompt.abort();
+    let _ = prompt.await;
+    assert!(echo_is_on(&pty), "terminal mode restored when the prompt is stopped");
+    assert!(!pty.screen().contains("first secret"));
 }

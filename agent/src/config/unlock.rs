@@ -62,6 +62,14 @@ pub fn read(at: At<'_>) -> Result<Unlock> {
         console: obj.optional("console", |v| v.bool())?.unwrap_or(true),
         max_tries: obj.optional("maxTries", |v| v.uint("a number of attempts", 1, 100))?.unwrap_or(3) as u32,
     };
+    if unlock.systemd_agent && !unlock.devices.is_empty() {
+        // Two openers for one disk would race; in this mode systemd-cryptsetup opens the
+        // devices of boot.initrd.luks.devices and lethe only answers its questions.
+        return Err(error(
+            &obj.child_path("devices"),
+            "expected no devices with systemdAgent: true (systemd-cryptsetup opens them; lethe answers its password requests)",
+        ));
+    }
     if !unlock.systemd_agent && unlock.devices.is_empty() {
         return Err(error(
             &obj.child_path("devices"),

@@ -100,6 +100,7 @@ fn after(at: Instant, seconds: u32) -> Option<Instant> {
     (seconds != INFINITE).then(|| at + Duration::from_secs(u64::from(seconds)))
 }
 
+#[derive(Debug, Clone)]
 pub struct Client {
     mac: [u8; 6],
     rng: Rng,

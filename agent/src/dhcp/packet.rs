@@ -112,9 +112,64 @@ pub enum Reply {
 /// Why a reply was ignored (for the debug log).
 pub type Ignored = String;
 
+/// Offset of the options: the fixed BOOTP header (236 bytes), then the magic cookie.
+const OPTIONS_AT: usize = 240;
+
+/// Whether option `code` with `data` is one we use, well formed. Everything else is blanked
+/// before dhcproto sees it: its decoder has `debug_assert!`s and unchecked arithmetic on the
+/// lengths of options we never read (found by fuzz/), and an undecodable option makes it drop
+/// every option after it.
+fn keep_option(code: u8, data: &[u8]) -> bool {
+    let ascii = || data.iter().all(|&b| b.is_ascii() && b != 0);
+    match code {
+        53 => data.len() == 1,                                       // message type
+        1 | 54 => data.len() == 4,                                   // netmask, server id
+        51 | 58 | 59 => data.len() == 4,                             // lease time, T1, T2
+        3 | 6 => !data.is_empty() && data.len() % 4 == 0,            // routers, DNS servers
+        15 => !data.is_empty() && data.iter().all(|b| b.is_ascii()), // domain name
+        56 => !data.is_empty() && ascii(),                           // message (in NAKs)
+        _ => false,
+    }
+}
+
+/// The reply with every option we do not use (or that is malformed) turned into Pad bytes,
+/// options cut at the first length that runs past the end.
+pub fn sanitize(bytes: &[u8]) -> Result<Vec<u8>, Ignored> {
+    if bytes.len() < OPTIONS_AT {
+        return Err(format!("{} bytes, shorter than a DHCP header", bytes.len()));
+    }
+    if bytes[236..OPTIONS_AT] != v4::MAGIC {
+        return Err("no DHCP magic cookie".into());
+    }
+    let mut out = bytes[..OPTIONS_AT].to_vec();
+    let mut i = OPTIONS_AT;
+    while i < bytes.len() {
+        let code = bytes[i];
+        if code == 0 {
+            out.push(0);
+            i += 1;
+            continue;
+        }
+        if code == 255 || i + 1 >= bytes.len() {
+            break;
+        }
+        let len = usize::from(bytes[i + 1]);
+        let Some(data) = bytes.get(i + 2..i + 2 + len) else { break };
+        if keep_option(code, data) {
+            out.extend_from_slice(&bytes[i..i + 2 + len]);
+        } else {
+            out.resize(out.len() + 2 + len, 0);
+        }
+        i += 2 + len;
+    }
+    out.push(255);
+    Ok(out)
+}
+
 /// Decodes and checks a reply to the exchange `xid` of the client with hardware address `mac`.
 pub fn parse_reply(bytes: &[u8], mac: &[u8; 6], xid: u32) -> Result<Reply, Ignored> {
-    let m = Message::decode(&mut Decoder::new(bytes)).map_err(|e| format!("undecodable ({e})"))?;
+    let clean = sanitize(bytes)?;
+    let m = Message::decode(&mut Decoder::new(&clean)).map_err(|e| format!("undecodable ({e})"))?;
     if m.opcode() != Opcode::BootReply {
         return Err("not a BOOTREPLY".into());
     }
@@ -216,6 +271,29 @@ mod tests {
         );
         assert_eq!(m.opts().get(OptionCode::ServerIdentifier), Some(&DhcpOption::ServerIdentifier(server)));
         assert_eq!(m.ciaddr(), Ipv4Addr::UNSPECIFIED);
+    }
+
+    #[test]
+    fn options_we_do_not_use_or_cannot_trust_are_blanked() {
+        let server = Ipv4Addr::new(10, 0, 0, 1);
+        let good =
+            build_reply(MessageType::Offer, 9, &MAC, Ipv4Addr::new(10, 0, 0, 9), typical_options(server));
+        // Rapid commit (80) must be empty: dhcproto debug-asserts it; a lease time of 2 bytes;
+        // a bulk lease query status (151) of length 0, which dhcproto computes len - 1 on.
+        let mut hostile = good[..OPTIONS_AT].to_vec();
+        hostile.extend_from_slice(&[80, 1, 0, 51, 2, 0, 9, 151, 0, 15, 3, 0xff, 0xfe, 0]);
+        hostile.extend_from_slice(&good[OPTIONS_AT..]);
+        let clean = sanitize(&hostile).unwrap();
+        assert_eq!(clean.len(), hostile.len(), "blanked in place");
+        assert_eq!(&clean[OPTIONS_AT..OPTIONS_AT + 7], &[0; 7]);
+        assert!(matches!(parse_reply(&hostile, &MAC, 9), Ok(Reply::Offer(l)) if l.lease_seconds == 3600));
+        // An option running past the end cuts the options there.
+        let mut cut = good[..OPTIONS_AT].to_vec();
+        cut.extend_from_slice(&[53, 1, 2, 54, 4, 10, 0, 0, 1, 51, 200, 1]);
+        assert_eq!(parse_reply(&cut, &MAC, 9), Err("no lease time".into()));
+        let mut no_cookie = good.clone();
+        no_cookie[236] = 0;
+        assert_eq!(parse_reply(&no_cookie, &MAC, 9), Err("no DHCP magic cookie".into()));
     }
 
     #[test]

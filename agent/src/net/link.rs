@@ -86,7 +86,9 @@ pub async fn wait_for_link(nl: &mut Socket, want: Option<&Interface>, timeout: D
         match pick(&links, want) {
             Pick::Ready(link) => break Ok(link),
             Pick::Wait(candidates) => {
+                let mut raised_now = false;
                 for l in candidates.iter().filter(|l| !l.is_up()) {
+                    raised_now = true;
                     log::debug!("{}: setting the link up", l.name);
                     nl.set_link(l, true)?;
                     if !raised.iter().any(|r| r.index == l.index) {
@@ -97,6 +99,11 @@ pub async fn wait_for_link(nl: &mut Socket, want: Option<&Interface>, timeout: D
                     let names: Vec<&str> = candidates.iter().map(|l| l.name.as_str()).collect();
                     log::info!("waiting for carrier on {}", names.join(", "));
                     said_waiting = true;
+                }
+                if raised_now && Instant::now() < end {
+                    // Many links (veth, virtio) have carrier as soon as they are up: look again
+                    // at once rather than after a poll interval.
+                    continue;
                 }
             }
         }

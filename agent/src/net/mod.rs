@@ -21,6 +21,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A synchronous caller (lethe init's steps) uses [`start_background`] instead of [`spawn`]:
+//! the same, in a thread with its own runtime; `wait_up(timeout)` and `teardown()` block.
+//!
 //! Lower level: [`up`] brings the network up and returns a [`Session`] once an address is
 //! applied; [`Session::maintain`] renews for ever; [`Session::teardown`] releases and flushes.
 //! `lethe net` ([`command`]) is exactly that sequence, for tests and users.
@@ -503,6 +506,61 @@ impl Handle {
         match self.task.await {
             Ok(r) => r,
             Err(e) => Err(Error::msg(format!("network task: {e}"))),
+        }
+    }
+}
+
+/// The network in a thread of its own, with its own tokio runtime: for a synchronous stage 1
+/// (`lethe init`'s steps). Same behaviour as [`spawn`]: returns at once, renews until
+/// [`Background::teardown`].
+pub struct Background {
+    stop: Option<oneshot::Sender<()>>,
+    up: std::sync::mpsc::Receiver<Option<Summary>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+/// Starts [`Background`]; an error only when the thread or its runtime cannot be created.
+pub fn start_background(network: Network, options: Options) -> Result<Background> {
+    let (stop, mut stop_rx) = oneshot::channel::<()>();
+    let (up_tx, up) = std::sync::mpsc::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("network: tokio runtime")?;
+    let thread = std::thread::Builder::new()
+        .name("lethe-net".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut handle = spawn(network, options);
+                tokio::select! {
+                    r = handle.wait_up() => {
+                        let _ = up_tx.send(r.ok());
+                    }
+                    _ = &mut stop_rx => return handle.teardown().await,
+                }
+                let _ = stop_rx.await;
+                handle.teardown().await
+            })
+        })
+        .context("network: cannot start its thread")?;
+    Ok(Background { stop: Some(stop), up, thread: Some(thread) })
+}
+
+impl Background {
+    /// Blocks until an address is applied, at most `timeout`; `None` if not (yet), or failed.
+    pub fn wait_up(&mut self, timeout: Duration) -> Option<Summary> {
+        self.up.recv_timeout(timeout).ok().flatten()
+    }
+
+    /// Stops renewing, tears down (see [`Session::teardown`]) and waits for the thread.
+    pub fn teardown(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::msg("network: its thread panicked")),
+            None => Ok(()),
         }
     }
 }

@@ -191,7 +191,18 @@ impl Session {
         let wait = Duration::from_secs(u64::from(self.network.dhcp_timeout_seconds));
         let give_up_at = Instant::now() + wait;
         let use_deadline = fallback.is_some() || self.options.give_up;
-        if self.drive(true, use_deadline.then_some(give_up_at)).await? {
+        if self.drive(true, Some(give_up_at)).await? {
+            return Ok(self.applied.clone().expect("bound"));
+        }
+        if !use_deadline {
+            // Stage 1 without a fallback: the boot goes on (console unlock, SSH on other
+            // interfaces); DHCP keeps retransmitting with backoff until a server answers.
+            log::warn!(
+                "{}: no DHCP lease after {} s; still trying in the background",
+                self.link.name,
+                wait.as_secs()
+            );
+            self.drive(true, None).await?;
             return Ok(self.applied.clone().expect("bound"));
         }
         match fallback {

@@ -267,6 +267,18 @@ fn refuses_an_archive_path_that_is_a_file() {
 }
 
 #[test]
+fn refuses_a_root_that_is_mounted() {
+    require_root();
+    let image = impermanent_layout(256);
+    let at = image.dir.join("booted");
+    std::fs::create_dir_all(&at).unwrap();
+    sh("mount", &["-t", "btrfs", "-o", "subvol=root", image.dev(), at.to_str().unwrap()]);
+    let expected = format!("root: mounted at {}: the rollback runs before the root is mounted", at.display());
+    refused(&image, "", &expected);
+    sh("umount", &[at.to_str().unwrap()]);
+}
+
+#[test]
 fn refuses_a_missing_blank_snapshot() {
     require_root();
     let image = impermanent_layout(256);

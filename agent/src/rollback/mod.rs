@@ -175,6 +175,22 @@ fn gather(top: &TopLevel, config: &Rollback) -> Result<State> {
     })
 }
 
+/// Where the configured root subvolume is mounted now, if anywhere.
+fn root_mount_point(config: &Rollback) -> Result<Option<String>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::msg(format!("/proc/self/mountinfo: cannot read: {e}")))?;
+    let device = std::fs::metadata(&config.device).ok().filter(|m| m.file_type().is_block_device());
+    let ours = |source: &str| {
+        Path::new(source) == config.device
+            || device.as_ref().is_some_and(|d| {
+                std::fs::metadata(source)
+                    .is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == d.rdev())
+            })
+    };
+    Ok(plan::mounted_at(&info, &config.subvolume, ours))
+}
+
 fn refuse(top: &TopLevel, why: String) -> Error {
     Error::msg(format!("{}: {why}; nothing was changed", top.device().display()))
 }
@@ -260,6 +276,16 @@ pub fn run(config: &Rollback) -> Result<Report> {
     fault("mounted");
     let state = gather(&top, config)?;
     plan::check(&state, &config.subvolume, &config.archive).map_err(|why| refuse(&top, why))?;
+    if let Some(at) = root_mount_point(config)? {
+        return Err(refuse(
+            &top,
+            format!(
+                "{}: mounted at {at}: the rollback runs before the root is mounted (in the initrd); \
+                 refusing to archive a root in use",
+                config.subvolume
+            ),
+        ));
+    }
     let taken: BTreeSet<String> = top.list(&config.archive)?.into_iter().map(|e| e.name).collect();
 
     let mut report = Report::default();

@@ -221,3 +221,23 @@ fn refuses_what_it_must_not_touch() {
         "sys (parent of sys/root): expected a directory, found a symbolic link"
     );
 }
+
+#[test]
+fn finds_where_root_is_mounted() {
+    let info = "\
+22 1 0:21 / /proc rw,nosuid shared:5 - proc proc rw
+36 1 0:32 /root / rw,relatime shared:1 - btrfs /dev/mapper/crypted rw,subvol=/root
+37 36 0:32 /nix /nix rw,relatime shared:2 - btrfs /dev/mapper/crypted rw,subvol=/nix
+38 36 0:32 / /mnt/top rw,relatime shared:3 - btrfs /dev/mapper/crypted rw,subvolid=5
+39 36 0:40 /root /other rw shared:4 - btrfs /dev/sdb1 rw,subvol=/root
+40 36 0:32 /root2/x /srv/a\\040b rw shared:4 - btrfs /dev/mapper/crypted rw
+41 36 0:32 /root2/x/y /srv/c rw shared:4 - btrfs /dev/mapper/crypted rw
+";
+    let ours = |s: &str| s == "/dev/mapper/crypted";
+    assert_eq!(mounted_at(info, "root", ours).as_deref(), Some("/"));
+    assert_eq!(mounted_at(info, "root2/x", ours).as_deref(), Some("/srv/a b"));
+    assert_eq!(mounted_at(info, "old_roots", ours), None, "the top level mount is not a root mount");
+    assert_eq!(mounted_at(info, "roo", ours), None);
+    assert_eq!(mounted_at(info, "root", |s: &str| s == "/dev/sdb1").as_deref(), Some("/other"));
+    assert_eq!(mounted_at("", "root", ours), None);
+}

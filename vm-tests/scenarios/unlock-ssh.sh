@@ -1,0 +1,78 @@
+# description: LUKS2 root unlocked over SSH: DHCP from QEMU, the real OpenSSH client through hostfwd types a wrong then the right passphrase at the pty prompt; the listener closes; stage 2 runs
+# Needs stage 1 to bring the network up and call serve::serve_unlocker with the ssh section.
+
+# ssh_vm PORT ARGS...: the OpenSSH client against the VM's forwarded port, with the test key.
+ssh_vm() {
+    local port=$1
+    shift
+    ssh -p "$port" -i "$WORK/id" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -e none root@127.0.0.1 "$@"
+}
+
+# wait_for LOG PATTERN COUNT PID: until PATTERN (grep -E) is in LOG COUNT times, or PID ended.
+wait_for() {
+    local log=$1 pattern=$2 count=$3 pid=$4
+    while (($(clean_log "$log" | grep -cE -- "$pattern" || true) < count)); do
+        kill -0 "$pid" 2>/dev/null || { echo "ended before \"$pattern\" (x$count) appeared in $log" >&2; return 1; }
+        sleep 0.1
+    done
+}
+
+ssh_scenario_setup() { # -> sets initrd, disk, port
+    disk=$(make_disk disk.img --luks "correct horse" --root-marker "unlocked root")
+    ssh-keygen -q -t ed25519 -N '' -C vm-host -f "$WORK/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C tester -f "$WORK/id"
+    local boot
+    boot='{"kernelModules": ["virtio_pci", "virtio_blk", "btrfs", "dm_crypt", "xts", "ecb"], "root": {"device": "/dev/mapper/crypted", "fsType": "btrfs", "options": "subvol=root"}, "mounts": [{"device": "/dev/mapper/crypted", "mountPoint": "/nix", "options": "subvol=nix"}], "init": "/nix/stage2/init"}'
+    local network ssh unlock
+    network='"network": {"kernelModules": ["virtio_net"], "dhcp": true}'
+    ssh="\"ssh\": {\"port\": 22, \"hostKeys\": [\"/etc/lethe/host_key\"], \"authorizedKeys\": [\"$(cat "$WORK/id.pub")\"]}"
+    unlock='"unlock": {"devices": [{"name": "crypted", "device": "/dev/vda"}], "console": false, "maxTries": 3}'
+    write_config "$WORK/config.json" "$boot" "$network, $ssh, $unlock"
+    initrd=$(make_initrd initrd.cpio "$WORK/config.json" --file "$WORK/host_key:/etc/lethe/host_key")
+    port=$(free_port)
+}
+
+scenario() {
+    local disk initrd port log qemu chunk status=0
+    ssh_scenario_setup
+    log=$WORK/serial.log
+    boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --hostfwd "$port:22" --timeout 150 \
+        --background "$WORK/qemu.pid"
+    qemu=$(cat "$WORK/qemu.pid")
+    wait_for "$log" 'ssh: listening on port 22' 1 "$qemu"
+    # The interactive login: ssh -tt gives the server a pty; we type into ssh's stdin.
+    coproc SSH { ssh_vm "$port" -tt 2>&1; }
+    # Bash closes the coprocess's descriptors when it exits: read through duplicates, to the end.
+    local from_ssh to_ssh ssh_pid=$SSH_PID
+    exec {from_ssh}<&"${SSH[0]}" {to_ssh}>&"${SSH[1]}"
+    local out=$WORK/ssh.out
+    : >"$out"
+    expect_ssh() { # TEXT: read the session until TEXT appears
+        while IFS= read -r -d '' -n 1 -u "$from_ssh" chunk; do
+            printf '%s' "$chunk" >>"$out"
+            [[ $(tr -d '\r' <"$out") == *"$1"* ]] && return 0
+        done
+        echo "ssh session ended before \"$1\"; it showed: $(tr -d '\r' <"$out")"
+        return 1
+    }
+    expect_ssh 'Passphrase for crypted (/dev/vda): ' || return 1
+    printf 'wrong guess\r' >&"$to_ssh"
+    expect_ssh 'Wrong passphrase. Try again in 1 s (2 tries left).' || return 1
+    : >"$out"
+    expect_ssh 'Passphrase for crypted (/dev/vda): ' || return 1
+    printf 'correct horse\r' >&"$to_ssh"
+    expect_ssh 'Unlocked crypted. The boot continues.' || return 1
+    wait "$ssh_pid" || true
+    while kill -0 "$qemu" 2>/dev/null; do sleep 0.2; done
+    check_log "$log" \
+        --want 'ssh: [0-9.]+:[0-9]+: user "root" logged in' \
+        --want 'unlock: crypted: no keyslot of /dev/vda matches the passphrase' \
+        --want 'ssh: [0-9.:]+: unlocked crypted' \
+        --want 'ssh: listener closed' \
+        --want '@@ROOT-MARKER unlocked root' \
+        --want '@@STAGE2-DONE' \
+        --refuse 'correct horse' --refuse 'wrong guess' --refuse 'verify-only' || status=1
+    # After the hand-off nothing may listen: the port forward finds no server.
+    return $status
+}

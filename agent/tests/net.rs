@@ -406,3 +406,59 @@ fn kernel_ip_parameter_overrides_the_config() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("kernel parameter ip=dhcp6: autoconf \"dhcp6\": IPv6 is not supported"), "{err}");
 }
+
+/// Runs `f` on a thread that has entered the client namespace: threads it starts (the
+/// Background's) inherit it, so the library is tested in-process as `lethe init` uses it.
+fn in_client_namespace<T: Send + 'static>(lab: &Lab, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::os::fd::AsRawFd;
+    let netns = std::fs::File::open(format!("/run/netns/{}", lab.client)).unwrap();
+    std::thread::spawn(move || {
+        // SAFETY: setns on a valid namespace descriptor; it affects only this thread.
+        assert_eq!(unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+fn network_config(json: &str) -> lethe::config::network::Network {
+    let config = lethe::config::Config::parse(&format!("{{\"version\": 1, \"network\": {json}}}")).unwrap();
+    config.network.unwrap()
+}
+
+#[test]
+fn background_api_for_stage1_gets_a_lease_and_tears_down() {
+    let mut lab = Lab::new("bg");
+    lab.dnsmasq("10.77.0.100,10.77.0.150", &[]);
+    let options = lethe::net::Options { give_up: false, resolv_conf: lab.dir.join("resolv.conf") };
+    let (summary, background) = in_client_namespace(&lab, move || {
+        let mut bg = lethe::net::start_background(network_config("{}"), options).unwrap();
+        (bg.wait_up(PATIENCE), bg)
+    });
+    let summary = summary.expect("an address within the patience bound");
+    assert_eq!((summary.interface.as_str(), summary.method), ("c0", "dhcp"));
+    let addrs = lab.addresses("c0");
+    assert!(addrs.contains(&format!("inet {}/24", summary.address)), "{addrs}");
+    let resolv = std::fs::read_to_string(lab.dir.join("resolv.conf")).unwrap();
+    assert!(resolv.contains("nameserver 10.77.0.1"), "{resolv}");
+    background.teardown().unwrap();
+    assert_eq!(lab.addresses("c0"), "");
+    assert_eq!(lab.routes(), "");
+}
+
+#[test]
+fn background_api_never_blocks_without_a_server_and_stops_cleanly() {
+    let lab = Lab::new("bgnone");
+    let options = lethe::net::Options { give_up: false, resolv_conf: lab.dir.join("resolv.conf") };
+    let (summary, background) = in_client_namespace(&lab, move || {
+        let mut bg =
+            lethe::net::start_background(network_config(r#"{"dhcpTimeoutSeconds": 1}"#), options).unwrap();
+        // Nothing answers: the caller gets control back and carries on with the boot.
+        (bg.wait_up(Duration::from_secs(2)), bg)
+    });
+    assert!(summary.is_none());
+    background.teardown().unwrap();
+    assert_eq!(lab.addresses("c0"), "");
+    let link = lab.client(&["-o", "link", "show", "c0"]);
+    assert!(!link.contains(",UP"), "link left up: {link}");
+}

@@ -460,9 +460,10 @@ pub fn spawn(network: Network, options: Options) -> Handle {
         let mut session = match started {
             None => return Ok(()),
             Some(Err(e)) => {
+                // Logged and visible through wait_up; nothing was configured, so the later
+                // teardown has nothing to undo and succeeds.
                 fail(&e);
-                let _ = stop_rx.await;
-                return Err(e);
+                return Ok(());
             }
             Some(Ok(s)) => s,
         };
@@ -563,7 +564,8 @@ impl Background {
         self.up.recv_timeout(timeout).ok().flatten()
     }
 
-    /// Stops renewing, tears down (see [`Session::teardown`]) and waits for the thread.
+    /// Stops renewing, tears down (see [`Session::teardown`]) and waits for the thread. An
+    /// error here is worth a log line, not a failed boot: stage 2 brings its own network up.
     pub fn teardown(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -774,7 +774,7 @@ echo $? > {out}/serve.rc
     std::fs::write(dir.join("go"), "").unwrap();
     s.expect("Passphrase for crypted: ");
     s.send(format!("{RIGHT}\r").as_bytes());
-    s.expect("Passphrase sent to: Passphrase for crypted:. The boot continues.");
+    s.expect("Passphrase sent to systemd (Passphrase for crypted). If it was wrong, systemd asks again.");
     assert_eq!(s.wait().code(), Some(0));
     let status = namespace.wait().unwrap();
     assert!(status.success(), "namespace script: {status}; log:\n{}", server.log());

@@ -35,7 +35,8 @@ enum Escape {
 
 impl LineEditor {
     pub fn new() -> LineEditor {
-        LineEditor { line: Zeroizing::new(Vec::with_capacity(64)), ..Default::default() }
+        // Full size at once: growing would reallocate and free the old copy unzeroized.
+        LineEditor { line: Zeroizing::new(Vec::with_capacity(MAX_LEN)), ..Default::default() }
     }
 
     /// Feeds one byte.

@@ -378,7 +378,12 @@ impl SessionChannel {
                     let opened = opened.join(", ");
                     if unlocker.mode() == Mode::SystemdAgent {
                         log::info!("ssh: {}: passphrase sent to {opened}", self.peer);
-                        self.say(&format!("Passphrase sent to: {opened}. The boot continues.\n")).await;
+                        // systemd-cryptsetup alone knows whether it was right; if not, it asks again.
+                        self.say(&format!(
+                            "Passphrase sent to systemd ({}). If it was wrong, systemd asks again.\n",
+                            opened.trim_end_matches([':', ' '])
+                        ))
+                        .await;
                         return Some(EXIT_OK);
                     }
                     log::info!("ssh: {}: unlocked {opened}", self.peer);
@@ -437,16 +442,19 @@ impl SessionChannel {
     /// attempt, one line on stderr, the exit status.
     async fn scripted(&mut self) -> Option<u32> {
         let unlocker = self.shared.unlocker.clone();
-        let mut line = Zeroizing::new(Vec::new());
+        // Full size at once: growing would reallocate and free the old copy unzeroized.
+        let mut line = Zeroizing::new(Vec::with_capacity(MAX_LEN + 1));
         loop {
             match self.input().await {
                 Input::Data(bytes) => {
                     let end = bytes.iter().position(|&b| b == b'\n');
-                    line.extend_from_slice(&bytes[..end.unwrap_or(bytes.len())]);
-                    if line.len() > MAX_LEN {
+                    let part = &bytes[..end.unwrap_or(bytes.len())];
+                    // `\r\n` endings leave one byte more than the passphrase itself.
+                    if line.len() + part.len() > MAX_LEN + 1 {
                         self.stderr(&format!("lethe: passphrase longer than {MAX_LEN} bytes")).await;
                         return Some(EXIT_FAILED);
                     }
+                    line.extend_from_slice(part);
                     if end.is_some() {
                         break;
                     }

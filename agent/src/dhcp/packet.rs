@@ -125,7 +125,7 @@ fn keep_option(code: u8, data: &[u8]) -> bool {
         53 => data.len() == 1,                                       // message type
         1 | 54 => data.len() == 4,                                   // netmask, server id
         51 | 58 | 59 => data.len() == 4,                             // lease time, T1, T2
-        3 | 6 => !data.is_empty() && data.len() % 4 == 0,            // routers, DNS servers
+        3 | 6 => !data.is_empty() && data.len().is_multiple_of(4),   // routers, DNS servers
         15 => !data.is_empty() && data.iter().all(|b| b.is_ascii()), // domain name
         56 => !data.is_empty() && ascii(),                           // message (in NAKs)
         _ => false,

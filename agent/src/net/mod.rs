@@ -23,6 +23,15 @@
 //!
 //! A synchronous caller (lethe init's steps) uses [`start_background`] instead of [`spawn`]:
 //! the same, in a thread with its own runtime; `wait_up(timeout)` and `teardown()` block.
+//! Simplest of all, two calls that never fail the boot:
+//!
+//! ```no_run
+//! # fn steps(config: &lethe::config::Config, cmdline: &str) {
+//! let network = lethe::net::start_for_stage1(config.network.as_ref(), cmdline); // after modules
+//! // ... unlock, rollback, mounts ...
+//! lethe::net::stop_for_stage2(network); // before switching root
+//! # }
+//! ```
 //!
 //! Lower level: [`up`] brings the network up and returns a [`Session`] once an address is
 //! applied; [`Session::maintain`] renews for ever; [`Session::teardown`] releases and flushes.
@@ -574,6 +583,29 @@ impl Background {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(Error::msg("network: its thread panicked")),
             None => Ok(()),
+        }
+    }
+}
+
+/// For `lethe init`'s steps: the network the config and the kernel's `ip=` ask for, started
+/// in the background ([`start_background`]). Never fails the boot: a problem is logged and
+/// `None` returned (as for "no network configured").
+pub fn start_for_stage1(config: Option<&Network>, cmdline: &str) -> Option<Background> {
+    let network = plan(config, cmdline)?;
+    match start_background(network, Options::default()) {
+        Ok(bg) => Some(bg),
+        Err(e) => {
+            log::error!("{e}");
+            None
+        }
+    }
+}
+
+/// For `lethe init`, right before stage 2: [`Background::teardown`], errors logged.
+pub fn stop_for_stage2(background: Option<Background>) {
+    if let Some(bg) = background {
+        if let Err(e) = bg.teardown() {
+            log::error!("network teardown: {e}");
         }
     }
 }

@@ -5,6 +5,9 @@
 //!   `boot.onFailure` / `boot.failureDelaySeconds` from the boot loader, e.g. `wait` to read a
 //!   message that a reboot would otherwise take away.
 //! - `lethe.config=PATH`: another config file inside the initrd (default /etc/lethe/config.json).
+//! - `lethe.test_panic`: panic on purpose right after reading the command line, to see the
+//!   failure state on a real machine (and to test it in a VM). Whoever edits the kernel command
+//!   line can already stop a boot, so this opens nothing new.
 //!
 //! Unknown words are left alone: they belong to the kernel or to stage 2.
 
@@ -17,6 +20,7 @@ pub struct Cmdline {
     pub on_failure: Option<OnFailure>,
     pub failure_delay_seconds: Option<u32>,
     pub config: Option<PathBuf>,
+    pub test_panic: bool,
     /// Words lethe understood but could not use, for a warning (never fatal: a typo on the
     /// boot loader's line must not stop a boot).
     pub ignored: Vec<String>,
@@ -63,6 +67,10 @@ fn absolute(value: &str) -> Option<PathBuf> {
 pub fn parse(line: &str) -> Cmdline {
     let mut c = Cmdline::default();
     for word in words(line) {
+        if word == "lethe.test_panic" {
+            c.test_panic = true;
+            continue;
+        }
         let Some((key, value)) = word.split_once('=') else { continue };
         match key {
             // The last one wins, as in the kernel.
@@ -110,6 +118,8 @@ mod tests {
         assert_eq!(c.failure_delay_seconds, Some(5));
         assert_eq!(c.config, Some("/etc/lethe/other.json".into()));
         assert!(c.ignored.is_empty());
+        assert!(!c.test_panic);
+        assert!(parse("quiet lethe.test_panic").test_panic);
     }
 
     #[test]

@@ -154,6 +154,9 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
     };
     apply_cmdline(&mut policy, &stage.cmdline);
     failure::set_policy(policy);
+    if stage.cmdline.test_panic {
+        panic!("deliberate panic (lethe.test_panic on the kernel command line)");
+    }
 
     let path = stage.cmdline.config.clone().unwrap_or_else(|| PathBuf::from(CONFIG_PATH));
     let config = Config::load(&path).map_err(|e| Error::msg(e.to_string()))?;

@@ -462,3 +462,39 @@ fn background_api_never_blocks_without_a_server_and_stops_cleanly() {
     let link = lab.client(&["-o", "link", "show", "c0"]);
     assert!(!link.contains(",UP"), "link left up: {link}");
 }
+
+#[test]
+fn bad_arguments_and_configs_are_named() {
+    let out = common::run(&["net", "--config", "x.json", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("unexpected argument --bogus"), "{}", common::stderr(&out));
+    let out = common::run(&["net", "--once"]);
+    assert!(common::stderr(&out).contains("expected --config FILE"), "{}", common::stderr(&out));
+
+    let dir = std::env::temp_dir().join(format!("lethe-net-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(&config, r#"{"version": 1, "network": {"interface": {"mac": "nope"}}}"#).unwrap();
+    let out = common::run(&["net", "--config", config.to_str().unwrap(), "--once", "--cmdline", ""]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        common::stderr(&out).contains("network.interface.mac: expected a MAC address"),
+        "{}",
+        common::stderr(&out)
+    );
+    std::fs::write(&config, r#"{"version": 1}"#).unwrap();
+    let out = common::run(&["net", "--config", config.to_str().unwrap(), "--once", "--cmdline", ""]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        common::stderr(&out).contains("the config has no \"network\" section"),
+        "{}",
+        common::stderr(&out)
+    );
+    let out =
+        common::run(&["net", "--config", config.to_str().unwrap(), "--once", "--cmdline", "ip=eth0:rarp"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        common::stderr(&out).contains("kernel parameter ip=eth0:rarp: autoconf \"rarp\" is not supported")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

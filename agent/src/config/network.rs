@@ -16,7 +16,11 @@ pub struct Network {
     pub static_address: Option<StaticAddress>,
     pub link_timeout_seconds: u32,
     /// With `dhcp` and `static` both set: how long DHCP is tried before `static` is applied.
+    /// DHCP alone: stage 1 warns after this long and keeps trying in the background (the boot
+    /// goes on); `lethe net` gives up (exit status 2).
     pub dhcp_timeout_seconds: u32,
+    /// Before stage 2: DHCPRELEASE, every IPv4 address and route of the interface removed,
+    /// link down.
     pub flush_before_stage2: bool,
 }
 

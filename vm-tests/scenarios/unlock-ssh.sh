@@ -27,7 +27,7 @@ ssh_scenario_setup() { # -> sets initrd, disk, port
     local network ssh unlock
     network='"network": {"kernelModules": ["virtio_net"], "dhcp": true}'
     ssh="\"ssh\": {\"port\": 22, \"hostKeys\": [\"/etc/lethe/host_key\"], \"authorizedKeys\": [\"$(cat "$WORK/id.pub")\"]}"
-    unlock='"unlock": {"devices": [{"name": "crypted", "device": "/dev/vda"}], "console": false, "maxTries": 3}'
+    unlock="\"unlock\": {\"devices\": [{\"name\": \"crypted\", \"device\": \"/dev/vda\"}], \"console\": ${SSH_SCENARIO_CONSOLE:-false}, \"maxTries\": 3}"
     write_config "$WORK/config.json" "$boot" "$network, $ssh, $unlock"
     initrd=$(make_initrd initrd.cpio "$WORK/config.json" --file "$WORK/host_key:/etc/lethe/host_key")
     port=$(free_port)

@@ -1,0 +1,56 @@
+# description: SSH and serial-console prompts at once: an SSH session waits at its prompt, the passphrase is typed on the console instead; the SSH prompt says so and closes (exit 0); stage 2 runs
+# Needs stage 1 to bring the network up and call serve::serve_unlocker with the ssh section.
+SSH_SCENARIO_CONSOLE=true
+source "$VM_ROOT/scenarios/unlock-ssh.sh"
+
+scenario() {
+    local disk initrd port log qemu chunk status=0
+    ssh_scenario_setup
+    log=$WORK/serial.log
+    # The serial console on FIFOs (typed into .in, shown from .out), the network with hostfwd.
+    rm -f "$WORK/serial.in" "$WORK/serial.out"
+    mkfifo "$WORK/serial.in" "$WORK/serial.out"
+    timeout -k 5 150 qemu-system-x86_64 -nodefaults -no-user-config -display none -M pc -accel tcg \
+        -cpu max -m "${VM_MEM:-512}" -bios /usr/share/qemu/qboot.rom \
+        -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS" \
+        -chardev "pipe,id=ser0,path=$WORK/serial" -serial chardev:ser0 -monitor none -no-reboot \
+        -drive "file=$disk,if=virtio,format=raw,cache=unsafe" \
+        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
+        >"$log.qemu" 2>&1 &
+    qemu=$!
+    cat "$WORK/serial.out" >"$log" &
+    # Keep the console's input open for the whole boot: QEMU sees EOF otherwise.
+    exec {console}>"$WORK/serial.in"
+    wait_for "$log" 'ssh: listening on port 22' 1 "$qemu"
+    wait_for "$log" 'Passphrase for crypted \(/dev/vda\): ' 1 "$qemu"
+    coproc SSH { ssh_vm "$port" -tt 2>&1; }
+    local from_ssh ssh_pid=$SSH_PID
+    exec {from_ssh}<&"${SSH[0]}"
+    local out=$WORK/ssh.out
+    : >"$out"
+    expect_ssh() { # TEXT: read the session until TEXT appears
+        while IFS= read -r -d '' -n 1 -u "$from_ssh" chunk; do
+            printf '%s' "$chunk" >>"$out"
+            [[ $(tr -d '\r' <"$out") == *"$1"* ]] && return 0
+        done
+        echo "ssh session ended before \"$1\"; it showed: $(tr -d '\r' <"$out")"
+        return 1
+    }
+    expect_ssh 'Passphrase for crypted (/dev/vda): ' || return 1
+    printf 'correct horse\n' >&"$console"
+    expect_ssh 'Everything is unlocked (from elsewhere). The boot continues.' || return 1
+    local rc=0
+    wait "$ssh_pid" || rc=$?
+    ((rc == 0)) || { echo "the waiting ssh session ended with $rc, expected 0"; return 1; }
+    wait "$qemu" || { echo "QEMU ended with $? (124: timeout)"; return 1; }
+    exec {console}>&-
+    wait
+    check_log "$log" \
+        --want 'ssh: [0-9.]+:[0-9]+: user "root" logged in' \
+        --want 'unlock: crypted: opened /dev/vda as /dev/mapper/crypted' \
+        --want 'ssh: listener closed' \
+        --want '@@ROOT-MARKER unlocked root' \
+        --want '@@STAGE2-DONE' \
+        --refuse 'correct horse' || status=1
+    return $status
+}

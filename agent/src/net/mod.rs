@@ -154,7 +154,17 @@ impl Session {
     /// Modules, interface choice, link up and carrier: everything before an address.
     pub async fn start(network: &Network, options: &Options) -> Result<Session> {
         if !network.kernel_modules.is_empty() {
-            crate::kmod::load_all(&network.kernel_modules).context("network.kernelModules")?;
+            // finit_module blocks (up to a second for some drivers): not on the runtime's thread.
+            let modules = network.kernel_modules.clone();
+            let loaded = tokio::task::spawn_blocking(move || crate::kmod::load_all(&modules))
+                .await
+                .map_err(|e| Error::msg(e.to_string()))
+                .and_then(|r| r);
+            if let Err(e) = loaded {
+                // Not fatal: the driver may be built in, or the interface may be there anyway;
+                // if it is not, the link wait below says what it saw.
+                log::warn!("network.kernelModules: {e}; looking for the interface anyway");
+            }
         }
         let mut nl = netlink::Socket::open()?;
         let timeout = Duration::from_secs(u64::from(network.link_timeout_seconds));

@@ -786,3 +786,61 @@ echo $? > {out}/serve.rc
     assert!(log.contains("serve: SIGTERM: stopping") && log.contains("ssh: listener closed"), "{log}");
     assert!(!log.contains(RIGHT), "the passphrase reached the log:\n{log}");
 }
+
+#[test]
+fn ecdsa_host_key_works_rsa_is_refused_with_the_reason() {
+    let dir = temp_dir();
+    let ecdsa = dir.join("ecdsa_key");
+    sh(Command::new("ssh-keygen").args(["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f"]).arg(&ecdsa));
+    let server = Server::prepare(dir, ecdsa, Options::default()).launched();
+    let out = server
+        .ssh_command(&server.key)
+        .args(["-o", "HostKeyAlgorithms=ecdsa-sha2-nistp256", "root@127.0.0.1", "status"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout), "pending: crypted\n");
+
+    let dir = temp_dir();
+    let rsa = dir.join("rsa_key");
+    sh(Command::new("ssh-keygen").args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"]).arg(&rsa));
+    let log = serve_fails(dir, rsa.clone());
+    assert!(log.contains(&format!("{}: ", rsa.display())), "{log}");
+    assert!(log.contains("use ed25519 or ecdsa"), "{log}");
+}
+
+#[test]
+fn authorized_keys_files_skip_bad_lines_and_missing_files() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let mut server = Server::prepare(dir, host_key, Options::default());
+    let public = std::fs::read_to_string(server.key.with_extension("pub")).unwrap();
+    let file = server.dir.join("authorized_keys");
+    std::fs::write(&file, format!("# keys\n\nssh-ed25519 garbage\nfrom=\"10.0.0.1\" {public}{public}"))
+        .unwrap();
+    let missing = server.dir.join("no_such_file");
+    // Only the files: the config line goes, replaced by the file and a missing file.
+    let config_path = server.dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["ssh"].as_object_mut().unwrap().remove("authorizedKeys");
+    config["ssh"]["authorizedKeysFiles"] = serde_json::json!([missing, file]);
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    server = server.launched();
+    let out = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(out.status.code(), Some(0), "{out:?}; log:\n{}", server.log());
+    let log = server.log();
+    let file = file.display();
+    assert!(
+        log.contains(&format!("{}: cannot read authorized keys, skipping it", missing.display())),
+        "{log}"
+    );
+    assert!(log.contains(&format!("{file}:3: skipping line: not an authorized_keys line")), "{log}");
+    assert!(
+        log.contains(&format!("{file}:4: skipping line: option from=\"10.0.0.1\" is not supported")),
+        "{log}"
+    );
+    assert!(log.contains("ssh: 1 authorized key(s)"), "{log}");
+    assert!(log.contains(&format!("({file}:5)")), "{log}");
+}

@@ -335,7 +335,8 @@ fn rebinds_at_t2_when_the_server_is_gone_at_t1() {
 #[test]
 fn nak_on_renewal_drops_the_address_and_starts_over() {
     let mut lab = Lab::new("nak");
-    lab.dnsmasq("10.77.0.100,10.77.0.150", &["--dhcp-option=58,3"]);
+    // T1 5 s: time enough to swap the servers below before the renewal, even on a busy machine.
+    lab.dnsmasq("10.77.0.100,10.77.0.150", &["--dhcp-option=58,5"]);
     let lease = lab.start("{}");
     let old = lease["address"].as_str().unwrap().to_string();
     // A new authoritative server that knows nothing of that lease and serves another range:

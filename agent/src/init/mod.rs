@@ -37,7 +37,12 @@ pub struct Stage1 {
     pub root_device: Option<PathBuf>,
     /// /proc/sys/kernel/printk_devkmsg as we found it, restored before stage 2.
     saved_devkmsg: Option<String>,
+    /// Undo work registered by steps (stop the network, the SSH server), run in order just
+    /// before the hand-off; see [`Stage1::before_handoff`].
+    handoff_hooks: Vec<(&'static str, HandoffHook)>,
 }
+
+type HandoffHook = Box<dyn FnOnce() -> Result<()>>;
 
 impl Stage1 {
     pub fn new(init_args: Vec<OsString>) -> Stage1 {
@@ -49,6 +54,22 @@ impl Stage1 {
             sysroot: PathBuf::from(SYSROOT),
             root_device: None,
             saved_devkmsg: None,
+            handoff_hooks: Vec::new(),
+        }
+    }
+
+    /// Registers `undo` to run right before stage 2 starts (after the last check that can
+    /// still fail the boot), e.g. tearing down stage 1's network. A failing hook only warns:
+    /// by then the root is mounted and stage 2 is the better place to recover.
+    pub fn before_handoff(&mut self, what: &'static str, undo: impl FnOnce() -> Result<()> + 'static) {
+        self.handoff_hooks.push((what, Box::new(undo)));
+    }
+
+    fn run_handoff_hooks(&mut self) {
+        for (what, undo) in std::mem::take(&mut self.handoff_hooks) {
+            if let Err(e) = undo() {
+                log::warn!("before stage 2: {what}: {e}");
+            }
         }
     }
 
@@ -258,6 +279,7 @@ fn switch_root(stage: &mut Stage1) -> Result<String> {
     let boot = stage.boot()?;
     let init = crate::handoff::choose_init(stage.cmdline.init.as_deref(), &boot.init);
     crate::handoff::check_init(&stage.sysroot, &init)?;
+    stage.run_handoff_hooks();
     log::info!(
         "[{:.3} s] switching root: starting {} in {}; stage 1 done",
         stage.started.elapsed().as_secs_f64(),
@@ -288,6 +310,27 @@ mod tests {
     #[test]
     fn a_test_process_is_not_init() {
         assert!(!invoked_as_init("/init"));
+    }
+
+    #[test]
+    fn handoff_hooks_run_once_in_order_and_failures_only_warn() {
+        use std::sync::{Arc, Mutex};
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let mut stage = Stage1::new(vec![]);
+        for (name, ok) in [("network", false), ("ssh", true)] {
+            let ran = ran.clone();
+            stage.before_handoff(name, move || {
+                ran.lock().unwrap().push(name);
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Error::msg("already down"))
+                }
+            });
+        }
+        stage.run_handoff_hooks();
+        stage.run_handoff_hooks();
+        assert_eq!(*ran.lock().unwrap(), ["network", "ssh"]);
     }
 
     #[test]

@@ -184,6 +184,21 @@ fn keep_at_least_overrides_age() {
 }
 
 #[test]
+fn keep_at_least_counts_boots_not_clock_dates() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.archive("older", 60, 0);
+    // A later boot (a later btrfs transaction) whose clock was dead: its root is dated 1970.
+    sh("btrfs", &["filesystem", "sync", image.top.to_str().unwrap()]);
+    image.archive("dead-rtc", 0, 1);
+    image.set_mtime("old_roots/dead-rtc", 12);
+    ok(&rollback(&image, r#""keepAtLeast": 1"#));
+    let names = image.names("old_roots");
+    assert!(names.contains(&"dead-rtc".to_string()), "the newest-made archive is kept: {names:?}");
+    assert!(!names.contains(&"older".to_string()), "{names:?}");
+}
+
+#[test]
 fn blank_snapshot_is_cloned_writable() {
     require_root();
     let image = impermanent_layout(256);

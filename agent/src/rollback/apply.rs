@@ -189,10 +189,19 @@ impl TopLevel {
         names
             .into_iter()
             .map(|name| {
-                let (kind, mtime) = self.stat(&format!("{rel}/{name}"))?;
-                Ok(Entry { name, kind, mtime })
+                let path = format!("{rel}/{name}");
+                let (kind, mtime) = self.stat(&path)?;
+                let created = if kind == Kind::Subvolume { self.created(&path)? } else { 0 };
+                Ok(Entry { name, kind, mtime, created })
             })
             .collect()
+    }
+
+    /// The transaction that created subvolume `rel` (its otransid).
+    pub fn created(&self, rel: &str) -> Result<u64> {
+        let info = libbtrfsutil::subvolume_info(self.proc_path(rel))
+            .with_context(|| format!("{}: cannot read subvolume info", self.at(rel)))?;
+        Ok(info.otransid())
     }
 
     pub fn mkdir(&self, rel: &str) -> Result<()> {

@@ -164,8 +164,10 @@ fn gather(top: &TopLevel, config: &Rollback) -> Result<State> {
             Some((b, Kind::Subvolume)) => top.is_untouched_clone(&config.subvolume, b)?,
             Some(_) => false,
         };
+    let root_created = if root == Kind::Subvolume { top.created(&config.subvolume)? } else { 0 };
     Ok(State {
         root,
+        root_created,
         root_empty,
         root_fresh,
         root_mtime,
@@ -361,7 +363,12 @@ pub fn list(config: &Rollback) -> Result<Listing> {
     let root_as = (state.root == Kind::Subvolume && !state.root_fresh)
         .then(|| plan::archive_name(state.root_mtime, &taken));
     if let Some(name) = &root_as {
-        entries.push(Entry { name: name.clone(), kind: Kind::Subvolume, mtime: state.root_mtime });
+        entries.push(Entry {
+            name: name.clone(),
+            kind: Kind::Subvolume,
+            mtime: state.root_mtime,
+            created: state.root_created,
+        });
     }
     let pruning = plan::prune(&entries, now, policy(config));
     let mut rows = Vec::new();

@@ -37,8 +37,12 @@ impl Kind {
 pub struct Entry {
     pub name: String,
     pub kind: Kind,
-    /// Modification time of the entry, seconds since the epoch.
+    /// Modification time of the entry, seconds since the epoch: its age, for `retentionDays`.
     pub mtime: i64,
+    /// For a subvolume, the btrfs transaction that created it (otransid; 0 otherwise). It
+    /// orders archived roots by the boot that made them, whatever the clocks said then, so
+    /// `keepAtLeast` keeps the last boots' roots even when a dead RTC dated one 1970.
+    pub created: u64,
 }
 
 /// Formats epoch seconds as `YYYY-MM-DD_HH:MM:SS` in UTC (the script's `date +%Y-%m-%d_%H:%M:%S`
@@ -174,7 +178,7 @@ impl Pruning {
 /// Decides the fate of every entry of the archive directory at time `now`.
 ///
 /// Only subvolumes are archives: other entries are ignored (and do not count as kept). The
-/// `keepAtLeast` newest archives are always kept; of the rest, those older than `retentionDays`
+/// `keepAtLeast` newest archives (by creation, see [`Entry::created`]) are always kept; of the rest, those older than `retentionDays`
 /// are pruned, unless the clock is untrusted (before the build date, or before the newest
 /// archive), in which case nothing is pruned by age. Interrupted deletions are always finished.
 pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
@@ -182,16 +186,14 @@ pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
         .iter()
         .filter(|e| e.kind == Kind::Subvolume && !e.name.starts_with(DELETING_PREFIX))
         .collect();
-    // Newest first; equal mtimes by name, so the order (and the choice) is stable.
-    archives.sort_by(|a, b| b.mtime.cmp(&a.mtime).then_with(|| b.name.cmp(&a.name)));
+    // Newest first: by creation, then mtime, then name, so the order (and the choice) is stable.
+    archives.sort_by(|a, b| (b.created, b.mtime, &b.name).cmp(&(a.created, a.mtime, &a.name)));
 
     let distrust = if now < policy.build_time {
         Some(ClockDistrust::BeforeBuild { now, build: policy.build_time })
     } else {
-        archives.first().filter(|newest| now < newest.mtime).map(|newest| ClockDistrust::BeforeNewest {
-            now,
-            newest: newest.name.clone(),
-            mtime: newest.mtime,
+        archives.iter().max_by_key(|a| a.mtime).filter(|newest| now < newest.mtime).map(|newest| {
+            ClockDistrust::BeforeNewest { now, newest: newest.name.clone(), mtime: newest.mtime }
         })
     };
 
@@ -269,6 +271,8 @@ pub struct State {
     /// got to use it: archiving it would only pile up copies of nothing.
     pub root_fresh: bool,
     pub root_mtime: i64,
+    /// Root's creation transaction (see [`Entry::created`]).
+    pub root_created: u64,
     /// Kind of the archive path and of each of its parent components, outermost first.
     pub archive: Vec<(String, Kind)>,
     /// Kind of root's parent directories, outermost first (empty when root is at the top).

@@ -8,7 +8,17 @@ fn policy(retention_days: u32, keep_at_least: u32) -> Policy {
 }
 
 fn sub(name: &str, age_days: i64) -> Entry {
-    Entry { name: name.into(), kind: Kind::Subvolume, mtime: NOW - age_days * DAY }
+    // Made in the order of their age, as successive boots make them.
+    Entry {
+        name: name.into(),
+        kind: Kind::Subvolume,
+        mtime: NOW - age_days * DAY,
+        created: created(age_days),
+    }
+}
+
+fn created(age_days: i64) -> u64 {
+    (1_000_000 - age_days * 10) as u64
 }
 
 fn fates(p: &Pruning) -> Vec<(&str, &Fate)> {
@@ -78,9 +88,9 @@ fn prunes_zero_one_or_many_expired() {
 
 #[test]
 fn exactly_retention_days_old_is_kept() {
-    let at = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY }];
+    let at = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY, created: 1 }];
     assert!(pruned(&prune(&at, NOW, policy(30, 0))).is_empty());
-    let past = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY - 1 }];
+    let past = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY - 1, created: 1 }];
     assert_eq!(pruned(&prune(&past, NOW, policy(30, 0))), ["x"]);
 }
 
@@ -98,8 +108,8 @@ fn keep_at_least_overrides_age() {
 #[test]
 fn keep_at_least_counts_only_archives() {
     let entries = [
-        Entry { name: "notes.txt".into(), kind: Kind::Other("a regular file"), mtime: NOW },
-        Entry { name: "plain".into(), kind: Kind::Directory, mtime: NOW },
+        Entry { name: "notes.txt".into(), kind: Kind::Other("a regular file"), mtime: NOW, created: 0 },
+        Entry { name: "plain".into(), kind: Kind::Directory, mtime: NOW, created: 0 },
         sub(".lethe-deleting.z", 1),
         sub("new", 1),
         sub("old", 90),
@@ -154,6 +164,7 @@ fn state(root: Kind, empty: bool) -> State {
         root_empty: empty,
         root_fresh: empty,
         root_mtime: NOW,
+        root_created: 5,
         archive: vec![("old_roots".into(), Kind::Directory)],
         root_parents: vec![],
         blank: None,
@@ -240,4 +251,18 @@ fn finds_where_root_is_mounted() {
     assert_eq!(mounted_at(info, "roo", ours), None);
     assert_eq!(mounted_at(info, "root", |s: &str| s == "/dev/sdb1").as_deref(), Some("/other"));
     assert_eq!(mounted_at("", "root", ours), None);
+}
+
+#[test]
+fn keep_at_least_counts_by_creation_not_by_clock() {
+    // The last boot had a dead RTC: its root is dated 1970, yet it is the newest archive.
+    let mut last_boot = sub("1970-01-01_00:00:12", 0);
+    last_boot.mtime = 12;
+    last_boot.created = created(-1);
+    let entries = [sub("a", 40), sub("b", 50), last_boot];
+    let p = prune(&entries, NOW, policy(30, 1));
+    assert_eq!(fates(&p)[0], ("1970-01-01_00:00:12", &Fate::KeepNewest(1)));
+    assert_eq!(pruned(&p), ["a", "b"]);
+    // The clock check looks at the newest date, not the newest creation.
+    assert_eq!(p.distrust, None);
 }

@@ -639,6 +639,29 @@ fn forced_command_of_a_key_wins() {
     assert_eq!(text(&out.stdout), "pending: crypted\n");
 }
 
+#[test]
+fn from_option_restricts_the_client_address() {
+    for (from, allowed) in [("192.0.2.0/24", false), ("127.0.0.0/8,!127.0.0.2", true)] {
+        let dir = temp_dir();
+        let host_key = keygen(&dir, "host_key");
+        let mut server = Server::prepare(dir, host_key, Options::default());
+        let config_path = server.dir.join("config.json");
+        let config = std::fs::read_to_string(&config_path).unwrap();
+        let config = config.replace("\"ssh-ed25519", &format!("\"from=\\\"{from}\\\" ssh-ed25519"));
+        std::fs::write(&config_path, config).unwrap();
+        server = server.launched();
+        let out = server.ssh(&server.key, &["status"], b"");
+        if allowed {
+            assert_eq!(out.status.code(), Some(0), "{from}: {out:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(255), "{from}: {out:?}");
+            assert!(text(&out.stderr).contains("Permission denied (publickey)"), "{out:?}");
+            let log = server.log();
+            assert!(log.contains("is not allowed from 127.0.0.1 (from=)"), "{log}");
+        }
+    }
+}
+
 fn serve_fails(dir: PathBuf, host_key: PathBuf) -> String {
     let mut server = Server::prepare(dir, host_key, Options::default());
     server.spawn();
@@ -693,8 +716,12 @@ fn check_config_validates_authorized_key_lines() {
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let cases = [
         (
-            format!("from=\\\"10.0.0.0/8\\\" {}", public.trim()),
-            "option from=\"10.0.0.0/8\" is not supported by lethe",
+            format!("from=\\\"*.lan\\\" {}", public.trim()),
+            "host names cannot be matched in the initrd (no DNS)",
+        ),
+        (
+            format!("permitopen=\\\"h:1\\\" {}", public.trim()),
+            "option permitopen=\"h:1\" is not supported by lethe",
         ),
         (format!("command=\\\"/bin/sh\\\" {}", public.trim()), "lethe only runs unlock, status"),
         ("ssh-ed25519 AAAAtruncated".to_string(), "expected one authorized_keys line like"),
@@ -817,8 +844,10 @@ fn authorized_keys_files_skip_bad_lines_and_missing_files() {
     let mut server = Server::prepare(dir, host_key, Options::default());
     let public = std::fs::read_to_string(server.key.with_extension("pub")).unwrap();
     let file = server.dir.join("authorized_keys");
-    std::fs::write(&file, format!("# keys\n\nssh-ed25519 garbage\nfrom=\"10.0.0.1\" {public}{public}"))
-        .unwrap();
+    let lines = format!(
+        "# keys\n\nssh-ed25519 garbage\npermitopen=\"h:1\" {public}from=\"10.0.0.1\" {public}{public}"
+    );
+    std::fs::write(&file, lines).unwrap();
     let missing = server.dir.join("no_such_file");
     // Only the files: the config line goes, replaced by the file and a missing file.
     let config_path = server.dir.join("config.json");
@@ -838,9 +867,10 @@ fn authorized_keys_files_skip_bad_lines_and_missing_files() {
     );
     assert!(log.contains(&format!("{file}:3: skipping line: not an authorized_keys line")), "{log}");
     assert!(
-        log.contains(&format!("{file}:4: skipping line: option from=\"10.0.0.1\" is not supported")),
+        log.contains(&format!("{file}:4: skipping line: option permitopen=\"h:1\" is not supported")),
         "{log}"
     );
-    assert!(log.contains("ssh: 1 authorized key(s)"), "{log}");
-    assert!(log.contains(&format!("({file}:5)")), "{log}");
+    assert!(log.contains("ssh: 2 authorized key(s)"), "{log}");
+    // Line 5 allows only 10.0.0.1: the login from 127.0.0.1 matched line 6.
+    assert!(log.contains(&format!("({file}:6)")), "{log}");
 }

@@ -1,10 +1,12 @@
 //! Host keys and authorized keys: loading them, with the checks sshd makes (a host key readable
 //! by group or others is refused, as it may have leaked), and matching an offered key.
 
+use super::from::FromList;
 use crate::error::{Context, Error, Result};
 use russh::keys::ssh_key::authorized_keys::Entry;
 use russh::keys::ssh_key::{Algorithm, HashAlg};
 use russh::keys::{PrivateKey, PublicKey};
+use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -57,6 +59,8 @@ pub struct AuthorizedKey {
     pub forced_command: Option<String>,
     /// `no-pty` or `restrict`: the session never gets the interactive (pty) prompt.
     pub no_pty: bool,
+    /// `from="..."`: the client addresses that may use this key.
+    pub from: Option<FromList>,
     /// Where the line came from, for log messages: `authorizedKeys[0]` or `FILE:LINE`.
     pub origin: String,
 }
@@ -69,7 +73,7 @@ const HARMLESS_OPTIONS: &[&str] =
     &["no-port-forwarding", "no-agent-forwarding", "no-X11-forwarding", "no-user-rc", "no-touch-required"];
 
 /// Parses one `authorized_keys` line: `[options] type base64 [comment]`. Blank lines and
-/// comments give `Ok(None)`. Options lethe cannot honour (`from=`, `expiry-time=`, ...) are an
+/// comments give `Ok(None)`. Options lethe cannot honour (`expiry-time=`, `permitopen=`, ...) are an
 /// error rather than silently ignored, since ignoring a restriction would widen access.
 pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Option<AuthorizedKey>, String> {
     let line = line.trim();
@@ -81,6 +85,7 @@ pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Op
         key: entry.public_key().clone(),
         forced_command: None,
         no_pty: false,
+        from: None,
         origin: origin.to_string(),
     };
     for option in entry.config_opts().iter() {
@@ -89,6 +94,8 @@ pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Op
         }
         if option == "no-pty" || option == "restrict" {
             key.no_pty = true;
+        } else if let Some(value) = option.strip_prefix("from=") {
+            key.from = Some(FromList::parse(value.trim_matches('"'))?);
         } else if let Some(value) = option.strip_prefix("command=") {
             let command = value.trim_matches('"').to_string();
             if super::command::Command::parse(&command).is_err() {
@@ -100,7 +107,7 @@ pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Op
             key.forced_command = Some(command);
         } else {
             return Err(format!(
-                "option {option} is not supported by lethe (supported: command=, no-pty, restrict, {})",
+                "option {option} is not supported by lethe (supported: command=, from=, no-pty, restrict, {})",
                 HARMLESS_OPTIONS.join(", ")
             ));
         }
@@ -151,6 +158,12 @@ pub fn find<'a>(keys: &'a [AuthorizedKey], key: &PublicKey) -> Option<&'a Author
     keys.iter().find(|k| k.key.key_data() == key.key_data())
 }
 
+/// The entry for `key` that `ip` may use: the same key may be listed twice with different
+/// `from=` lists, as in sshd.
+pub fn find_for<'a>(keys: &'a [AuthorizedKey], key: &PublicKey, ip: IpAddr) -> Option<&'a AuthorizedKey> {
+    keys.iter().find(|k| k.key.key_data() == key.key_data() && k.from.as_ref().is_none_or(|f| f.allows(ip)))
+}
+
 /// `SHA256:...`, as ssh-keygen -l prints it, for log lines.
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
@@ -183,12 +196,25 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_honour() {
-        let e = parse_authorized_line(&format!("from=\"10.0.0.0/8\" {ED}"), "x").unwrap_err();
-        assert!(e.contains("from=\"10.0.0.0/8\" is not supported"), "{e}");
+        let e = parse_authorized_line(&format!("permitopen=\"host:22\" {ED}"), "x").unwrap_err();
+        assert!(e.contains("permitopen=\"host:22\" is not supported"), "{e}");
+        let e = parse_authorized_line(&format!("from=\"*.lan\" {ED}"), "x").unwrap_err();
+        assert!(e.contains("host names cannot be matched"), "{e}");
         let e = parse_authorized_line(&format!("command=\"/bin/sh\" {ED}"), "x").unwrap_err();
         assert!(e.contains("lethe only runs unlock"), "{e}");
         let e = parse_authorized_line("ssh-ed25519 AAAAnotbase64!", "x").unwrap_err();
         assert!(e.starts_with("not an authorized_keys line"), "{e}");
+    }
+
+    #[test]
+    fn from_restricts_addresses() {
+        let lines = [format!("from=\"192.0.2.0/24\" {ED}"), format!("from=\"2001:db8::1\" {ED}")];
+        let keys = load_authorized(&lines, &[]).unwrap();
+        let key: PublicKey = ED.parse().unwrap();
+        let at = |ip: &str| find_for(&keys, &key, ip.parse().unwrap()).map(|k| k.origin.clone());
+        assert_eq!(at("192.0.2.7").as_deref(), Some("ssh.authorizedKeys[0]"));
+        assert_eq!(at("2001:db8::1").as_deref(), Some("ssh.authorizedKeys[1]"));
+        assert_eq!(at("198.51.100.1"), None);
     }
 
     #[test]

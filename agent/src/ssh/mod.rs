@@ -8,6 +8,7 @@
 //! unlock) is dropping it.
 
 pub mod command;
+pub mod from;
 pub mod keys;
 pub mod limits;
 pub mod line;

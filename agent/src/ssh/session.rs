@@ -40,8 +40,14 @@ impl Client {
         Auth::Reject { proceed_with_methods: Some(public_key_only()), partial_success: false }
     }
 
+    /// The authorized entry for `key` that this client's address may use.
     fn lookup(&self, key: &PublicKey) -> Option<AuthorizedKey> {
-        keys::find(&self.shared.authorized, key).cloned()
+        let ip = self.peer.ip().to_canonical();
+        let found = keys::find_for(&self.shared.authorized, key, ip).cloned();
+        if found.is_none() && keys::find(&self.shared.authorized, key).is_some() {
+            log::warn!("ssh: {}: key {} is not allowed from {ip} (from=)", self.peer, keys::fingerprint(key));
+        }
+        found
     }
 }
 

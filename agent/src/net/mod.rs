@@ -720,3 +720,52 @@ pub fn main(config: &std::path::Path, once: bool, cmdline: Option<String>) -> st
     let cmdline = cmdline.unwrap_or_else(|| std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
     command(config, once, &cmdline)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network() -> Network {
+        crate::config::Config::parse(r#"{"version": 1, "network": {"interface": "eth0"}}"#)
+            .unwrap()
+            .network
+            .unwrap()
+    }
+
+    #[test]
+    fn stage1_starts_nothing_without_a_network() {
+        assert!(start_for_stage1(None, "quiet").is_none());
+        assert!(start_for_stage1(Some(&network()), "quiet ip=off").is_none());
+        assert!(plan(None, "").is_none());
+    }
+
+    #[test]
+    fn a_bad_ip_parameter_falls_back_to_the_config() {
+        assert_eq!(plan(Some(&network()), "ip=dhcp6"), Some(network()));
+        assert_eq!(plan(None, "ip=dhcp6"), None);
+        let n = plan(Some(&network()), "ip=eth1:dhcp").unwrap();
+        assert_eq!(n.interface, Some(crate::config::network::Interface::Name("eth1".into())));
+    }
+
+    #[test]
+    fn the_summary_is_one_json_object_with_camel_case_fields() {
+        let s = Summary {
+            interface: "eth0".into(),
+            mac: Some("52:54:00:12:34:56".into()),
+            method: "static",
+            address: Ipv4Addr::new(10, 0, 0, 2),
+            prefix_length: 24,
+            gateway: None,
+            dns: vec![],
+            domain: None,
+            server: None,
+            lease_seconds: None,
+            renew_seconds: None,
+            rebind_seconds: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"interface":"eth0","mac":"52:54:00:12:34:56","method":"static","address":"10.0.0.2","prefixLength":24,"gateway":null,"dns":[]}"#
+        );
+    }
+}

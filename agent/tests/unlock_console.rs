@@ -3,6 +3,7 @@
 //! another path unlocked first. Direct mode in verify-only (no device-mapper on the host)
 //! against real LUKS2 headers.
 
+mod common;
 mod unlock_support;
 
 use lethe::config::unlock::{Device, Unlock};
@@ -165,7 +166,7 @@ async fn ctrl_c_clears_and_ctrl_d_asks_again() {
     let unlocker = unlocker(&s, &[("crypted", "correct horse")]);
     let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));
     pty.wait_for("Passphrase for crypted (", 1).await;
-    pty.type_in(b"correct h\x03\n");
+    pty.type_in(b"correct h\x03");
     pty.wait_for("(cleared)", 1).await;
     pty.wait_for("Passphrase for crypted (", 2).await;
     pty.type_in(b"\x04");
@@ -215,4 +216,56 @@ async fn agent_mode_prompts_per_request() {
     let _ = prompt.await;
     assert!(echo_is_on(&pty), "terminal mode restored when the prompt is stopped");
     assert!(!pty.screen().contains("first secret"));
+}
+
+/// Runs `lethe unlock` (the binary under test) on a fresh terminal, types `keys` once the
+/// prompt shows, waits for `expect` on the screen (bounded), then for the exit; returns the exit
+/// code and the terminal.
+async fn lethe_unlock_on_a_terminal(tag: &str, keys: &'static [u8], expect: &str) -> (Option<i32>, Pty) {
+    let s = Scratch::new(tag);
+    let img = s.path("disk.img");
+    luks_image(&img, "correct horse", "pbkdf2");
+    let config = s.path("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1, "unlock": {{"devices": [{{"name": "crypted", "device": "{}"}}]}}}}"#,
+            img.display()
+        ),
+    )
+    .unwrap();
+    let pty = Pty::new();
+    let tty = || std::fs::OpenOptions::new().read(true).write(true).open(&pty.slave).unwrap();
+    let mut child = std::process::Command::new(common::lethe())
+        .args(["unlock", "--config"])
+        .arg(&config)
+        .env("LETHE_UNLOCK_VERIFY_ONLY", "1")
+        .stdin(tty())
+        .stdout(tty())
+        .stderr(tty())
+        .spawn()
+        .unwrap();
+    pty.wait_for("Passphrase for crypted (", 1).await;
+    pty.type_in(keys);
+    pty.wait_for(expect, 1).await;
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    (status.code(), pty)
+}
+
+/// Nothing typed is echoed, and the terminal mode is restored afterwards.
+#[tokio::test]
+async fn lethe_unlock_on_a_terminal_does_not_echo() {
+    let (code, pty) =
+        lethe_unlock_on_a_terminal("cli-tty", b"correct horse\n", "lethe: opened crypted").await;
+    assert_eq!(code, Some(0), "{}", pty.screen());
+    assert!(!pty.screen().contains("horse"), "echoed: {}", pty.screen());
+    assert!(echo_is_on(&pty), "terminal mode restored");
+}
+
+/// Ctrl-C cancels (exit 2) and still restores the terminal mode.
+#[tokio::test]
+async fn lethe_unlock_ctrl_c_restores_the_terminal() {
+    let (code, pty) = lethe_unlock_on_a_terminal("cli-ctrl-c", b"correct h\x03", "cancelled (Ctrl-C)").await;
+    assert_eq!(code, Some(2), "{}", pty.screen());
+    assert!(echo_is_on(&pty), "terminal mode restored");
 }

@@ -5,7 +5,7 @@
 use super::{Attempt, Mode, Passphrase, Unlocker};
 use crate::config::{Config, LoadError};
 use crate::error::{Context, Result};
-use rustix::termios::{self, LocalModes, OptionalActions};
+use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex};
 use std::io::Write;
 use std::path::Path;
 
@@ -95,31 +95,40 @@ fn read_passphrase(prompt: &str) -> Result<Passphrase> {
     let stdin = std::io::stdin();
     let tty = termios::isatty(&stdin);
     let saved = if tty {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
+        // Echo off before the prompt shows, so nothing typed after it can be echoed; ISIG off
+        // so Ctrl-C comes back as a byte (and the mode is restored) instead of killing us with
+        // echo still off. Typed-ahead input is kept (TCSANOW, not TCSAFLUSH).
         let saved = termios::tcgetattr(&stdin).context("stdin: cannot read the terminal mode")?;
         let mut quiet = saved.clone();
-        quiet.local_modes.remove(LocalModes::ECHO);
+        quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ISIG);
         quiet.local_modes.insert(LocalModes::ECHONL);
-        termios::tcsetattr(&stdin, OptionalActions::Flush, &quiet).context("stdin: cannot turn echo off")?;
+        // Ctrl-C also ends the line (as an extra end-of-line character), so it is seen at once.
+        quiet.special_codes[SpecialCodeIndex::VEOL] = 0x03;
+        termios::tcsetattr(&stdin, OptionalActions::Now, &quiet).context("stdin: cannot turn echo off")?;
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
         Some(saved)
     } else {
         None
     };
-    let read = read_line(&stdin);
+    let read = read_line(&stdin, tty);
     if let Some(saved) = saved {
-        let _ = termios::tcsetattr(&stdin, OptionalActions::Flush, &saved);
+        let _ = termios::tcsetattr(&stdin, OptionalActions::Now, &saved);
     }
-    let line = read.context("stdin: cannot read the passphrase")?;
+    let mut line = read.context("stdin: cannot read the passphrase")?;
+    if tty && line.contains(&0x03) {
+        zeroize::Zeroize::zeroize(&mut line);
+        crate::bail!("cancelled (Ctrl-C)");
+    }
     if line.is_empty() {
         crate::bail!("stdin: no passphrase (end of input)");
     }
     Ok(Passphrase::from_line(line))
 }
 
-/// Reads up to and including the first newline, a byte at a time: std's buffered stdin would
+/// Reads up to and including the first newline (or Ctrl-C, on a terminal), a byte at a time: std's buffered stdin would
 /// keep a copy of the passphrase in a buffer nobody zeroizes.
-fn read_line(fd: impl std::os::fd::AsFd) -> std::io::Result<Vec<u8>> {
+fn read_line(fd: impl std::os::fd::AsFd, ctrl_c_ends: bool) -> std::io::Result<Vec<u8>> {
     let mut line = Vec::with_capacity(1024);
     let mut byte = [0u8; 1];
     loop {
@@ -127,7 +136,7 @@ fn read_line(fd: impl std::os::fd::AsFd) -> std::io::Result<Vec<u8>> {
             Ok(0) => return Ok(line),
             Ok(_) => {
                 line.push(byte[0]);
-                if byte[0] == b'\n' {
+                if byte[0] == b'\n' || (ctrl_c_ends && byte[0] == 0x03) {
                     return Ok(line);
                 }
             }

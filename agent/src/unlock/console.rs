@@ -9,7 +9,7 @@
 use super::{Attempt, Mode, Passphrase, Unlocker};
 use crate::error::{Context, Result};
 use rustix::fs::{Mode as FileMode, OFlags};
-use rustix::termios::{self, LocalModes, OptionalActions, QueueSelector, Termios};
+use rustix::termios::{self, LocalModes, OptionalActions, QueueSelector, SpecialCodeIndex, Termios};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,6 +60,8 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
         let mut quiet = saved.clone();
         quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ISIG);
         quiet.local_modes.insert(LocalModes::ICANON | LocalModes::ECHONL);
+        // Ctrl-C also ends the line (as an extra end-of-line character), so it is seen at once.
+        quiet.special_codes[SpecialCodeIndex::VEOL] = 0x03;
         termios::tcsetattr(fd.get_ref(), OptionalActions::Flush, &quiet)
             .with_context(|| format!("{shown}: cannot turn echo off"))?;
         Some(saved)
@@ -157,7 +159,8 @@ async fn read_line(fd: &AsyncFd<OwnedFd>) -> std::io::Result<Option<Zeroizing<Ve
                     return Err(std::io::Error::other(format!("line longer than {MAX_LINE} bytes")));
                 }
                 line.extend_from_slice(&chunk[..n]);
-                if line.last() == Some(&b'\n') {
+                // A line ends at Enter, or at Ctrl-C (VEOL on a terminal, see above).
+                if matches!(line.last(), Some(&b'\n' | &0x03)) {
                     return Ok(Some(line));
                 }
             }

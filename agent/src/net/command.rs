@@ -1,0 +1,105 @@
+//! `lethe net`: the network as stage 1 brings it up, from the command line.
+
+use super::{cmdline, Options, Session};
+use crate::error::{Context, Error, Result};
+
+/// SIGINT/SIGTERM as a readable descriptor, so `lethe net` can tear down when stopped.
+fn stop_signals() -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls only read/write it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("signalfd");
+        }
+        Ok(std::os::fd::OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// `lethe net --config FILE [--once]`: brings the network up as stage 1 does, prints the
+/// summary as one JSON line, then renews until SIGINT/SIGTERM (or, with `--once`, tears down
+/// at once) and tears down. `cmdline`: the kernel command line to take `ip=` from.
+/// Exit status: 0 ok, 1 bad config, 2 network failure.
+pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let config = match crate::config::Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lethe: {e}");
+            return ExitCode::from(match e {
+                crate::config::LoadError::Invalid(_) => 1,
+                crate::config::LoadError::Unreadable(_) => 2,
+            });
+        }
+    };
+    let network = match cmdline::effective(config.network.as_ref(), cmdline) {
+        Ok(Some(n)) => n,
+        Ok(None) if cmdline::find_ip(cmdline).is_some() => {
+            log::info!("network: ip={} says no network", cmdline::find_ip(cmdline).unwrap_or(""));
+            return ExitCode::SUCCESS;
+        }
+        Ok(None) => {
+            eprintln!("lethe: the config has no \"network\" section");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("lethe: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let signals = match stop_signals() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("lethe: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lethe: tokio runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = Options { give_up: true, ..Options::default() };
+    let result: Result<()> = runtime.block_on(async move {
+        let mut session = Session::start(&network, &options).await?;
+        if let Err(e) = session.configure().await {
+            session.teardown().await?;
+            return Err(e);
+        }
+        let summary = session.summary().expect("up applies an address");
+        println!("{}", serde_json::to_string(summary).expect("summary serializes"));
+        if !once {
+            // SAFETY: `signals` is an OwnedFd moved into the AsyncFd, which keeps it open for
+            // as long as it is registered.
+            let signals = unsafe {
+                tokio::io::unix::AsyncFd::register_with_interest(signals, tokio::io::Interest::READABLE)
+            }
+            .map_err(|e| Error::msg(format!("signalfd: {e}")))?;
+            tokio::select! {
+                r = session.maintain() => r?,
+                _ = signals.readable() => log::info!("stopping"),
+            }
+        }
+        session.teardown().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `lethe net`'s entry point: `cmdline` `None` reads `/proc/cmdline`.
+pub fn main(config: &std::path::Path, once: bool, cmdline: Option<String>) -> std::process::ExitCode {
+    let cmdline = cmdline.unwrap_or_else(|| std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    command(config, once, &cmdline)
+}

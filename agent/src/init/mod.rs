@@ -116,11 +116,11 @@ pub fn invoked_as_init(argv0: &str) -> bool {
 
 /// Runs stage 1; never returns (stage 2 replaces this process, or the failure state ends it).
 pub fn main(init_args: Vec<OsString>) -> ! {
-    failure::install_panic_hook();
     if !rustix::process::getpid().is_init() {
         eprintln!("lethe: init: must run as PID 1 of an initrd (it mounts, deletes the initramfs and switches root)");
         std::process::exit(2);
     }
+    failure::install_panic_hook();
     let mut stage = Stage1::new(init_args);
     let steps = steps();
     let total = steps.len();

@@ -7,10 +7,13 @@
 //! ```
 //!
 //! It waits for each configured device (as the root wait does, `boot.deviceTimeoutSeconds`),
-//! then prompts on the console until every device is open. The SSH server joins here once the
-//! network step exists (`serve`'s code, with this step's Unlocker).
+//! then serves the unlock exactly as `lethe serve` does (`serve::serve_unlocker`: the SSH
+//! server when `ssh` is configured, the console prompt when `unlock.console`) until every device
+//! is open; the SSH listener is closed before the step returns. The network must be up before
+//! this step for SSH to be reachable.
 
-use super::{console, Mode, Unlocker};
+use super::{Mode, Unlocker};
+use crate::config::ssh::Ssh;
 use crate::config::unlock::Unlock;
 use crate::error::{Context, Result};
 use crate::init::Stage1;
@@ -37,11 +40,12 @@ pub fn step(stage: &mut Stage1) -> Result<String> {
             );
         }
     }
-    open_all(&unlock)
+    open_all(&unlock, config.ssh.as_ref())
 }
 
-/// Prompts until every device of `unlock` is open; says which.
-pub fn open_all(unlock: &Unlock) -> Result<String> {
+/// Serves the SSH unlock (when `ssh` is configured) and the console prompt (when
+/// `unlock.console`) until every device of `unlock` is open; says which.
+pub fn open_all(unlock: &Unlock, ssh: Option<&Ssh>) -> Result<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -50,17 +54,12 @@ pub fn open_all(unlock: &Unlock) -> Result<String> {
     if unlocker.mode() == Mode::SystemdAgent || unlocker.is_done() {
         return Ok("nothing to unlock".into());
     }
-    if !unlock.console {
-        crate::bail!("unlock: unlock.console is false and lethe init has no other prompt yet");
-    }
     let names = unlocker.pending().join(", ");
-    // The prompt ends by itself once every device is open (restoring the terminal mode); if it
-    // ends before that, the console is unusable and nothing else could answer.
-    runtime
-        .block_on(console::console_prompt_on(console::CONSOLE.into(), unlocker.clone()))
-        .context("unlock: console prompt")?;
+    // Nothing stops stage 1 from outside: it ends when the devices are open.
+    let never = std::future::pending::<&'static str>();
+    runtime.block_on(crate::serve::serve_unlocker(ssh, unlock.console, unlocker.clone(), never))?;
     if !unlocker.is_done() {
-        crate::bail!("unlock: the console prompt ended with {} still locked", unlocker.pending().join(", "));
+        crate::bail!("unlock: {} still locked", unlocker.pending().join(", "));
     }
     Ok(format!("opened {names}"))
 }

@@ -28,6 +28,9 @@
 //! Unlocker::max_tries() -> u32         config `unlock.maxTries`
 //! Unlocker::console_enabled() -> bool  config `unlock.console`
 //! console::console_prompt(Arc<Unlocker>).await   prompts on /dev/console until done()
+//! stage1::step                         the `lethe init` step (waits for the devices, then
+//!                                      serve::serve_unlocker until every device is open)
+//! command::run(config) -> u8           `lethe unlock --config FILE` (0 opened, 1 wrong, 2 other)
 //! ```
 //!
 //! **systemdAgent mode** cannot tell a right passphrase from a wrong one: it replies

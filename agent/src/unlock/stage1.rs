@@ -12,7 +12,7 @@
 //! is open; the SSH listener is closed before the step returns. The network must be up before
 //! this step for SSH to be reachable.
 
-use super::{Mode, Unlocker};
+use super::{Mode, Options, Unlocker};
 use crate::config::ssh::Ssh;
 use crate::config::unlock::Unlock;
 use crate::error::{Context, Result};
@@ -50,7 +50,14 @@ pub fn open_all(unlock: &Unlock, ssh: Option<&Ssh>) -> Result<String> {
         .enable_all()
         .build()
         .context("unlock: cannot start the async runtime")?;
-    let unlocker = Arc::new(Unlocker::new(unlock));
+    // The kernel passes unknown `NAME=value` words of its command line to init as environment:
+    // a stray LETHE_UNLOCK_VERIFY_ONLY=1 there must not turn the real unlock into a check.
+    let mut options = Options::from_env();
+    if options.verify_only {
+        log::warn!("unlock: LETHE_UNLOCK_VERIFY_ONLY is ignored in stage 1");
+        options.verify_only = false;
+    }
+    let unlocker = Arc::new(Unlocker::with_options(unlock, options));
     if unlocker.mode() == Mode::SystemdAgent || unlocker.is_done() {
         return Ok("nothing to unlock".into());
     }

@@ -7,7 +7,7 @@ use libcryptsetup_rs::consts::flags::CryptActivate;
 use libcryptsetup_rs::consts::vals::{CryptLogLevel, CryptStatusInfo};
 use libcryptsetup_rs::{CryptDevice, CryptInit, Either, LibcryptErr};
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -28,11 +28,32 @@ unsafe extern "C" fn log_callback(level: c_int, msg: *const c_char, _: *mut c_vo
     let text = unsafe { CStr::from_ptr(msg) }.to_string_lossy();
     let text = text.trim_end();
     match level {
-        l if l == CryptLogLevel::Error as c_int => log::warn!("libcryptsetup: {text}"),
+        l if l == CryptLogLevel::Error as c_int => {
+            log::warn!("libcryptsetup: {text}");
+            // The first error of an attempt is the cause; later ones are consequences.
+            FIRST_ERROR.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| text.to_string());
+        }
         l if l == CryptLogLevel::Debug as c_int || l == CryptLogLevel::DebugJson as c_int => {
             log::trace!("libcryptsetup: {text}")
         }
         _ => log::debug!("libcryptsetup: {text}"),
+    }
+}
+
+/// libcryptsetup's first error message of the attempt: errno alone ("Operation not supported") rarely says
+/// what to fix, its message ("Cannot initialize device-mapper. Is dm_mod kernel module
+/// loaded?") does. Attempts run one at a time, so one slot is enough.
+static FIRST_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+fn take_first_error() -> Option<String> {
+    FIRST_ERROR.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// `errno text` plus libcryptsetup's own message, when it said something.
+fn explain(e: &LibcryptErr) -> String {
+    match take_first_error() {
+        Some(said) => format!("{said} ({})", describe(e)),
+        None => describe(e),
     }
 }
 
@@ -50,7 +71,11 @@ fn errno(e: &LibcryptErr) -> Option<i32> {
 
 fn describe(e: &LibcryptErr) -> String {
     match e {
-        LibcryptErr::IOError(io) => io.to_string(),
+        // "Operation not supported", without std's " (os error 95)".
+        LibcryptErr::IOError(io) => {
+            let text = io.to_string();
+            text.split(" (os error").next().unwrap_or(&text).to_string()
+        }
         other => other.to_string(),
     }
 }
@@ -67,6 +92,7 @@ pub fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> O
         log::info!("unlock: {name}: already active as /dev/mapper/{name}");
         return Outcome::Opened;
     }
+    take_first_error();
     let mut crypt = match load(device) {
         Ok(c) => c,
         Err(message) => return Outcome::Failed(message),
@@ -86,7 +112,7 @@ pub fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> O
             log::info!("unlock: {name}: no keyslot of {path} matches the passphrase");
             Outcome::Wrong
         }
-        Err(e) => Outcome::Failed(format!("{name}: {path}: cannot activate: {}", describe(&e))),
+        Err(e) => Outcome::Failed(format!("{name}: {path}: cannot activate: {}", explain(&e))),
     }
 }
 
@@ -106,18 +132,23 @@ fn load(device: &Device) -> Result<CryptDevice, String> {
         }
         None => CryptInit::init(&device.device),
     };
-    let mut crypt = init.map_err(|e| format!("{name}: {path}: cannot open: {}", describe(&e)))?;
+    let mut crypt = init.map_err(|e| format!("{name}: {path}: cannot open: {}", explain(&e)))?;
     let header = device.header.as_deref().unwrap_or(&device.device).display().to_string();
     match crypt.context_handle().load::<()>(None, None) {
         Ok(()) => Ok(crypt),
         Err(e) if errno(&e) == Some(libc::EINVAL) => {
             Err(format!("{name}: {header}: no LUKS header found (not a LUKS device?)"))
         }
-        Err(e) => Err(format!("{name}: {header}: cannot read the LUKS header: {}", describe(&e))),
+        Err(e) => Err(format!("{name}: {header}: cannot read the LUKS header: {}", explain(&e))),
     }
 }
 
 /// Whether `/dev/mapper/<name>` is already an active mapping (e.g. opened by hand).
 fn is_active(name: &str) -> bool {
+    // Without device-mapper nothing can be active; asking would only log libcryptsetup's
+    // complaint about it once more.
+    if !std::path::Path::new("/dev/mapper/control").exists() {
+        return false;
+    }
     matches!(libcryptsetup_rs::status(None, name), Ok(CryptStatusInfo::Active | CryptStatusInfo::Busy))
 }

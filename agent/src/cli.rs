@@ -16,7 +16,7 @@ Usage:
                               config from /etc/lethe/config.json, ARGs go to stage 2's init
   lethe rollback --config FILE
                               archive the btrfs root, create a fresh one, prune old roots
-  lethe roots list --config FILE
+  lethe roots list --config FILE [--json]
                               list archived roots and what the next rollback would prune
   lethe net --config FILE [--once] [--cmdline TEXT]
                               bring the network up as stage 1 does, print the lease as JSON,
@@ -34,6 +34,7 @@ pub enum Command {
     CheckConfig { file: PathBuf },
     Rollback { config: PathBuf },
     RootsList { config: PathBuf },
+    RootsListJson { config: PathBuf },
     /// `lethe init`: the words after it belong to stage 2's init.
     Init,
     Unlock { config: PathBuf },
@@ -84,7 +85,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         Some("check-config") => Command::CheckConfig { file: args.positional("FILE")?.into() },
         Some("rollback") => Command::Rollback { config: args.config()? },
         Some("roots") => match args.next().as_deref() {
-            Some("list") => Command::RootsList { config: args.config()? },
+            Some("list") => {
+                let config = args.config()?;
+                if args.0.front().is_some_and(|a| a == "--json") {
+                    args.next();
+                    Command::RootsListJson { config }
+                } else {
+                    Command::RootsList { config }
+                }
+            }
             Some(other) => return Err(format!("unknown command roots {other}, expected roots list")),
             None => return Err("missing roots subcommand, expected roots list".into()),
         },

@@ -48,7 +48,8 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Rollback { config } => lethe::rollback::main_rollback(&config),
-        Command::RootsList { config } => lethe::rollback::main_roots_list(&config),
+        Command::RootsList { config } => lethe::rollback::main_roots_list(&config, false),
+        Command::RootsListJson { config } => lethe::rollback::main_roots_list(&config, true),
         Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
         Command::Serve { config } => ExitCode::from(lethe::serve::run(&config)),

@@ -395,6 +395,32 @@ fn roots_list_shows_what_the_next_rollback_prunes() {
 }
 
 #[test]
+fn roots_list_json_for_scripts() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.archive("old", 90, 3);
+    image.write("old_roots/notes.txt", "mine\n");
+    let config = image.config(r#""keepAtLeast": 0"#);
+    let out = Command::new(common::lethe())
+        .args(["roots", "list", "--config", config.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["archive"], "old_roots");
+    assert_eq!(v["pruningSkipped"], serde_json::Value::Null);
+    let roots = v["roots"].as_array().unwrap();
+    let by = |name: &str| roots.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("{name} in {v}"));
+    assert_eq!(by("old")["nextRollback"], "delete");
+    assert_eq!(by("old")["nestedSubvolumes"], 3);
+    assert_eq!(by("old")["currentRoot"], false);
+    assert_eq!(by("notes.txt")["nextRollback"], "ignore");
+    let root = roots.iter().find(|r| r["currentRoot"] == true).expect("current root listed");
+    assert_eq!(root["nextRollback"], "keep");
+    assert_eq!(root["modified"], image.mtime("root"));
+}
+
+#[test]
 fn bad_invocations_are_explained() {
     let out = common::run(&["rollback"]);
     assert_eq!(out.status.code(), Some(2));

@@ -436,6 +436,44 @@ pub fn render(listing: &Listing, config: &Rollback) -> String {
     out
 }
 
+/// `lethe roots list --json`: the same listing for scripts (times as epoch seconds and UTC).
+pub fn render_json(listing: &Listing, config: &Rollback) -> String {
+    let roots: Vec<serde_json::Value> = listing
+        .rows
+        .iter()
+        .map(|row| {
+            let next = match &row.fate {
+                Fate::KeepNewest(_) | Fate::KeepYoung | Fate::KeepClock => "keep",
+                Fate::Prune { .. } | Fate::Finish => "delete",
+                Fate::Ignore => "ignore",
+            };
+            serde_json::json!({
+                "name": row.name,
+                "currentRoot": Some(&row.name) == listing.root_as.as_ref(),
+                "kind": match row.kind {
+                    Kind::Subvolume => "subvolume",
+                    Kind::Directory => "directory",
+                    _ => "other",
+                },
+                "modified": row.mtime,
+                "modifiedUtc": plan::format_utc(row.mtime),
+                "ageSeconds": listing.now - row.mtime,
+                "nestedSubvolumes": row.nested,
+                "nextRollback": next,
+                "reason": row.fate.describe(config.retention_days),
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "device": config.device,
+        "archive": listing.archive,
+        "now": listing.now,
+        "pruningSkipped": listing.distrust.as_ref().map(|d| d.to_string()),
+        "roots": roots,
+    });
+    serde_json::to_string_pretty(&out).expect("listing serializes")
+}
+
 /// Loads the `rollback` section of a config file, with the exit status for failures.
 fn load(file: &Path) -> Result<Rollback, ExitCode> {
     match Config::load(file) {
@@ -470,13 +508,17 @@ pub fn main_rollback(file: &Path) -> ExitCode {
     }
 }
 
-/// `lethe roots list --config FILE`.
-pub fn main_roots_list(file: &Path) -> ExitCode {
+/// `lethe roots list --config FILE [--json]`.
+pub fn main_roots_list(file: &Path, json: bool) -> ExitCode {
     let config = match load(file) {
         Ok(c) => c,
         Err(code) => return code,
     };
     match list(&config) {
+        Ok(listing) if json => {
+            println!("{}", render_json(&listing, &config));
+            ExitCode::SUCCESS
+        }
         Ok(listing) => {
             print!("{}", render(&listing, &config));
             ExitCode::SUCCESS

@@ -198,7 +198,7 @@ async fn agent_mode_prompts_per_request() {
         std::fs::write(dir.join(name), text).unwrap();
     };
     request("ask.1", "Please enter passphrase for disk root:");
-    pty.wait_for("Passphrase for Please enter passphrase for disk root:", 1).await;
+    pty.wait_for("\nPlease enter passphrase for disk root: ", 1).await;
     pty.type_in(b"first secret\n");
     pty.wait_for("Passphrase sent to: Please enter passphrase for disk root:", 1).await;
     let mut buf = [0u8; 64];

@@ -79,7 +79,7 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
         if seen.is_empty() {
             continue;
         }
-        say(&fd, &format!("\nPassphrase for {}: ", unlocker.describe_pending())).await?;
+        say(&fd, &prompt(&unlocker)).await?;
         let line = tokio::select! {
             line = read_line(&fd) => line.with_context(|| format!("{shown}: cannot read"))?,
             () = unlocker.changed(&seen) => {
@@ -119,11 +119,25 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
                 wrong += 1;
                 say(&fd, "Wrong passphrase: no keyslot matches.\n").await?;
                 // A growing pause slows guessing at the keyboard; the KDF already costs time.
-                tokio::time::sleep(Duration::from_secs(u64::from(wrong.min(5)))).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(u64::from(wrong.min(5)))) => {}
+                    () = unlocker.done() => {}
+                }
             }
             Attempt::Failed(message) => say(&fd, &format!("Failed: {message}\n")).await?,
             Attempt::NothingPending => say(&fd, "Nothing left to unlock.\n").await?,
         }
+    }
+}
+
+/// "Passphrase for crypted (/dev/vda2): "; in systemdAgent mode the request's own message,
+/// which systemd already words as a prompt ("Please enter passphrase for disk root:").
+fn prompt(unlocker: &Unlocker) -> String {
+    let what = unlocker.describe_pending();
+    match unlocker.mode() {
+        Mode::SystemdAgent if what.ends_with(':') => format!("\n{what} "),
+        Mode::SystemdAgent => format!("\n{what}: "),
+        _ => format!("\nPassphrase for {what}: "),
     }
 }
 

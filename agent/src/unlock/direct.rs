@@ -88,8 +88,7 @@ pub fn try_all(devices: &[Device], passphrase: &Passphrase, verify_only: bool) -
 pub fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> Outcome {
     let name = &device.name;
     let path = device.device.display();
-    if !verify_only && is_active(name) {
-        log::info!("unlock: {name}: already active as /dev/mapper/{name}");
+    if !verify_only && already_open(name) {
         return Outcome::Opened;
     }
     take_first_error();
@@ -144,6 +143,15 @@ fn load(device: &Device) -> Result<CryptDevice, String> {
 }
 
 /// Whether `/dev/mapper/<name>` is already an active mapping (e.g. opened by hand).
+/// Whether `/dev/mapper/<name>` is already open, saying so when it is.
+pub fn already_open(name: &str) -> bool {
+    let active = is_active(name);
+    if active {
+        log::info!("unlock: {name}: already active as /dev/mapper/{name}");
+    }
+    active
+}
+
 fn is_active(name: &str) -> bool {
     // Without device-mapper nothing can be active; asking would only log libcryptsetup's
     // complaint about it once more.

@@ -166,12 +166,17 @@ impl Unlocker {
         if mode != Mode::SystemdAgent {
             direct::init_logging();
         }
-        let devices = if mode == Mode::SystemdAgent { 0 } else { config.devices.len() };
+        // A device already open (by hand from a shell, or an earlier run) is not pending.
+        let opened: Vec<bool> = match mode {
+            Mode::SystemdAgent => Vec::new(),
+            Mode::VerifyOnly => vec![false; config.devices.len()],
+            Mode::Direct => config.devices.iter().map(|d| direct::already_open(&d.name)).collect(),
+        };
         Unlocker {
             config: config.clone(),
             mode,
             agent: Arc::new(agent::Agent::new(options.ask_dir)),
-            opened: Mutex::new(vec![false; devices]),
+            opened: Mutex::new(opened),
             attempts: tokio::sync::Mutex::new(()),
             generation: watch::Sender::new(0),
         }

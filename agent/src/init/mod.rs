@@ -28,6 +28,8 @@ pub const SYSROOT: &str = "/sysroot";
 pub struct Stage1 {
     pub started: Instant,
     pub cmdline: cmdline::Cmdline,
+    /// The kernel command line as read, for parsers of other parts (`ip=` for the network).
+    pub cmdline_line: String,
     /// Set by the "read the config" step; every later step may rely on it.
     pub config: Option<Config>,
     /// Arguments the kernel gave us, passed on to stage 2.
@@ -49,6 +51,7 @@ impl Stage1 {
         Stage1 {
             started: Instant::now(),
             cmdline: cmdline::Cmdline::default(),
+            cmdline_line: String::new(),
             config: None,
             init_args,
             sysroot: PathBuf::from(SYSROOT),
@@ -98,10 +101,13 @@ pub fn steps() -> Vec<Step> {
         Step { name: "mount /proc, /sys, /dev and /run", run: mount_kernel_filesystems },
         Step { name: "read the kernel command line and the config", run: read_config },
         Step { name: "load kernel modules", run: load_modules },
-        // network (issue: DHCP/static) and SSH unlock slot in here.
+        Step { name: "bring the network up", run: start_network },
+        Step { name: "unlock the encrypted devices", run: crate::unlock::stage1::step },
+        // After the unlock: the swap holding the image may be on an encrypted device.
         Step { name: "resume from hibernation", run: resume },
         Step { name: "wait for the root device", run: wait_for_root },
-        // btrfs rollback slots in here: the device is there, the root is not mounted yet.
+        // The device is there and the root is not mounted yet.
+        Step { name: "roll back the root subvolume", run: roll_back },
         Step { name: "mount the root filesystem", run: mount_root },
         Step { name: "mount the other boot filesystems", run: mount_others },
         Step { name: "switch to the root filesystem", run: switch_root },
@@ -160,6 +166,7 @@ fn mount_kernel_filesystems(stage: &mut Stage1) -> Result<String> {
 fn read_config(stage: &mut Stage1) -> Result<String> {
     let line = std::fs::read_to_string("/proc/cmdline").context("/proc/cmdline: cannot read")?;
     stage.cmdline = cmdline::parse(&line);
+    stage.cmdline_line = line.trim_end().to_string();
     for word in &stage.cmdline.ignored {
         log::warn!("kernel command line: ignored {word}");
     }
@@ -197,7 +204,14 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
 }
 
 fn load_modules(stage: &mut Stage1) -> Result<String> {
-    let names = stage.boot()?.kernel_modules.clone();
+    let config = stage.config()?;
+    let mut names = stage.boot()?.kernel_modules.clone();
+    // The NIC's modules (e.g. r8169) load with the storage ones: one pass over modules.dep.
+    for name in config.network.iter().flat_map(|n| &n.kernel_modules) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
     if names.is_empty() {
         return Ok("none configured".into());
     }
@@ -250,6 +264,33 @@ fn wait_for_root(stage: &mut Stage1) -> Result<String> {
     let note = format!("{} after {} ms", device.display(), t.elapsed().as_millis());
     stage.root_device = Some(device);
     Ok(note)
+}
+
+/// Starts DHCP (or the static address) in the background, so the SSH unlock is reachable while
+/// the rest of stage 1 goes on; torn down right before stage 2 (`flushBeforeStage2`). Never
+/// fails the boot: a machine that cannot reach the network can still be unlocked on the console.
+fn start_network(stage: &mut Stage1) -> Result<String> {
+    let network = stage.config()?.network.clone();
+    let Some(background) = crate::net::start_for_stage1(network.as_ref(), &stage.cmdline_line) else {
+        return Ok("none configured".into());
+    };
+    stage.before_handoff("tear the network down", move || {
+        crate::net::stop_for_stage2(Some(background));
+        Ok(())
+    });
+    Ok("started in the background".into())
+}
+
+/// Archives the old root, prunes expired archives and creates a fresh root, on the rollback
+/// device (which may only now exist, e.g. `/dev/mapper/crypted` after the unlock).
+fn roll_back(stage: &mut Stage1) -> Result<String> {
+    let Some(mut rollback) = stage.config()?.rollback.clone() else {
+        return Ok("no \"rollback\" section".into());
+    };
+    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
+    rollback.device = devices::wait_for(&rollback.device, timeout).context("rollback")?;
+    let report = crate::rollback::run(&rollback)?;
+    Ok(report.to_string())
 }
 
 fn mount_root(stage: &mut Stage1) -> Result<String> {

@@ -2,15 +2,16 @@
 # The serial port is a pair of FIFOs: the test reads the console from one and types into the
 # other, as a person at the machine would. Nothing typed may appear on the console.
 
-# boot_vm_typing --initrd F --disk IMG --log LOG --fifo BASE --timeout S
+# boot_vm_typing --initrd F --disk IMG [--disk IMG]... --log LOG --fifo BASE --timeout S
 # As boot_vm, in the background, with the serial console on BASE.in (typed) / BASE.out (shown),
 # copied to LOG. Sets QEMU_PID (not a subshell: the scenario must be able to wait for it).
 boot_vm_typing() {
-    local initrd= disk= log= fifo= timeout=90
+    local initrd= log= fifo= timeout=90
+    local -a drives=()
     while (($#)); do
         case $1 in
             --initrd) initrd=$2; shift 2 ;;
-            --disk) disk=$2; shift 2 ;;
+            --disk) drives+=(-drive "file=$2,if=virtio,format=raw,cache=unsafe"); shift 2 ;;
             --log) log=$2; shift 2 ;;
             --fifo) fifo=$2; shift 2 ;;
             --timeout) timeout=$2; shift 2 ;;
@@ -23,7 +24,7 @@ boot_vm_typing() {
         -display none -M pc -accel tcg -cpu max -m "${VM_MEM:-512}" -bios /usr/share/qemu/qboot.rom \
         -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS" \
         -chardev "pipe,id=ser0,path=$fifo" -serial chardev:ser0 -monitor none -no-reboot \
-        -drive "file=$disk,if=virtio,format=raw,cache=unsafe" >"$log.qemu" 2>&1 &
+        "${drives[@]}" >"$log.qemu" 2>&1 &
     QEMU_PID=$!
     cat "$fifo.out" >"$log" &
 }

@@ -17,6 +17,7 @@ use crate::config::ssh::Ssh;
 use crate::config::unlock::Unlock;
 use crate::error::{Context, Result};
 use crate::init::Stage1;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,13 @@ pub fn step(stage: &mut Stage1) -> Result<String> {
     };
     if unlock.systemd_agent {
         return Ok("systemdAgent mode: systemd-cryptsetup asks, not lethe init".into());
+    }
+    // Found out now, not after the passphrase was typed: without device-mapper nothing opens.
+    if !unlock.devices.is_empty() && !Path::new("/dev/mapper/control").exists() {
+        crate::bail!(
+            "unlock: device-mapper is not available (no /dev/mapper/control): add dm_mod and dm_crypt \
+             (and the cipher's modules, e.g. xts) to boot.kernelModules"
+        );
     }
     let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
     let mut unlock = unlock;

@@ -12,8 +12,6 @@ Usage:
                               (0 opened, 1 wrong passphrase, 2 other failure)
   lethe serve --config FILE   SSH server + console prompt until every device is open
                               (systemdAgent mode: until SIGTERM), then close and exit 0
-  lethe init [ARG...]         stage 1 as PID 1 of an initrd (also when started as /init):
-                              config from /etc/lethe/config.json, ARGs go to stage 2's init
   lethe rollback --config FILE
                               archive the btrfs root, create a fresh one, prune old roots
   lethe roots list --config FILE [--json]
@@ -22,6 +20,8 @@ Usage:
                               bring the network up as stage 1 does, print the lease as JSON,
                               renew until SIGTERM (--once: tear down at once); ip= is read
                               from /proc/cmdline, or from TEXT
+  lethe init [ARG...]         stage 1 as PID 1 of an initrd (also when started as /init):
+                              config from /etc/lethe/config.json, ARGs go to stage 2's init
   lethe --help | --version
 
 Exit status: 0 ok, 1 bad input (config, passphrase), 2 any other failure.
@@ -32,11 +32,11 @@ pub enum Command {
     Help,
     Version,
     CheckConfig { file: PathBuf },
+    /// `lethe init`: the words after it belong to stage 2's init.
+    Init,
     Rollback { config: PathBuf },
     RootsList { config: PathBuf },
     RootsListJson { config: PathBuf },
-    /// `lethe init`: the words after it belong to stage 2's init.
-    Init,
     Unlock { config: PathBuf },
     Serve { config: PathBuf },
     /// `cmdline`: `--cmdline TEXT` instead of /proc/cmdline (for `ip=`).
@@ -83,6 +83,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         None | Some("--help" | "-h" | "help") => Command::Help,
         Some("--version" | "-V") => Command::Version,
         Some("check-config") => Command::CheckConfig { file: args.positional("FILE")?.into() },
+        Some("init") => return Ok(Command::Init),
         Some("rollback") => Command::Rollback { config: args.config()? },
         Some("roots") => match args.next().as_deref() {
             Some("list") => {
@@ -97,7 +98,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             Some(other) => return Err(format!("unknown command roots {other}, expected roots list")),
             None => return Err("missing roots subcommand, expected roots list".into()),
         },
-        Some("init") => return Ok(Command::Init),
         Some("unlock") => Command::Unlock { config: args.config()? },
         Some("serve") => Command::Serve { config: args.config()? },
         Some("net") => {
@@ -116,6 +116,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     };
     args.done()?;
     Ok(command)
+}
+
+/// Writes `text` to stdout. A reader that stops early (`| head`) is not an error, so a closed
+/// pipe is ignored (std would panic in `println!`); any other failure (a full disk) is returned.
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,13 @@ use std::process::ExitCode;
 
 fn check_config(file: &std::path::Path) -> ExitCode {
     match Config::load(file) {
-        Ok(config) => {
-            println!("{}", config.to_json());
-            ExitCode::SUCCESS
-        }
+        Ok(config) => match cli::print_stdout(&format!("{}\n", config.to_json())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lethe: stdout: {e}");
+                ExitCode::from(2)
+            }
+        },
         Err(e) => {
             eprintln!("lethe: {e}");
             ExitCode::from(match e {
@@ -47,10 +50,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Rollback { config } => lethe::rollback::main_rollback(&config),
         Command::RootsList { config } => lethe::rollback::main_roots_list(&config, false),
         Command::RootsListJson { config } => lethe::rollback::main_roots_list(&config, true),
-        Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
         Command::Serve { config } => ExitCode::from(lethe::serve::run(&config)),
         Command::Net { config, once, cmdline } => lethe::net::main(&config, once, cmdline),

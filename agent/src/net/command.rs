@@ -74,7 +74,11 @@ pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::proc
             return Err(e);
         }
         let summary = session.summary().expect("up applies an address");
-        println!("{}", serde_json::to_string(summary).expect("summary serializes"));
+        let line = format!("{}\n", serde_json::to_string(summary).expect("summary serializes"));
+        // The lease is applied whether or not anyone reads it: keep renewing.
+        if let Err(e) = crate::cli::print_stdout(&line) {
+            log::warn!("stdout: {e}");
+        }
         if !once {
             // SAFETY: `signals` is an OwnedFd moved into the AsyncFd, which keeps it open for
             // as long as it is registered.

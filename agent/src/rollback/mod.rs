@@ -515,13 +515,19 @@ pub fn main_roots_list(file: &Path, json: bool) -> ExitCode {
         Err(code) => return code,
     };
     match list(&config) {
-        Ok(listing) if json => {
-            println!("{}", render_json(&listing, &config));
-            ExitCode::SUCCESS
-        }
         Ok(listing) => {
-            print!("{}", render(&listing, &config));
-            ExitCode::SUCCESS
+            let text = if json {
+                format!("{}\n", render_json(&listing, &config))
+            } else {
+                render(&listing, &config)
+            };
+            match crate::cli::print_stdout(&text) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("lethe: stdout: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Err(e) => {
             eprintln!("lethe: {e}");

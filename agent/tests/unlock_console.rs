@@ -94,7 +94,13 @@ fn unlocker(scratch: &Scratch, devices: &[(&str, &str)]) -> Arc<Unlocker> {
         .map(|(name, passphrase)| {
             let img = scratch.path(&format!("{name}.img"));
             luks_image(&img, passphrase, "pbkdf2");
-            Device { name: name.to_string(), device: img, allow_discards: false, header: None }
+            Device {
+                name: name.to_string(),
+                device: img,
+                allow_discards: false,
+                bypass_workqueues: false,
+                header: None,
+            }
         })
         .collect();
     let config = Unlock { devices, systemd_agent: false, console: true, max_tries: 3 };

@@ -15,7 +15,13 @@ fn unlocker(scratch: &Scratch, devices: &[(&str, &str)]) -> Arc<Unlocker> {
         .map(|(name, passphrase)| {
             let img = scratch.path(&format!("{name}.img"));
             luks_image(&img, passphrase, "argon2id");
-            Device { name: name.to_string(), device: img, allow_discards: true, header: None }
+            Device {
+                name: name.to_string(),
+                device: img,
+                allow_discards: true,
+                bypass_workqueues: true,
+                header: None,
+            }
         })
         .collect();
     let config = Unlock { devices, systemd_agent: false, console: false, max_tries: 3 };

@@ -44,7 +44,7 @@ scenario() {
     local boot
     boot=$(printf '{"kernelModules": ["virtio_pci", "virtio_blk", "btrfs", "dm_crypt", "xts", "ecb"], "root": {"device": "/dev/mapper/crypted", "fsType": "btrfs", "options": "subvol=root"}, "mounts": [{"device": "/dev/mapper/crypted", "mountPoint": "/nix", "options": "subvol=nix"}], "init": "/nix/stage2/init"}')
     write_config "$WORK/config.json" "$boot" \
-        '"unlock": {"devices": [{"name": "crypted", "device": "/dev/vda", "allowDiscards": true}], "console": true}'
+        '"unlock": {"devices": [{"name": "crypted", "device": "/dev/vda", "allowDiscards": true, "bypassWorkqueues": true}], "console": true}'
     initrd=$(make_initrd initrd.cpio "$WORK/config.json")
     log=$WORK/serial.log
     boot_vm_typing --initrd "$initrd" --disk "$disk" --log "$log" --fifo "$WORK/serial" --timeout 120

@@ -23,12 +23,14 @@ pub struct Device {
     pub name: String,
     pub device: PathBuf,
     pub allow_discards: bool,
+    /// Skip dm-crypt's read/write workqueues (faster on SSDs; NixOS' `bypassWorkqueues`).
+    pub bypass_workqueues: bool,
     /// Detached LUKS header, when the device itself has none.
     pub header: Option<PathBuf>,
 }
 
 const FIELDS: &[&str] = &["devices", "systemdAgent", "console", "maxTries"];
-const DEVICE_FIELDS: &[&str] = &["name", "device", "allowDiscards", "header"];
+const DEVICE_FIELDS: &[&str] = &["name", "device", "allowDiscards", "bypassWorkqueues", "header"];
 
 fn mapper_name(at: At<'_>) -> Result<String> {
     let s = at.string()?;
@@ -50,6 +52,7 @@ fn device(at: At<'_>) -> Result<Device> {
         name: obj.required("name", mapper_name)?,
         device: obj.required("device", |v| v.abs_path())?,
         allow_discards: obj.optional("allowDiscards", |v| v.bool())?.unwrap_or(false),
+        bypass_workqueues: obj.optional("bypassWorkqueues", |v| v.bool())?.unwrap_or(false),
         header: obj.optional("header", |v| v.abs_path())?,
     })
 }

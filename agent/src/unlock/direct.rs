@@ -96,7 +96,13 @@ pub fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> O
         Ok(c) => c,
         Err(message) => return Outcome::Failed(message),
     };
-    let flags = if device.allow_discards { CryptActivate::ALLOW_DISCARDS } else { CryptActivate::empty() };
+    let mut flags = CryptActivate::empty();
+    if device.allow_discards {
+        flags |= CryptActivate::ALLOW_DISCARDS;
+    }
+    if device.bypass_workqueues {
+        flags |= CryptActivate::NO_READ_WORKQUEUE | CryptActivate::NO_WRITE_WORKQUEUE;
+    }
     let target = if verify_only { None } else { Some(name.as_str()) };
     match crypt.activate_handle().activate_by_passphrase(target, None, passphrase.as_bytes(), flags) {
         Ok(slot) => {

@@ -40,7 +40,15 @@ wait_log() {
 
 scenario() {
     local disk initrd log qemu status QEMU_PID
-    disk=$(make_disk disk.img --luks "correct horse" --root-marker "unlocked root")
+    # allowDiscards reaches the kernel: the opened device passes discards through.
+    cat >"$WORK/check-discard" <<'SH'
+#!/nix/stage2/busybox sh
+B=/nix/stage2/busybox
+echo "@@DISCARD vda=$($B cat /sys/block/vda/queue/discard_max_bytes) dm=$($B cat /sys/block/dm-0/queue/discard_max_bytes)"
+SH
+    chmod +x "$WORK/check-discard"
+    disk=$(make_disk disk.img --luks "correct horse" --root-marker "unlocked root" \
+        --file "$WORK/check-discard:nix/stage2/check.d/10-discard")
     local boot
     boot=$(printf '{"kernelModules": ["virtio_pci", "virtio_blk", "btrfs", "dm_crypt", "xts", "ecb"], "root": {"device": "/dev/mapper/crypted", "fsType": "btrfs", "options": "subvol=root"}, "mounts": [{"device": "/dev/mapper/crypted", "mountPoint": "/nix", "options": "subvol=nix"}], "init": "/nix/stage2/init"}')
     write_config "$WORK/config.json" "$boot" \
@@ -66,6 +74,7 @@ scenario() {
         --want 'step [0-9]+/[0-9]+ unlock the encrypted devices: opened crypted' \
         --want 'mount the root filesystem: /dev/mapper/crypted on /sysroot' \
         --want '@@ROOT-MARKER unlocked root' \
+        --want '@@DISCARD vda=[1-9][0-9]* dm=[1-9][0-9]*$' \
         --want '@@STAGE2-DONE' \
         --refuse 'correct horse' --refuse 'wrong guess' --refuse 'verify-only'
 }

@@ -31,16 +31,32 @@ Logging: RUST_LOG=debug (default info).";
 pub enum Command {
     Help,
     Version,
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        file: PathBuf,
+    },
     /// `lethe init`: the words after it belong to stage 2's init.
     Init,
-    Rollback { config: PathBuf },
-    RootsList { config: PathBuf },
-    RootsListJson { config: PathBuf },
-    Unlock { config: PathBuf },
-    Serve { config: PathBuf },
+    Rollback {
+        config: PathBuf,
+    },
+    RootsList {
+        config: PathBuf,
+    },
+    RootsListJson {
+        config: PathBuf,
+    },
+    Unlock {
+        config: PathBuf,
+    },
+    Serve {
+        config: PathBuf,
+    },
     /// `cmdline`: `--cmdline TEXT` instead of /proc/cmdline (for `ip=`).
-    Net { config: PathBuf, once: bool, cmdline: Option<String> },
+    Net {
+        config: PathBuf,
+        once: bool,
+        cmdline: Option<String>,
+    },
 }
 
 /// The arguments after the program name, consumed front to back.

@@ -303,11 +303,13 @@ fn insert(dir: &Path, name: &str, rel: &str) -> Result<bool> {
         Err(rustix::io::Errno::EXIST) => Ok(false),
         // 6.1+ without CONFIG_MODULE_DECOMPRESS says EOPNOTSUPP; kernels before 5.17 do not
         // know the flag at all and say EINVAL.
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) if compressed => Err(Error::msg(format!(
-            "{}: the kernel cannot load compressed modules (built without CONFIG_MODULE_DECOMPRESS); \
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) if compressed => {
+            Err(Error::msg(format!(
+                "{}: the kernel cannot load compressed modules (built without CONFIG_MODULE_DECOMPRESS); \
              put uncompressed .ko files into the initrd (initrd-glue/mkinitrd does)",
-            what()
-        ))),
+                what()
+            )))
+        }
         Err(e) => Err(Error::msg(format!(
             "{}: finit_module failed: {} (the kernel log says why)",
             what(),

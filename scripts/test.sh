@@ -23,7 +23,8 @@ bin=$(scripts/build-static.sh | tail -n 1)
 step "cargo test (integration tests run the static binary: $bin)"
 LETHE_BIN=$bin cargo test --locked --all-features
 
-if [[ -x vm-tests/run ]]; then
-    step "VM scenarios"
-    vm-tests/run
-fi
+step "DHCP reply handling under 200,000 mutated packets (fuzz/, stable loop)"
+(cd fuzz && cargo run --locked --release --quiet --bin reply_loop -- 200000)
+
+step "VM scenarios (real Debian kernel under QEMU)"
+LETHE_BIN=$bin vm-tests/run

@@ -145,6 +145,17 @@ pub fn print_stdout(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// [`print_stdout`] as a subcommand's last act: success, or exit 2 naming what failed.
+pub fn print_result(text: &str) -> std::process::ExitCode {
+    match print_stdout(text) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lethe: stdout: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

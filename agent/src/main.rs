@@ -7,13 +7,7 @@ use std::process::ExitCode;
 
 fn check_config(file: &std::path::Path) -> ExitCode {
     match Config::load(file) {
-        Ok(config) => match cli::print_stdout(&format!("{}\n", config.to_json())) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("lethe: stdout: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Ok(config) => cli::print_result(&format!("{}\n", config.to_json())),
         Err(e) => {
             eprintln!("lethe: {e}");
             ExitCode::from(match e {

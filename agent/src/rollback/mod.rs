@@ -521,13 +521,7 @@ pub fn main_roots_list(file: &Path, json: bool) -> ExitCode {
             } else {
                 render(&listing, &config)
             };
-            match crate::cli::print_stdout(&text) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("lethe: stdout: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            crate::cli::print_result(&text)
         }
         Err(e) => {
             eprintln!("lethe: {e}");

@@ -69,13 +69,15 @@ free_port() {
 }
 
 # boot_vm --initrd F --log LOG [--disk IMG]... [--append "ARGS"] [--timeout S] [--mem M]
-#         [--hostfwd HOSTPORT:GUESTPORT]... [--net] [--background PIDFILE]
+#         [--hostfwd HOSTPORT:GUESTPORT]... [--net] [--background PIDFILE [--console BASE]]
 # Boots the kernel under QEMU TCG (qboot firmware, PVH entry, virtio), serial console to LOG.
 # Returns QEMU's status (124 when the hard timeout hit). The VM has no network unless --net or
 # --hostfwd is given (user-mode networking, whose DHCP server is real: 10.0.2.15/24).
-# With --background, QEMU runs in the background and its PID is written to PIDFILE.
+# With --background, QEMU runs in the background and its PID is written to PIDFILE. With
+# --console, the serial port is the FIFO pair BASE.in (what the test types; keep it open while
+# typing: QEMU sees EOF otherwise) and BASE.out (copied to LOG), as a person at the machine.
 boot_vm() {
-    local initrd= log= append= timeout=${VM_TIMEOUT:-90} mem=${VM_MEM:-512} net= bg=
+    local initrd= log= append= timeout=${VM_TIMEOUT:-90} mem=${VM_MEM:-512} net= bg= console=
     local -a drives=() fwds=()
     while (($#)); do
         case $1 in
@@ -88,6 +90,7 @@ boot_vm() {
             --hostfwd) fwds+=("hostfwd=tcp:127.0.0.1:${2%%:*}-:${2#*:}"); net=1; shift 2 ;;
             --net) net=1; shift ;;
             --background) bg=$2; shift 2 ;;
+            --console) console=$2; shift 2 ;;
             *) echo "boot_vm: unknown argument $1" >&2; return 2 ;;
         esac
     done
@@ -99,13 +102,23 @@ boot_vm() {
         netargs=(-netdev "$user" -device virtio-net-pci,netdev=n0,romfile=)
     fi
     : >"$log"
+    local -a serial=(-serial "file:$log")
+    if [[ -n $console ]]; then
+        # Typing needs the VM running beside the scenario.
+        [[ -n $bg ]] || { echo "boot_vm: --console needs --background" >&2; return 2; }
+        rm -f "$console.in" "$console.out"
+        mkfifo "$console.in" "$console.out"
+        serial=(-chardev "pipe,id=ser0,path=$console" -serial chardev:ser0)
+    fi
     local -a cmd=(timeout -k 5 "$timeout" qemu-system-x86_64 -nodefaults -no-user-config
         -display none -M pc -accel tcg -cpu max -m "$mem" -bios /usr/share/qemu/qboot.rom
         -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS $append"
-        -serial "file:$log" -monitor none -no-reboot "${drives[@]}" "${netargs[@]}")
+        "${serial[@]}" -monitor none -no-reboot "${drives[@]}" "${netargs[@]}")
     if [[ -n $bg ]]; then
         "${cmd[@]}" >"$log.qemu" 2>&1 &
         echo $! >"$bg"
+        # The console's copy ends when QEMU closes the FIFO; `wait` with no PID waits for it.
+        [[ -z $console ]] || cat "$console.out" >"$log" &
         return 0
     fi
     "${cmd[@]}" >"$log.qemu" 2>&1
@@ -113,6 +126,16 @@ boot_vm() {
 
 # clean_log LOG: the serial log without carriage returns.
 clean_log() { tr -d '\r' <"$1"; }
+
+# wait_log LOG PATTERN PID [COUNT]: until PATTERN (grep -E) is in LOG COUNT times (default 1),
+# or fails when the process PID (QEMU) ends first.
+wait_log() {
+    local log=$1 pattern=$2 pid=$3 count=${4:-1}
+    while (($(clean_log "$log" | grep -cE -- "$pattern" || true) < count)); do
+        kill -0 "$pid" 2>/dev/null || { echo "QEMU ended before \"$pattern\" (x$count) appeared in $log" >&2; return 1; }
+        sleep 0.1
+    done
+}
 
 # check_log LOG [--want PATTERN]... [--refuse PATTERN]... [--allow-failure]
 # Passes (status 0) when every --want (grep -E) is in LOG and no refused pattern is. Always

@@ -4,44 +4,8 @@
 # typed only once the lease is in the log, so the network is up while stage 1 waits, as on a
 # real machine; the check in stage 2 then looks for any IPv4 address left on eth0.
 
-# boot_vm_net_typing --initrd F --disk IMG --log LOG --fifo BASE --timeout S
-# As unlock-console.sh's boot_vm_typing, plus user-mode networking on virtio-net (QEMU's DHCP
-# server gives 10.0.2.15). Sets QEMU_PID.
-boot_vm_net_typing() {
-    local initrd= disk= log= fifo= timeout=90
-    while (($#)); do
-        case $1 in
-            --initrd) initrd=$2; shift 2 ;;
-            --disk) disk=$2; shift 2 ;;
-            --log) log=$2; shift 2 ;;
-            --fifo) fifo=$2; shift 2 ;;
-            --timeout) timeout=$2; shift 2 ;;
-            *) echo "boot_vm_net_typing: unknown argument $1" >&2; return 2 ;;
-        esac
-    done
-    rm -f "$fifo.in" "$fifo.out"
-    mkfifo "$fifo.in" "$fifo.out"
-    timeout -k 5 "$timeout" qemu-system-x86_64 -nodefaults -no-user-config \
-        -display none -M pc -accel tcg -cpu max -m "${VM_MEM:-512}" -bios /usr/share/qemu/qboot.rom \
-        -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS" \
-        -chardev "pipe,id=ser0,path=$fifo" -serial chardev:ser0 -monitor none -no-reboot \
-        -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
-        -drive "file=$disk,if=virtio,format=raw,cache=unsafe" >"$log.qemu" 2>&1 &
-    QEMU_PID=$!
-    cat "$fifo.out" >"$log" &
-}
-
-# wait_log LOG PATTERN PID: until PATTERN (grep -E) is in LOG, or PID ended.
-wait_log() {
-    local log=$1 pattern=$2 pid=$3
-    until clean_log "$log" | grep -qE -- "$pattern"; do
-        kill -0 "$pid" 2>/dev/null || { echo "QEMU ended before \"$pattern\" appeared in $log" >&2; return 1; }
-        sleep 0.1
-    done
-}
-
 scenario() {
-    local disk initrd log status QEMU_PID boot
+    local disk initrd log status qemu console boot
     cat >"$WORK/check-net" <<'SH'
 #!/nix/stage2/busybox sh
 B=/nix/stage2/busybox
@@ -57,13 +21,17 @@ SH
         '"network": {"kernelModules": ["virtio_net"], "flushBeforeStage2": true}, "unlock": {"devices": [{"name": "crypted", "device": "/dev/vda"}], "console": true}'
     initrd=$(make_initrd initrd.cpio "$WORK/config.json")
     log=$WORK/serial.log
-    boot_vm_net_typing --initrd "$initrd" --disk "$disk" --log "$log" --fifo "$WORK/serial" --timeout 120
-    wait_log "$log" 'lethe: eth0: DHCP lease 10\.0\.2\.15/24' "$QEMU_PID" || return 1
-    wait_log "$log" 'Passphrase for crypted' "$QEMU_PID" || return 1
-    printf 'correct horse\n' >"$WORK/serial.in"
+    boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 120 --net \
+        --background "$WORK/qemu.pid" --console "$WORK/serial"
+    qemu=$(cat "$WORK/qemu.pid")
+    exec {console}<>"$WORK/serial.in" # read-write: never blocks, even if QEMU did not start
+    wait_log "$log" 'lethe: eth0: DHCP lease 10\.0\.2\.15/24' "$qemu" || return 1
+    wait_log "$log" 'Passphrase for crypted' "$qemu" || return 1
+    printf 'correct horse\n' >&"$console"
     status=0
-    wait "$QEMU_PID" || status=$?
-    wait
+    wait "$qemu" || status=$?
+    exec {console}>&-
+    wait # the console's copy
     ((status == 0)) || { echo "QEMU ended with status $status (124: timeout)"; return 1; }
     check_log "$log" \
         --want 'lethe: eth0: DHCPDISCOVER sent \(SELECTING, broadcast\)' \

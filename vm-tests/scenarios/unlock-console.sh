@@ -2,44 +2,8 @@
 # The serial port is a pair of FIFOs: the test reads the console from one and types into the
 # other, as a person at the machine would. Nothing typed may appear on the console.
 
-# boot_vm_typing --initrd F --disk IMG [--disk IMG]... --log LOG --fifo BASE --timeout S
-# As boot_vm, in the background, with the serial console on BASE.in (typed) / BASE.out (shown),
-# copied to LOG. Sets QEMU_PID (not a subshell: the scenario must be able to wait for it).
-boot_vm_typing() {
-    local initrd= log= fifo= timeout=90
-    local -a drives=()
-    while (($#)); do
-        case $1 in
-            --initrd) initrd=$2; shift 2 ;;
-            --disk) drives+=(-drive "file=$2,if=virtio,format=raw,cache=unsafe"); shift 2 ;;
-            --log) log=$2; shift 2 ;;
-            --fifo) fifo=$2; shift 2 ;;
-            --timeout) timeout=$2; shift 2 ;;
-            *) echo "boot_vm_typing: unknown argument $1" >&2; return 2 ;;
-        esac
-    done
-    rm -f "$fifo.in" "$fifo.out"
-    mkfifo "$fifo.in" "$fifo.out"
-    timeout -k 5 "$timeout" qemu-system-x86_64 -nodefaults -no-user-config \
-        -display none -M pc -accel tcg -cpu max -m "${VM_MEM:-512}" -bios /usr/share/qemu/qboot.rom \
-        -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS" \
-        -chardev "pipe,id=ser0,path=$fifo" -serial chardev:ser0 -monitor none -no-reboot \
-        "${drives[@]}" >"$log.qemu" 2>&1 &
-    QEMU_PID=$!
-    cat "$fifo.out" >"$log" &
-}
-
-# wait_log LOG PATTERN COUNT PID: until PATTERN (grep -E) is in LOG COUNT times, or PID ended.
-wait_log() {
-    local log=$1 pattern=$2 count=$3 pid=$4
-    while (($(clean_log "$log" | grep -cE -- "$pattern" || true) < count)); do
-        kill -0 "$pid" 2>/dev/null || { echo "QEMU ended before \"$pattern\" (x$count) appeared" >&2; return 1; }
-        sleep 0.1
-    done
-}
-
 scenario() {
-    local disk initrd log qemu status QEMU_PID
+    local disk initrd log qemu status console
     # allowDiscards reaches the kernel: the opened device passes discards through.
     cat >"$WORK/check-discard" <<'SH'
 #!/nix/stage2/busybox sh
@@ -55,17 +19,19 @@ SH
         '"unlock": {"devices": [{"name": "crypted", "device": "/dev/vda", "allowDiscards": true, "bypassWorkqueues": true}], "console": true}'
     initrd=$(make_initrd initrd.cpio "$WORK/config.json")
     log=$WORK/serial.log
-    boot_vm_typing --initrd "$initrd" --disk "$disk" --log "$log" --fifo "$WORK/serial" --timeout 120
-    qemu=$QEMU_PID
-    wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' 1 "$qemu"
-    printf 'wrong guess\n' >"$WORK/serial.in"
-    wait_log "$log" 'Wrong passphrase' 1 "$qemu"
-    wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' 2 "$qemu"
-    printf 'correct horse\n' >"$WORK/serial.in"
+    boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 120 \
+        --background "$WORK/qemu.pid" --console "$WORK/serial"
+    qemu=$(cat "$WORK/qemu.pid")
+    exec {console}<>"$WORK/serial.in" # read-write: never blocks, even if QEMU did not start
+    wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' "$qemu"
+    printf 'wrong guess\n' >&"$console"
+    wait_log "$log" 'Wrong passphrase' "$qemu"
+    wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' "$qemu" 2
+    printf 'correct horse\n' >&"$console"
     status=0
     wait "$qemu" || status=$?
-    # The console copy ends when QEMU closes the FIFO.
-    wait
+    exec {console}>&-
+    wait # the console's copy
     ((status == 0)) || { echo "QEMU ended with status $status (124: timeout)"; return 1; }
     check_log "$log" \
         --want 'unlock: crypted: no keyslot of /dev/vda matches the passphrase' \

@@ -7,22 +7,13 @@ scenario() {
     local disk initrd port log qemu chunk status=0
     ssh_scenario_setup
     log=$WORK/serial.log
-    # The serial console on FIFOs (typed into .in, shown from .out), the network with hostfwd.
-    rm -f "$WORK/serial.in" "$WORK/serial.out"
-    mkfifo "$WORK/serial.in" "$WORK/serial.out"
-    timeout -k 5 150 qemu-system-x86_64 -nodefaults -no-user-config -display none -M pc -accel tcg \
-        -cpu max -m "${VM_MEM:-512}" -bios /usr/share/qemu/qboot.rom \
-        -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS" \
-        -chardev "pipe,id=ser0,path=$WORK/serial" -serial chardev:ser0 -monitor none -no-reboot \
-        -drive "file=$disk,if=virtio,format=raw,cache=unsafe" \
-        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
-        >"$log.qemu" 2>&1 &
-    qemu=$!
-    cat "$WORK/serial.out" >"$log" &
+    boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 150 --hostfwd "$port:22" \
+        --background "$WORK/qemu.pid" --console "$WORK/serial"
+    qemu=$(cat "$WORK/qemu.pid")
     # Keep the console's input open for the whole boot: QEMU sees EOF otherwise.
-    exec {console}>"$WORK/serial.in"
-    wait_for "$log" 'ssh: listening on port 22' 1 "$qemu"
-    wait_for "$log" 'Passphrase for crypted \(/dev/vda\): ' 1 "$qemu"
+    exec {console}<>"$WORK/serial.in" # read-write: never blocks, even if QEMU did not start
+    wait_log "$log" 'ssh: listening on port 22' "$qemu"
+    wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' "$qemu"
     coproc SSH { ssh_vm "$port" -tt 2>&1; }
     local from_ssh ssh_pid=$SSH_PID
     exec {from_ssh}<&"${SSH[0]}"

@@ -9,7 +9,7 @@ scenario() {
     boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --hostfwd "$port:22" --timeout 150 \
         --background "$WORK/qemu.pid"
     qemu=$(cat "$WORK/qemu.pid")
-    wait_for "$log" 'ssh: listening on port 22' 1 "$qemu"
+    wait_log "$log" 'ssh: listening on port 22' "$qemu"
     local pending
     pending=$(ssh_vm "$port" status </dev/null)
     [[ $pending == "pending: crypted" ]] || { echo "status said: $pending"; return 1; }

@@ -9,15 +9,6 @@ ssh_vm() {
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -e none root@127.0.0.1 "$@"
 }
 
-# wait_for LOG PATTERN COUNT PID: until PATTERN (grep -E) is in LOG COUNT times, or PID ended.
-wait_for() {
-    local log=$1 pattern=$2 count=$3 pid=$4
-    while (($(clean_log "$log" | grep -cE -- "$pattern" || true) < count)); do
-        kill -0 "$pid" 2>/dev/null || { echo "ended before \"$pattern\" (x$count) appeared in $log" >&2; return 1; }
-        sleep 0.1
-    done
-}
-
 ssh_scenario_setup() { # -> sets initrd, disk, port
     disk=$(make_disk disk.img --luks "correct horse" --root-marker "unlocked root")
     ssh-keygen -q -t ed25519 -N '' -C vm-host -f "$WORK/host_key"
@@ -40,7 +31,7 @@ scenario() {
     boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --hostfwd "$port:22" --timeout 150 \
         --background "$WORK/qemu.pid"
     qemu=$(cat "$WORK/qemu.pid")
-    wait_for "$log" 'ssh: listening on port 22' 1 "$qemu"
+    wait_log "$log" 'ssh: listening on port 22' "$qemu"
     # The interactive login: ssh -tt gives the server a pty; we type into ssh's stdin.
     coproc SSH { ssh_vm "$port" -tt 2>&1; }
     # Bash closes the coprocess's descriptors when it exits: read through duplicates, to the end.

@@ -2,11 +2,8 @@
 # One passphrase is tried on every pending device; what it opens is reported and the rest stay
 # pending, so a host with a root disk and a data disk can be opened one passphrase at a time.
 
-# shellcheck source=unlock-console.sh
-source "$VM_ROOT/scenarios/unlock-console.sh" # boot_vm_typing, wait_log (and its scenario, replaced below)
-
 scenario() {
-    local root data initrd log qemu status QEMU_PID boot
+    local root data initrd log qemu status console boot
     cat >"$WORK/check-data" <<'SH'
 #!/nix/stage2/busybox sh
 echo "@@DATA-MARKER $(/nix/stage2/busybox cat /data/root-marker 2>&1)"
@@ -20,16 +17,19 @@ SH
         '"unlock": {"devices": [{"name": "crypted", "device": "/dev/vda"}, {"name": "data", "device": "/dev/vdb"}], "console": true}'
     initrd=$(make_initrd initrd.cpio "$WORK/config.json")
     log=$WORK/serial.log
-    boot_vm_typing --initrd "$initrd" --disk "$root" --disk "$data" --log "$log" --fifo "$WORK/serial" --timeout 120
-    qemu=$QEMU_PID
-    wait_log "$log" 'Passphrase for crypted \(/dev/vda\), data \(/dev/vdb\): ' 1 "$qemu"
-    printf 'battery staple\n' >"$WORK/serial.in"
-    wait_log "$log" 'Opened data\.' 1 "$qemu"
-    wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' 1 "$qemu"
-    printf 'correct horse\n' >"$WORK/serial.in"
+    boot_vm --initrd "$initrd" --disk "$root" --disk "$data" --log "$log" --timeout 120 \
+        --background "$WORK/qemu.pid" --console "$WORK/serial"
+    qemu=$(cat "$WORK/qemu.pid")
+    exec {console}<>"$WORK/serial.in" # read-write: never blocks, even if QEMU did not start
+    wait_log "$log" 'Passphrase for crypted \(/dev/vda\), data \(/dev/vdb\): ' "$qemu"
+    printf 'battery staple\n' >&"$console"
+    wait_log "$log" 'Opened data\.' "$qemu"
+    wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' "$qemu"
+    printf 'correct horse\n' >&"$console"
     status=0
     wait "$qemu" || status=$?
-    wait # the console copy ends when QEMU closes the FIFO
+    exec {console}>&-
+    wait # the console's copy
     ((status == 0)) || { echo "QEMU ended with status $status (124: timeout)"; return 1; }
     check_log "$log" \
         --want 'unlock: data: opened /dev/vdb as /dev/mapper/data' \

@@ -35,14 +35,8 @@ fn main() -> ExitCode {
     };
     lethe::log::init();
     match command {
-        Command::Help => {
-            println!("{}", cli::USAGE);
-            ExitCode::SUCCESS
-        }
-        Command::Version => {
-            println!("lethe {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
+        Command::Help => cli::print_result(&format!("{}\n", cli::USAGE)),
+        Command::Version => cli::print_result(&format!("lethe {}\n", env!("CARGO_PKG_VERSION"))),
         Command::CheckConfig { file } => check_config(&file),
         Command::Init => lethe::init::main(std::env::args_os().skip(2).collect()),
         Command::Rollback { config } => lethe::rollback::main_rollback(&config),

@@ -102,16 +102,18 @@ fn help_version_and_usage_errors() {
 
 #[test]
 fn a_reader_that_went_away_is_not_a_crash() {
-    // The read end is closed before lethe starts, so its first write fails with EPIPE.
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
     let example = repo_root().join("examples/seed-host.json");
-    let out = std::process::Command::new(common::lethe())
-        .args(["check-config", example.to_str().unwrap()])
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    for args in [vec!["check-config", example.to_str().unwrap()], vec!["--help"], vec!["--version"]] {
+        // The read end is closed before lethe starts, so its first write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(common::lethe())
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+    }
 }

@@ -127,6 +127,15 @@ boot_vm() {
 # clean_log LOG: the serial log without carriage returns.
 clean_log() { tr -d '\r' <"$1"; }
 
+# wait_vm PID: waits for QEMU (PID from boot_vm --background) and for the console's copy of
+# --console; fails, saying how QEMU ended, unless it exited 0.
+wait_vm() {
+    local status=0
+    wait "$1" || status=$?
+    wait # the console's copy, if any
+    ((status == 0)) || { echo "QEMU ended with status $status (124: timeout)"; return 1; }
+}
+
 # wait_log LOG PATTERN PID [COUNT]: until PATTERN (grep -E) is in LOG COUNT times (default 1),
 # or fails when the process PID (QEMU) ends first.
 wait_log() {

@@ -5,7 +5,7 @@
 # real machine; the check in stage 2 then looks for any IPv4 address left on eth0.
 
 scenario() {
-    local disk initrd log status qemu console boot
+    local disk initrd log qemu console boot
     cat >"$WORK/check-net" <<'SH'
 #!/nix/stage2/busybox sh
 B=/nix/stage2/busybox
@@ -28,11 +28,8 @@ SH
     wait_log "$log" 'lethe: eth0: DHCP lease 10\.0\.2\.15/24' "$qemu" || return 1
     wait_log "$log" 'Passphrase for crypted' "$qemu" || return 1
     printf 'correct horse\n' >&"$console"
-    status=0
-    wait "$qemu" || status=$?
     exec {console}>&-
-    wait # the console's copy
-    ((status == 0)) || { echo "QEMU ended with status $status (124: timeout)"; return 1; }
+    wait_vm "$qemu" || return 1
     check_log "$log" \
         --want 'lethe: eth0: DHCPDISCOVER sent \(SELECTING, broadcast\)' \
         --want 'lethe: eth0: DHCP lease 10\.0\.2\.15/24 from 10\.0\.2\.2, gateway 10\.0\.2\.2' \

@@ -3,7 +3,7 @@
 # other, as a person at the machine would. Nothing typed may appear on the console.
 
 scenario() {
-    local disk initrd log qemu status console
+    local disk initrd log qemu console
     # allowDiscards reaches the kernel: the opened device passes discards through.
     cat >"$WORK/check-discard" <<'SH'
 #!/nix/stage2/busybox sh
@@ -28,11 +28,8 @@ SH
     wait_log "$log" 'Wrong passphrase' "$qemu"
     wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' "$qemu" 2
     printf 'correct horse\n' >&"$console"
-    status=0
-    wait "$qemu" || status=$?
     exec {console}>&-
-    wait # the console's copy
-    ((status == 0)) || { echo "QEMU ended with status $status (124: timeout)"; return 1; }
+    wait_vm "$qemu" || return 1
     check_log "$log" \
         --want 'unlock: crypted: no keyslot of /dev/vda matches the passphrase' \
         --want 'unlock: crypted: opened /dev/vda as /dev/mapper/crypted' \

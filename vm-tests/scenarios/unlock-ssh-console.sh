@@ -19,14 +19,6 @@ scenario() {
     exec {from_ssh}<&"${SSH[0]}"
     local out=$WORK/ssh.out
     : >"$out"
-    expect_ssh() { # TEXT: read the session until TEXT appears
-        while IFS= read -r -d '' -n 1 -u "$from_ssh" chunk; do
-            printf '%s' "$chunk" >>"$out"
-            [[ $(tr -d '\r' <"$out") == *"$1"* ]] && return 0
-        done
-        echo "ssh session ended before \"$1\"; it showed: $(tr -d '\r' <"$out")"
-        return 1
-    }
     expect_ssh 'Passphrase for crypted (/dev/vda): ' || return 1
     printf 'correct horse\n' >&"$console"
     expect_ssh 'Everything is unlocked (from elsewhere). The boot continues.' || return 1

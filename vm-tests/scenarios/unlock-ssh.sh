@@ -9,6 +9,18 @@ ssh_vm() {
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -e none root@127.0.0.1 "$@"
 }
 
+# expect_ssh TEXT: reads the interactive session (fd $from_ssh, copied to $out, both set by the
+# scenario) until TEXT appears; fails with what the session showed when it ends first.
+expect_ssh() {
+    local chunk
+    while IFS= read -r -d '' -n 1 -u "$from_ssh" chunk; do
+        printf '%s' "$chunk" >>"$out"
+        [[ $(tr -d '\r' <"$out") == *"$1"* ]] && return 0
+    done
+    echo "ssh session ended before \"$1\"; it showed: $(tr -d '\r' <"$out")"
+    return 1
+}
+
 ssh_scenario_setup() { # -> sets initrd, disk, port
     disk=$(make_disk disk.img --luks "correct horse" --root-marker "unlocked root")
     ssh-keygen -q -t ed25519 -N '' -C vm-host -f "$WORK/host_key"
@@ -39,14 +51,6 @@ scenario() {
     exec {from_ssh}<&"${SSH[0]}" {to_ssh}>&"${SSH[1]}"
     local out=$WORK/ssh.out
     : >"$out"
-    expect_ssh() { # TEXT: read the session until TEXT appears
-        while IFS= read -r -d '' -n 1 -u "$from_ssh" chunk; do
-            printf '%s' "$chunk" >>"$out"
-            [[ $(tr -d '\r' <"$out") == *"$1"* ]] && return 0
-        done
-        echo "ssh session ended before \"$1\"; it showed: $(tr -d '\r' <"$out")"
-        return 1
-    }
     expect_ssh 'Passphrase for crypted (/dev/vda): ' || return 1
     printf 'wrong guess\r' >&"$to_ssh"
     expect_ssh 'Wrong passphrase. Try again in 1 s (2 tries left).' || return 1

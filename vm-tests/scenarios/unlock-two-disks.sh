@@ -3,7 +3,7 @@
 # pending, so a host with a root disk and a data disk can be opened one passphrase at a time.
 
 scenario() {
-    local root data initrd log qemu status console boot
+    local root data initrd log qemu console boot
     cat >"$WORK/check-data" <<'SH'
 #!/nix/stage2/busybox sh
 echo "@@DATA-MARKER $(/nix/stage2/busybox cat /data/root-marker 2>&1)"
@@ -26,11 +26,8 @@ SH
     wait_log "$log" 'Opened data\.' "$qemu"
     wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' "$qemu"
     printf 'correct horse\n' >&"$console"
-    status=0
-    wait "$qemu" || status=$?
     exec {console}>&-
-    wait # the console's copy
-    ((status == 0)) || { echo "QEMU ended with status $status (124: timeout)"; return 1; }
+    wait_vm "$qemu" || return 1
     check_log "$log" \
         --want 'unlock: data: opened /dev/vdb as /dev/mapper/data' \
         --want 'unlock: crypted: no keyslot of /dev/vda matches the passphrase' \

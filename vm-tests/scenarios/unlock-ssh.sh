@@ -1,4 +1,4 @@
-# description: LUKS2 root unlocked over SSH: DHCP from QEMU, the real OpenSSH client through hostfwd types a wrong then the right passphrase at the pty prompt; the listener closes; stage 2 runs
+# description: LUKS2 root unlocked over SSH: DHCP from QEMU, the real OpenSSH client through hostfwd types a wrong then the right passphrase at the pty prompt; the listener closes; the root is rolled back; stage 2 runs on the fresh root
 # Needs stage 1 to bring the network up and call serve::serve_unlocker with the ssh section.
 
 # ssh_vm PORT ARGS...: the OpenSSH client against the VM's forwarded port, with the test key.
@@ -31,14 +31,17 @@ ssh_scenario_setup() { # -> sets initrd, disk, port
     network='"network": {"kernelModules": ["virtio_net"], "dhcp": true}'
     ssh="\"ssh\": {\"port\": 22, \"hostKeys\": [\"/etc/lethe/host_key\"], \"authorizedKeys\": [\"$(cat "$WORK/id.pub")\"]}"
     unlock="\"unlock\": {\"devices\": [{\"name\": \"crypted\", \"device\": \"/dev/vda\"}], \"console\": ${SSH_SCENARIO_CONSOLE:-false}, \"maxTries\": 3}"
-    write_config "$WORK/config.json" "$boot" "$network, $ssh, $unlock"
+    local rollback=
+    # SSH_SCENARIO_ROLLBACK=true: the unlocked disk's root is also rolled back before the switch.
+    [[ ${SSH_SCENARIO_ROLLBACK:-false} == true ]] && rollback=', "rollback": {"device": "/dev/mapper/crypted"}'
+    write_config "$WORK/config.json" "$boot" "$network, $ssh, $unlock$rollback"
     initrd=$(make_initrd initrd.cpio "$WORK/config.json" --file "$WORK/host_key:/etc/lethe/host_key")
     port=$(free_port)
 }
 
 scenario() {
     local disk initrd port log qemu chunk status=0
-    ssh_scenario_setup
+    SSH_SCENARIO_ROLLBACK=true ssh_scenario_setup
     log=$WORK/serial.log
     boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --hostfwd "$port:22" --timeout 150 \
         --background "$WORK/qemu.pid"
@@ -65,8 +68,11 @@ scenario() {
         --want 'unlock: crypted: no keyslot of /dev/vda matches the passphrase' \
         --want 'ssh: [0-9.:]+: unlocked crypted' \
         --want 'ssh: listener closed' \
-        --want '@@ROOT-MARKER unlocked root' \
+        --want 'lethe: .*moved root to old_roots/' \
+        --want 'step [0-9]+/[0-9]+ roll back the root subvolume: rollback done: root archived as old_roots/.*fresh root created' \
+        --want 'mount the root filesystem: /dev/mapper/crypted on /sysroot' \
         --want '@@STAGE2-DONE' \
+        --refuse '@@ROOT-MARKER' \
         --refuse 'correct horse' --refuse 'wrong guess' --refuse 'verify-only' || status=1
     # After the hand-off nothing may listen: the port forward finds no server.
     return $status

@@ -5,16 +5,13 @@
 
 use std::panic;
 
-struct Rng(u64);
+/// The DHCP client's own generator (xorshift64*, `seed | 1`), plus the range helper the
+/// mutations need.
+struct Rng(lethe_fuzz::dhcp::client::Rng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -110,7 +107,7 @@ fn main() {
     }
     let iterations: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0x1e7e);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng(lethe_fuzz::dhcp::client::Rng::new(seed));
     let seeds = lethe_fuzz::seeds();
     panic::set_hook(Box::new(|_| {}));
     let mut crashes = 0u64;

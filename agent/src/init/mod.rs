@@ -204,14 +204,8 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
 }
 
 fn load_modules(stage: &mut Stage1) -> Result<String> {
-    let config = stage.config()?;
-    let mut names = stage.boot()?.kernel_modules.clone();
-    // The NIC's modules (e.g. r8169) load with the storage ones: one pass over modules.dep.
-    for name in config.network.iter().flat_map(|n| &n.kernel_modules) {
-        if !names.contains(name) {
-            names.push(name.clone());
-        }
-    }
+    // network.kernelModules load in the network step, where a missing NIC driver only warns.
+    let names = stage.boot()?.kernel_modules.clone();
     if names.is_empty() {
         return Ok("none configured".into());
     }

@@ -241,8 +241,8 @@ pub fn modules_dir() -> PathBuf {
 }
 
 /// Loads `names` and everything they need from the running kernel's modules directory.
-/// Names already loaded or built in are fine. This is the entry point other stage-1 steps use
-/// (the NIC modules of `network.kernelModules`, the storage modules of `boot.kernelModules`).
+/// Names already loaded or built in are fine; the first that cannot be loaded is the error.
+/// Stage 1 loads `boot.kernelModules` with it ([`load_each`] serves the NIC modules).
 pub fn load_all(names: &[String]) -> Result<Summary> {
     load_all_from(&modules_dir(), names)
 }
@@ -260,7 +260,35 @@ pub fn load_all_from(dir: &Path, names: &[String]) -> Result<Summary> {
         )));
     }
     let index = Index::read(dir)?;
-    for action in index.plan(names)? {
+    apply(dir, index.plan(names)?, &mut summary)?;
+    Ok(summary)
+}
+
+/// As [`load_all`], but each name on its own: one that cannot be loaded (a typo, a driver not
+/// in the initrd) is returned among the errors and the others still load. For the NIC modules,
+/// where a missing driver must not keep the right one from loading, nor stop the boot.
+pub fn load_each(names: &[String]) -> (Summary, Vec<Error>) {
+    let dir = modules_dir();
+    let mut summary = Summary::default();
+    if names.is_empty() {
+        return (summary, Vec::new());
+    }
+    let index = match Index::read(&dir) {
+        Ok(index) => index,
+        Err(e) => return (summary, vec![e]),
+    };
+    let errors = names
+        .iter()
+        .filter_map(|name| {
+            index.plan(std::slice::from_ref(name)).and_then(|plan| apply(&dir, plan, &mut summary)).err()
+        })
+        .collect();
+    (summary, errors)
+}
+
+/// Carries out a plan: inserts what is not there yet; a soft dependency that fails is skipped.
+fn apply(dir: &Path, plan: Vec<Action>, summary: &mut Summary) -> Result<()> {
+    for action in plan {
         match action {
             Action::Builtin(name) => summary.present.push(name),
             Action::Insert { name, path, required } => match insert(dir, &name, &path) {
@@ -277,7 +305,7 @@ pub fn load_all_from(dir: &Path, names: &[String]) -> Result<Summary> {
             },
         }
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Whether the kernel already has `name` (loaded, or built in with a /sys/module entry).

@@ -2,7 +2,8 @@
 # Needs stage 1 to call net::start_for_stage1 after the modules and net::stop_for_stage2 right
 # before switching root (see agent/src/net/mod.rs), and the console unlock. The passphrase is
 # typed only once the lease is in the log, so the network is up while stage 1 waits, as on a
-# real machine; the check in stage 2 then looks for any IPv4 address left on eth0.
+# real machine; the check in stage 2 then looks for any IPv4 address left on eth0. A NIC module
+# that does not exist (a typo in the config) only warns: the boot goes on.
 
 scenario() {
     local disk initrd log qemu console boot
@@ -19,9 +20,13 @@ SH
     boot='{"kernelModules": ["virtio_pci", "virtio_blk", "btrfs", "dm_crypt", "xts", "ecb"], "root": {"device": "/dev/mapper/crypted", "fsType": "btrfs", "options": "subvol=root"}, "mounts": [{"device": "/dev/mapper/crypted", "mountPoint": "/nix", "options": "subvol=nix"}], "init": "/nix/stage2/init"}'
     write_config "$WORK/config.json" "$boot" \
         '"network": {"kernelModules": ["virtio_net"], "flushBeforeStage2": true}, "unlock": {"devices": [{"name": "crypted", "device": "/dev/vda"}], "console": true}'
-    initrd=$(make_initrd initrd.cpio "$WORK/config.json")
+    # mkinitrd refuses unknown modules, so the typo goes in a second config picked at boot
+    # (lethe.config=), as an initrd made by another tool could carry it.
+    jq '.network.kernelModules += ["no_such_nic"]' "$WORK/config.json" >"$WORK/typo.json"
+    initrd=$(make_initrd initrd.cpio "$WORK/config.json" --file "$WORK/typo.json:/etc/lethe/typo.json")
     log=$WORK/serial.log
     boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 120 --net \
+        --append "lethe.config=/etc/lethe/typo.json" \
         --background "$WORK/qemu.pid" --console "$WORK/serial"
     qemu=$(cat "$WORK/qemu.pid")
     exec {console}<>"$WORK/serial.in" # read-write: never blocks, even if QEMU did not start
@@ -31,6 +36,7 @@ SH
     exec {console}>&-
     wait_vm "$qemu" || return 1
     check_log "$log" \
+        --want 'lethe: warning: network.kernelModules: .*no_such_nic.*looking for the interface anyway' \
         --want 'lethe: eth0: DHCPDISCOVER sent \(SELECTING, broadcast\)' \
         --want 'lethe: eth0: DHCP lease 10\.0\.2\.15/24 from 10\.0\.2\.2, gateway 10\.0\.2\.2' \
         --want 'lethe: eth0: torn down \(1 address\(es\)' \

@@ -51,13 +51,13 @@ impl Session {
         if !network.kernel_modules.is_empty() {
             // finit_module blocks (up to a second for some drivers): not on the runtime's thread.
             let modules = network.kernel_modules.clone();
-            let loaded = tokio::task::spawn_blocking(move || crate::kmod::load_all(&modules))
-                .await
-                .map_err(|e| Error::msg(e.to_string()))
-                .and_then(|r| r);
-            if let Err(e) = loaded {
-                // Not fatal: the driver may be built in, or the interface may be there anyway;
-                // if it is not, the link wait below says what it saw.
+            let errors = match tokio::task::spawn_blocking(move || crate::kmod::load_each(&modules)).await {
+                Ok((_, errors)) => errors,
+                Err(e) => vec![Error::msg(e.to_string())],
+            };
+            // Not fatal: the driver may be built in, or the interface may be there anyway; if
+            // it is not, the link wait below says what it saw.
+            for e in errors {
                 log::warn!("network.kernelModules: {e}; looking for the interface anyway");
             }
         }

@@ -76,7 +76,6 @@ impl Args {
     }
 
     /// `--config FILE`, the one option most subcommands share.
-    #[allow(dead_code)]
     fn config(&mut self) -> Result<PathBuf, String> {
         match self.next().as_deref() {
             Some("--config") => self.positional("FILE after --config").map(PathBuf::from),

@@ -133,6 +133,24 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     Ok(command)
 }
 
+/// Exit statuses every subcommand shares (README "Exit status").
+pub const EXIT_BAD_INPUT: u8 = 1;
+pub const EXIT_FAILED: u8 = 2;
+
+/// Loads a subcommand's `--config FILE`. The one place that maps a config that cannot be used
+/// to an exit status: invalid (the user's to fix) is 1, unreadable is 2; the message, which
+/// names the file and the JSON path, goes to stderr.
+pub fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
+    use crate::config::{Config, LoadError};
+    Config::load(path).map_err(|e| {
+        eprintln!("lethe: {e}");
+        match e {
+            LoadError::Invalid(_) => EXIT_BAD_INPUT,
+            LoadError::Unreadable(_) => EXIT_FAILED,
+        }
+    })
+}
+
 /// Writes `text` to stdout. A reader that stops early (`| head`) is not an error, so a closed
 /// pipe is ignored (std would panic in `println!`); any other failure (a full disk) is returned.
 pub fn print_stdout(text: &str) -> std::io::Result<()> {

@@ -2,19 +2,12 @@
 //! outcome to the exit status (0 ok, 1 bad input, 2 other failure).
 
 use lethe::cli::{self, Command};
-use lethe::config::{Config, LoadError};
 use std::process::ExitCode;
 
 fn check_config(file: &std::path::Path) -> ExitCode {
-    match Config::load(file) {
+    match cli::load_config(file) {
         Ok(config) => cli::print_result(&format!("{}\n", config.to_json())),
-        Err(e) => {
-            eprintln!("lethe: {e}");
-            ExitCode::from(match e {
-                LoadError::Invalid(_) => 1,
-                LoadError::Unreadable(_) => 2,
-            })
-        }
+        Err(status) => ExitCode::from(status),
     }
 }
 

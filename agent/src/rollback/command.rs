@@ -1,0 +1,65 @@
+//! `lethe rollback` and `lethe roots list`: load the config, run, print, exit status.
+
+use super::hooks::fault;
+use super::{list, render, render_json, run};
+use crate::config::rollback::Rollback;
+use crate::config::{Config, LoadError};
+use crate::error::Result;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Loads the `rollback` section of a config file, with the exit status for failures.
+fn load(file: &Path) -> Result<Rollback, ExitCode> {
+    match Config::load(file) {
+        Ok(Config { rollback: Some(r), .. }) => Ok(r),
+        Ok(_) => {
+            eprintln!("lethe: {}: rollback: missing; nothing to roll back", file.display());
+            Err(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("lethe: {e}");
+            Err(ExitCode::from(match e {
+                LoadError::Invalid(_) => 1,
+                LoadError::Unreadable(_) => 2,
+            }))
+        }
+    }
+}
+
+/// `lethe rollback --config FILE`.
+pub fn main_rollback(file: &Path) -> ExitCode {
+    let config = match load(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    fault("loaded");
+    match run(&config) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `lethe roots list --config FILE [--json]`.
+pub fn main_roots_list(file: &Path, json: bool) -> ExitCode {
+    let config = match load(file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match list(&config) {
+        Ok(listing) => {
+            let text = if json {
+                format!("{}\n", render_json(&listing, &config))
+            } else {
+                render(&listing, &config)
+            };
+            crate::cli::print_result(&text)
+        }
+        Err(e) => {
+            eprintln!("lethe: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

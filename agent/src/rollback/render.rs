@@ -1,0 +1,94 @@
+//! `lethe roots list` as a table for people and as JSON for scripts.
+
+use super::listing::Listing;
+use super::plan::{self, Fate, Kind};
+use crate::config::rollback::Rollback;
+
+/// The human-readable table of `lethe roots list`.
+pub fn render(listing: &Listing, config: &Rollback) -> String {
+    let mut table: Vec<[String; 5]> =
+        vec![["NAME".into(), "MODIFIED (UTC)".into(), "AGE".into(), "NESTED".into(), "NEXT ROLLBACK".into()]];
+    for row in &listing.rows {
+        let is_root = Some(&row.name) == listing.root_as.as_ref();
+        let name =
+            if is_root { format!("{} (now {})", row.name, config.subvolume) } else { row.name.clone() };
+        let fate = match (&row.fate, row.kind) {
+            (Fate::Ignore, kind) => format!("ignore ({}, not a subvolume)", kind.describe()),
+            (fate, _) => fate.describe(config.retention_days),
+        };
+        table.push([
+            name,
+            plan::format_utc(row.mtime),
+            plan::format_age(listing.now - row.mtime),
+            row.nested.map_or("-".into(), |n| n.to_string()),
+            fate,
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..5).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in &table {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    let archived = listing.rows.iter().filter(|r| r.kind == Kind::Subvolume).count();
+    let pruned = listing.rows.iter().filter(|r| r.fate.deletes()).count();
+    out.push_str(&format!(
+        "\n{} archived root(s) in {}{}; the next rollback would delete {pruned}.\n",
+        archived - usize::from(listing.root_as.is_some()),
+        listing.archive,
+        if listing.root_as.is_some() {
+            format!(" (plus {} once archived)", config.subvolume)
+        } else {
+            String::new()
+        },
+    ));
+    if let Some(d) = &listing.distrust {
+        out.push_str(&format!("warning: {d}\n"));
+    }
+    out.push_str(&format!(
+        "To get files back: mount -o subvol={}/NAME {} /mnt\n",
+        listing.archive,
+        config.device.display()
+    ));
+    out
+}
+
+/// `lethe roots list --json`: the same listing for scripts (times as epoch seconds and UTC).
+pub fn render_json(listing: &Listing, config: &Rollback) -> String {
+    let roots: Vec<serde_json::Value> = listing
+        .rows
+        .iter()
+        .map(|row| {
+            let next = match &row.fate {
+                Fate::KeepNewest(_) | Fate::KeepYoung | Fate::KeepClock => "keep",
+                Fate::Prune { .. } | Fate::Finish => "delete",
+                Fate::Ignore => "ignore",
+            };
+            serde_json::json!({
+                "name": row.name,
+                "currentRoot": Some(&row.name) == listing.root_as.as_ref(),
+                "kind": match row.kind {
+                    Kind::Subvolume => "subvolume",
+                    Kind::Directory => "directory",
+                    _ => "other",
+                },
+                "modified": row.mtime,
+                "modifiedUtc": plan::format_utc(row.mtime),
+                "ageSeconds": listing.now - row.mtime,
+                "nestedSubvolumes": row.nested,
+                "nextRollback": next,
+                "reason": row.fate.describe(config.retention_days),
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "device": config.device,
+        "archive": listing.archive,
+        "now": listing.now,
+        "pruningSkipped": listing.distrust.as_ref().map(|d| d.to_string()),
+        "roots": roots,
+    });
+    serde_json::to_string_pretty(&out).expect("listing serializes")
+}

@@ -8,6 +8,17 @@ use common::btrfs::{impermanent_layout, now, sh, Image, DAY};
 use common::{require_root, stderr, stdout};
 use std::process::{Command, Output};
 
+/// Archives named as lethe names them (their age comes from their mtime, not their name).
+const OLD: &str = "2021-01-01_00:00:00";
+const YOUNG: &str = "2021-01-02_00:00:00";
+/// Made by a boot whose clock was dead.
+const DEAD_RTC: &str = "1970-01-01_00:00:12";
+
+/// The `i`th of more lethe-named archives.
+fn name(i: i64) -> String {
+    format!("2021-03-{:02}_00:00:00", i + 1)
+}
+
 fn rollback(image: &Image, extra: &str) -> Output {
     let config = image.config(extra);
     Command::new(common::lethe()).args(["rollback", "--config", config.to_str().unwrap()]).output().unwrap()
@@ -91,8 +102,8 @@ fn name_collision_gets_a_suffix() {
 fn prunes_nothing_when_nothing_is_expired() {
     require_root();
     let image = impermanent_layout(256);
-    image.archive("young1", 1, 1);
-    image.archive("young2", 29, 0);
+    image.archive(&name(1), 1, 1);
+    image.archive(&name(2), 29, 0);
     let log = ok(&rollback(&image, r#""keepAtLeast": 0"#));
     assert_eq!(image.names("old_roots").len(), 3, "{:?}", image.names("old_roots"));
     assert!(!log.contains("deleted old_roots"), "{log}");
@@ -102,13 +113,16 @@ fn prunes_nothing_when_nothing_is_expired() {
 fn prunes_one_expired_root() {
     require_root();
     let image = impermanent_layout(256);
-    image.archive("young", 1, 0);
-    image.archive("old", 31, 1);
+    image.archive(YOUNG, 1, 0);
+    image.archive(OLD, 31, 1);
     let log = ok(&rollback(&image, r#""keepAtLeast": 0"#));
     let names = image.names("old_roots");
-    assert!(names.contains(&"young".to_string()) && !names.contains(&"old".to_string()), "{names:?}");
+    assert!(names.contains(&YOUNG.to_string()) && !names.contains(&OLD.to_string()), "{names:?}");
     assert_eq!(names.len(), 2);
-    assert!(log.contains("deleted old_roots/old with 1 nested subvolume(s): older than 30 days"), "{log}");
+    assert!(
+        log.contains(&format!("deleted old_roots/{OLD} with 1 nested subvolume(s): older than 30 days")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -117,17 +131,17 @@ fn prunes_many_expired_roots_with_nested_subvolumes_three_deep() {
     let image = impermanent_layout(256);
     let siblings = image.siblings(&[]);
     for i in 0..6 {
-        image.archive(&format!("old{i}"), 40 + i, 3);
+        image.archive(&name(10 + i), 40 + i, 3);
     }
-    image.archive("young", 3, 3);
+    image.archive(YOUNG, 3, 3);
     ok(&rollback(&image, r#""keepAtLeast": 1, "retentionDays": 30"#));
     let names = image.names("old_roots");
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.contains(&"young".to_string()));
+    assert!(names.contains(&YOUNG.to_string()));
     let left: Vec<String> =
-        image.all_subvolumes().into_iter().filter(|p| p.contains("old_roots/old")).collect();
+        image.all_subvolumes().into_iter().filter(|p| p.contains("old_roots/2021-03-1")).collect();
     assert!(left.is_empty(), "nothing of the pruned roots is left: {left:?}");
-    assert_eq!(image.fingerprint("old_roots/young").len(), 8, "young archive intact");
+    assert_eq!(image.fingerprint(&format!("old_roots/{YOUNG}")).len(), 8, "young archive intact");
     assert_eq!(image.siblings(&[]), siblings);
 }
 
@@ -135,7 +149,7 @@ fn prunes_many_expired_roots_with_nested_subvolumes_three_deep() {
 fn deletes_read_only_nested_snapshots() {
     require_root();
     let image = impermanent_layout(256);
-    let rel = image.archive("old", 90, 2);
+    let rel = image.archive(OLD, 90, 2);
     // A read-only snapshot with a subvolume nested in it (made writable, then read-only again),
     // and a read-only snapshot of a read-only snapshot.
     image.snapshot_ro(&format!("{rel}/n1"), &format!("{rel}/n1/n2/snap"));
@@ -162,10 +176,10 @@ fn deletes_read_only_nested_snapshots() {
     );
     image.set_mtime(&rel, now() - 90 * DAY);
     sh("btrfs", &["property", "set", "-ts", image.path(&rel).to_str().unwrap(), "ro", "true"]);
-    assert_eq!(image.names("old_roots"), ["old"]);
+    assert_eq!(image.names("old_roots"), [OLD]);
     ok(&rollback(&image, r#""keepAtLeast": 0"#));
     let left: Vec<String> =
-        image.all_subvolumes().into_iter().filter(|p| p.starts_with("old_roots/old")).collect();
+        image.all_subvolumes().into_iter().filter(|p| p.starts_with(&format!("old_roots/{OLD}"))).collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -174,28 +188,28 @@ fn keep_at_least_overrides_age() {
     require_root();
     let image = impermanent_layout(256);
     for i in 0..4 {
-        image.archive(&format!("old{i}"), 100 + i, 1);
+        image.archive(&name(20 + i), 100 + i, 1);
     }
     // The root archived now is the newest; with keepAtLeast 3, old0 and old1 stay too.
     ok(&rollback(&image, r#""keepAtLeast": 3"#));
     let names = image.names("old_roots");
     assert_eq!(names.len(), 3, "{names:?}");
-    assert!(names.contains(&"old0".to_string()) && names.contains(&"old1".to_string()), "{names:?}");
+    assert!(names.contains(&name(20)) && names.contains(&name(21)), "{names:?}");
 }
 
 #[test]
 fn keep_at_least_counts_boots_not_clock_dates() {
     require_root();
     let image = impermanent_layout(256);
-    image.archive("older", 60, 0);
+    image.archive(OLD, 60, 0);
     // A later boot (a later btrfs transaction) whose clock was dead: its root is dated 1970.
     sh("btrfs", &["filesystem", "sync", image.top.to_str().unwrap()]);
-    image.archive("dead-rtc", 0, 1);
-    image.set_mtime("old_roots/dead-rtc", 12);
+    image.archive(DEAD_RTC, 0, 1);
+    image.set_mtime(&format!("old_roots/{DEAD_RTC}"), 12);
     ok(&rollback(&image, r#""keepAtLeast": 1"#));
     let names = image.names("old_roots");
-    assert!(names.contains(&"dead-rtc".to_string()), "the newest-made archive is kept: {names:?}");
-    assert!(!names.contains(&"older".to_string()), "{names:?}");
+    assert!(names.contains(&DEAD_RTC.to_string()), "the newest-made archive is kept: {names:?}");
+    assert!(!names.contains(&OLD.to_string()), "{names:?}");
 }
 
 #[test]
@@ -218,7 +232,7 @@ fn blank_snapshot_is_cloned_writable() {
 fn plain_entries_in_the_archive_are_left_alone() {
     require_root();
     let image = impermanent_layout(256);
-    image.archive("expired", 60, 0);
+    image.archive(OLD, 60, 0);
     // The script deletes what `btrfs subvolume list -o` lists here: lethe must not.
     sh("mkdir", &["-p", image.path("old_roots/plain-dir").to_str().unwrap()]);
     image.subvolume("old_roots/plain-dir/inner");
@@ -237,10 +251,70 @@ fn plain_entries_in_the_archive_are_left_alone() {
         .map(|n| image.fingerprint(&format!("old_roots/{n}")))
         .collect();
     assert_eq!(after, kept);
-    assert!(!image.exists("old_roots/expired"));
+    assert!(!image.exists(&format!("old_roots/{OLD}")));
     assert!(log.contains("old_roots/plain-dir: left alone: a plain directory"), "{log}");
     assert!(log.contains("old_roots/notes.txt: left alone: a regular file"), "{log}");
     assert!(log.contains("old_roots/link: left alone: a symbolic link"), "{log}");
+}
+
+#[test]
+fn other_tools_snapshots_in_the_archive_are_left_alone_and_listed() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.archive(OLD, 60, 1);
+    // snapper (a numbered directory holding a read-only snapshot), btrbk (a read-only snapshot
+    // named root.DATE), a person's subvolume: as old as OLD, none of them lethe's.
+    let foreign = ["1", "root.20240101T1200", "keep-me"];
+    sh("mkdir", &["-p", image.path("old_roots/1").to_str().unwrap()]);
+    image.subvolume("old_roots/1/snapshot");
+    image.subvolume("old_roots/root.20240101T1200");
+    image.subvolume("old_roots/keep-me");
+    image.subvolume("old_roots/keep-me/nested");
+    for name in foreign {
+        image.write(&format!("old_roots/{name}/data"), name);
+        image.set_mtime(&format!("old_roots/{name}"), now() - 400 * DAY);
+    }
+    sh(
+        "btrfs",
+        &[
+            "property",
+            "set",
+            "-ts",
+            image.path("old_roots/root.20240101T1200").to_str().unwrap(),
+            "ro",
+            "true",
+        ],
+    );
+    let before: Vec<_> = foreign.iter().map(|n| image.fingerprint(&format!("old_roots/{n}"))).collect();
+
+    let list = roots_list(&image, r#""keepAtLeast": 0"#);
+    let table = stdout(&list);
+    assert!(list.status.success(), "{table}{}", stderr(&list));
+    for name in ["root.20240101T1200", "keep-me"] {
+        let line = table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {table}"));
+        assert!(line.contains("ignore (a subvolume lethe did not name: not an archived root)"), "{line}");
+    }
+    assert!(table.lines().any(|l| l.starts_with("1 ") && l.contains("ignore (a plain directory")), "{table}");
+    assert!(table.contains("2 subvolume(s) in old_roots not named by lethe"), "{table}");
+    assert!(table.contains("1 archived root(s) in old_roots (plus root once archived)"), "{table}");
+    let config = image.config(r#""keepAtLeast": 0"#);
+    let json = Command::new(common::lethe())
+        .args(["roots", "list", "--config", config.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let by = |name: &str| v["roots"].as_array().unwrap().iter().find(|r| r["name"] == name).cloned().unwrap();
+    assert_eq!(by("keep-me")["nextRollback"], "ignore");
+    assert_eq!(by("keep-me")["kind"], "subvolume");
+    assert_eq!(by("keep-me")["reason"], "ignore (a subvolume lethe did not name: not an archived root)");
+    assert_eq!(by(OLD)["nextRollback"], "delete");
+
+    let log = ok(&rollback(&image, r#""keepAtLeast": 0"#));
+    let after: Vec<_> = foreign.iter().map(|n| image.fingerprint(&format!("old_roots/{n}"))).collect();
+    assert_eq!(after, before, "other tools' snapshots untouched");
+    assert!(!image.exists(&format!("old_roots/{OLD}")), "lethe's own expired archive is pruned");
+    assert!(image.is_subvolume("old_roots/keep-me/nested"));
+    assert!(log.contains("old_roots/keep-me: left alone: a subvolume not named by lethe"), "{log}");
 }
 
 /// Runs lethe on a state it must refuse; checks the message and that nothing changed.
@@ -366,7 +440,7 @@ fn roots_list_shows_what_the_next_rollback_prunes() {
     require_root();
     let image = impermanent_layout(256);
     image.archive("2026-01-01_00:00:00", 90, 2);
-    image.archive("recent", 2, 0);
+    image.archive(YOUNG, 2, 0);
     let before = image.fingerprint("");
     let out = roots_list(&image, r#""keepAtLeast": 1"#);
     let table = stdout(&out);
@@ -378,7 +452,7 @@ fn roots_list_shows_what_the_next_rollback_prunes() {
     assert!(table.starts_with("NAME"), "{table}");
     let old = line("2026-01-01_00:00:00");
     assert!(old.contains("prune (older than 30 days") && old.contains(" 2 "), "{old}");
-    assert!(line("recent").contains("keep (younger than 30 days)"), "{table}");
+    assert!(line(YOUNG).contains("keep (younger than 30 days)"), "{table}");
     let root_name = date_name(image.mtime("root"));
     let root = line(&root_name);
     assert!(
@@ -398,7 +472,7 @@ fn roots_list_shows_what_the_next_rollback_prunes() {
 fn roots_list_json_for_scripts() {
     require_root();
     let image = impermanent_layout(256);
-    image.archive("old", 90, 3);
+    image.archive(OLD, 90, 3);
     image.write("old_roots/notes.txt", "mine\n");
     let config = image.config(r#""keepAtLeast": 0"#);
     let out = Command::new(common::lethe())
@@ -411,9 +485,9 @@ fn roots_list_json_for_scripts() {
     assert_eq!(v["pruningSkipped"], serde_json::Value::Null);
     let roots = v["roots"].as_array().unwrap();
     let by = |name: &str| roots.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("{name} in {v}"));
-    assert_eq!(by("old")["nextRollback"], "delete");
-    assert_eq!(by("old")["nestedSubvolumes"], 3);
-    assert_eq!(by("old")["currentRoot"], false);
+    assert_eq!(by(OLD)["nextRollback"], "delete");
+    assert_eq!(by(OLD)["nestedSubvolumes"], 3);
+    assert_eq!(by(OLD)["currentRoot"], false);
     assert_eq!(by("notes.txt")["nextRollback"], "ignore");
     let root = roots.iter().find(|r| r["currentRoot"] == true).expect("current root listed");
     assert_eq!(root["nextRollback"], "keep");

@@ -79,6 +79,28 @@ pub fn format_age(secs: i64) -> String {
     }
 }
 
+/// Whether `name` is one lethe gives an archived root: `YYYY-MM-DD_HH:MM:SS` (see
+/// [`format_utc`]), with `_N` (N ≥ 2) when that was taken. An archive directory may be shared
+/// with snapper, btrbk or a person: a subvolume named otherwise is theirs, and never deleted.
+pub fn is_archive_name(name: &str) -> bool {
+    let (date, suffix) = match name.get(19..) {
+        Some("") => (name, None),
+        Some(rest) => match rest.strip_prefix('_') {
+            Some(n) => (&name[..19], Some(n)),
+            None => return false,
+        },
+        None => return false,
+    };
+    let shape = date.bytes().zip(b"dddd-dd-dd_dd:dd:dd").all(|(c, want)| match want {
+        b'd' => c.is_ascii_digit(),
+        sep => c == *sep,
+    });
+    let suffix_ok = suffix.is_none_or(|n| {
+        !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) && !n.starts_with('0') && n != "1"
+    });
+    shape && suffix_ok
+}
+
 /// The name root gets in the archive: its mtime, with `_2`, `_3`... when that name is taken
 /// (by anything, including an archive being deleted).
 pub fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
@@ -105,6 +127,9 @@ pub enum Fate {
     Finish,
     /// Left alone with a warning: not a subvolume, so not something lethe archived.
     Ignore,
+    /// Left alone: a subvolume, but not under a name lethe gives (see [`is_archive_name`]):
+    /// another tool's snapshot or a person's, sharing the archive directory.
+    Foreign,
 }
 
 impl Fate {
@@ -122,6 +147,7 @@ impl Fate {
             }
             Fate::Finish => "delete (finishing an interrupted deletion)".into(),
             Fate::Ignore => "ignore (not a subvolume)".into(),
+            Fate::Foreign => "ignore (a subvolume lethe did not name: not an archived root)".into(),
         }
     }
 }
@@ -177,15 +203,13 @@ impl Pruning {
 
 /// Decides the fate of every entry of the archive directory at time `now`.
 ///
-/// Only subvolumes are archives: other entries are ignored (and do not count as kept). The
-/// `keepAtLeast` newest archives (by creation, see [`Entry::created`]) are always kept; of the rest, those older than `retentionDays`
-/// are pruned, unless the clock is untrusted (before the build date, or before the newest
+/// Only subvolumes named by lethe ([`is_archive_name`]) are archives: other entries are left
+/// alone (and do not count as kept). The `keepAtLeast` newest archives (by creation, see
+/// [`Entry::created`]) are always kept; of the rest, those older than `retentionDays` are pruned, unless the clock is untrusted (before the build date, or before the newest
 /// archive), in which case nothing is pruned by age. Interrupted deletions are always finished.
 pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
-    let mut archives: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.kind == Kind::Subvolume && !e.name.starts_with(DELETING_PREFIX))
-        .collect();
+    let mut archives: Vec<&Entry> =
+        entries.iter().filter(|e| e.kind == Kind::Subvolume && is_archive_name(&e.name)).collect();
     // Newest first: by creation, then mtime, then name, so the order (and the choice) is stable.
     archives.sort_by(|a, b| (b.created, b.mtime, &b.name).cmp(&(a.created, a.mtime, &a.name)));
 
@@ -212,10 +236,13 @@ pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
         fates.push(((*entry).clone(), fate));
     }
     for entry in entries {
+        // The prefix is lethe's own mark ("chosen for deletion"), given by an atomic rename.
         if entry.kind == Kind::Subvolume && entry.name.starts_with(DELETING_PREFIX) {
             fates.push((entry.clone(), Fate::Finish));
         } else if entry.kind != Kind::Subvolume {
             fates.push((entry.clone(), Fate::Ignore));
+        } else if !is_archive_name(&entry.name) {
+            fates.push((entry.clone(), Fate::Foreign));
         }
     }
     Pruning { fates, distrust }

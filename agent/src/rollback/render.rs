@@ -32,7 +32,8 @@ pub fn render(listing: &Listing, config: &Rollback) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    let archived = listing.rows.iter().filter(|r| r.kind == Kind::Subvolume).count();
+    let foreign = listing.rows.iter().filter(|r| r.fate == Fate::Foreign).count();
+    let archived = listing.rows.iter().filter(|r| r.kind == Kind::Subvolume).count() - foreign;
     let pruned = listing.rows.iter().filter(|r| r.fate.deletes()).count();
     out.push_str(&format!(
         "\n{} archived root(s) in {}{}; the next rollback would delete {pruned}.\n",
@@ -44,6 +45,13 @@ pub fn render(listing: &Listing, config: &Rollback) -> String {
             String::new()
         },
     ));
+    if foreign > 0 {
+        out.push_str(&format!(
+            "{foreign} subvolume(s) in {} not named by lethe (YYYY-MM-DD_HH:MM:SS): not archived roots, \
+             never deleted by lethe.\n",
+            listing.archive
+        ));
+    }
     if let Some(d) = &listing.distrust {
         out.push_str(&format!("warning: {d}\n"));
     }
@@ -64,7 +72,7 @@ pub fn render_json(listing: &Listing, config: &Rollback) -> String {
             let next = match &row.fate {
                 Fate::KeepNewest(_) | Fate::KeepYoung | Fate::KeepClock => "keep",
                 Fate::Prune { .. } | Fate::Finish => "delete",
-                Fate::Ignore => "ignore",
+                Fate::Ignore | Fate::Foreign => "ignore",
             };
             serde_json::json!({
                 "name": row.name,

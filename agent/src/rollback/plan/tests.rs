@@ -74,33 +74,39 @@ fn nothing_to_prune_in_an_empty_archive() {
     assert_eq!(p.distrust, None);
 }
 
+/// A name lethe gives an archive: day `i` of December 2026 (the names say nothing of the age
+/// the tests give the entries: lethe goes by mtime).
+fn n(i: u32) -> String {
+    format!("2026-12-{:02}_00:00:00", i + 1)
+}
+
 #[test]
 fn prunes_zero_one_or_many_expired() {
-    let young = [sub("a", 1), sub("b", 29), sub("c", 30)];
+    let young = [sub(&n(0), 1), sub(&n(1), 29), sub(&n(2), 30)];
     assert!(pruned(&prune(&young, NOW, policy(30, 0))).is_empty());
 
-    let one = [sub("a", 1), sub("b", 31)];
-    assert_eq!(pruned(&prune(&one, NOW, policy(30, 0))), ["b"]);
+    let one = [sub(&n(0), 1), sub(&n(1), 31)];
+    assert_eq!(pruned(&prune(&one, NOW, policy(30, 0))), [n(1)]);
 
-    let many: Vec<Entry> = (0..10).map(|i| sub(&format!("r{i}"), 25 + i)).collect();
-    assert_eq!(pruned(&prune(&many, NOW, policy(30, 0))), ["r6", "r7", "r8", "r9"]);
+    let many: Vec<Entry> = (0..10).map(|i| sub(&n(i), 25 + i64::from(i))).collect();
+    assert_eq!(pruned(&prune(&many, NOW, policy(30, 0))), [n(6), n(7), n(8), n(9)]);
 }
 
 #[test]
 fn exactly_retention_days_old_is_kept() {
-    let at = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY, created: 1 }];
+    let at = [Entry { name: n(0), kind: Kind::Subvolume, mtime: NOW - 30 * DAY, created: 1 }];
     assert!(pruned(&prune(&at, NOW, policy(30, 0))).is_empty());
-    let past = [Entry { name: "x".into(), kind: Kind::Subvolume, mtime: NOW - 30 * DAY - 1, created: 1 }];
-    assert_eq!(pruned(&prune(&past, NOW, policy(30, 0))), ["x"]);
+    let past = [Entry { name: n(0), kind: Kind::Subvolume, mtime: NOW - 30 * DAY - 1, created: 1 }];
+    assert_eq!(pruned(&prune(&past, NOW, policy(30, 0))), [n(0)]);
 }
 
 #[test]
 fn keep_at_least_overrides_age() {
-    let old: Vec<Entry> = (0..6).map(|i| sub(&format!("r{i}"), 100 + i)).collect();
+    let old: Vec<Entry> = (0..6).map(|i| sub(&n(i), 100 + i64::from(i))).collect();
     let p = prune(&old, NOW, policy(30, 5));
-    assert_eq!(pruned(&p), ["r5"]);
-    assert_eq!(fates(&p)[0], ("r0", &Fate::KeepNewest(5)));
-    assert_eq!(fates(&p)[5], ("r5", &Fate::Prune { age: 105 * DAY }));
+    assert_eq!(pruned(&p), [n(5)]);
+    assert_eq!(fates(&p)[0], (n(0).as_str(), &Fate::KeepNewest(5)));
+    assert_eq!(fates(&p)[5], (n(5).as_str(), &Fate::Prune { age: 105 * DAY }));
     // Fewer archives than keepAtLeast: none is pruned.
     assert!(pruned(&prune(&old[..3], NOW, policy(30, 5))).is_empty());
 }
@@ -111,31 +117,89 @@ fn keep_at_least_counts_only_archives() {
         Entry { name: "notes.txt".into(), kind: Kind::Other("a regular file"), mtime: NOW, created: 0 },
         Entry { name: "plain".into(), kind: Kind::Directory, mtime: NOW, created: 0 },
         sub(".lethe-deleting.z", 1),
-        sub("new", 1),
-        sub("old", 90),
+        sub("snapper-1", 0),
+        sub(&n(1), 1),
+        sub(&n(2), 90),
     ];
     let p = prune(&entries, NOW, policy(30, 1));
     assert_eq!(
         fates(&p),
         [
-            ("new", &Fate::KeepNewest(1)),
-            ("old", &Fate::Prune { age: 90 * DAY }),
+            (n(1).as_str(), &Fate::KeepNewest(1)),
+            (n(2).as_str(), &Fate::Prune { age: 90 * DAY }),
             ("notes.txt", &Fate::Ignore),
             ("plain", &Fate::Ignore),
             (".lethe-deleting.z", &Fate::Finish),
+            ("snapper-1", &Fate::Foreign),
         ]
     );
 }
 
 #[test]
+fn recognises_the_names_lethe_gives() {
+    for good in
+        ["2027-01-15_08:00:00", "1970-01-01_00:00:12", "2027-01-15_08:00:00_2", "2027-01-15_08:00:00_13"]
+    {
+        assert!(is_archive_name(good), "{good}");
+    }
+    let bad = [
+        "",
+        "old",
+        "ancient",
+        "young",
+        "1",
+        "root.20240101T1200",
+        "2027-01-15",
+        "2027-01-15_08:00",
+        "2027-01-15 08:00:00",
+        "2027-01-15_08:00:00_",
+        "2027-01-15_08:00:00_1",
+        "2027-01-15_08:00:00_02",
+        "2027-01-15_08:00:00_x",
+        "2027-01-15_08:00:00.bak",
+        "2027-01-15_08:00:00_2_3",
+        "x027-01-15_08:00:00",
+        ".lethe-deleting.2027-01-15_08:00:00",
+        "2027-01-15_08:00:0\u{e9}",
+    ];
+    for name in bad {
+        assert!(!is_archive_name(name), "{name}");
+    }
+    // Every name archive_name gives is recognised.
+    let taken: BTreeSet<String> = ["2027-01-15_08:00:00".to_string()].into();
+    assert!(is_archive_name(&archive_name(NOW, &taken)));
+    assert!(is_archive_name(&archive_name(-1, &BTreeSet::new())));
+}
+
+#[test]
+fn other_tools_subvolumes_are_never_pruned() {
+    // An archive directory shared with snapper and btrbk: their snapshots are old and many.
+    let entries =
+        [sub("1", 400), sub("root.20240101T1200", 400), sub("ancient", 400), sub(&n(0), 400), sub(&n(1), 1)];
+    let p = prune(&entries, NOW, policy(30, 0));
+    assert_eq!(pruned(&p), [n(0)]);
+    let foreign: Vec<&str> =
+        p.fates.iter().filter(|(_, f)| *f == Fate::Foreign).map(|(e, _)| e.name.as_str()).collect();
+    assert_eq!(foreign, ["1", "root.20240101T1200", "ancient"]);
+    // Nor do they count towards keepAtLeast, nor does their date decide the clock check.
+    let p = prune(&[sub(&n(0), 400), sub("future-snapshot", -10)], NOW, policy(30, 0));
+    assert_eq!(p.distrust, None);
+    assert_eq!(pruned(&p), [n(0)]);
+}
+
+#[test]
 fn equal_mtimes_are_ordered_by_name() {
-    let entries = [sub("b", 50), sub("a", 50), sub("c", 50)];
-    assert_eq!(pruned(&prune(&entries, NOW, policy(30, 1))), ["b", "a"]);
+    let (a, b, c) = (n(3), format!("{}_2", n(3)), format!("{}_3", n(3)));
+    let mut entries = [sub(&b, 50), sub(&a, 50), sub(&c, 50)];
+    for e in &mut entries {
+        e.created = 7;
+    }
+    assert_eq!(pruned(&prune(&entries, NOW, policy(30, 1))), [b, a]);
 }
 
 #[test]
 fn clock_before_build_date_prunes_nothing_but_finishes_deletions() {
-    let entries = [sub("old", 90), sub(".lethe-deleting.x", 90)];
+    let entries = [sub(&n(0), 90), sub(".lethe-deleting.x", 90)];
     let p = prune(&entries, BUILD - 1, policy(30, 0));
     assert_eq!(p.distrust, Some(ClockDistrust::BeforeBuild { now: BUILD - 1, build: BUILD }));
     assert_eq!(pruned(&p), [".lethe-deleting.x"]);
@@ -148,13 +212,13 @@ fn clock_before_build_date_prunes_nothing_but_finishes_deletions() {
 #[test]
 fn clock_before_newest_archive_prunes_nothing() {
     // The archive made this boot carries root's mtime from a boot whose clock was right.
-    let entries = [sub("future", -2), sub("old", 90)];
+    let entries = [sub(&n(0), -2), sub(&n(1), 90)];
     let p = prune(&entries, NOW, policy(30, 0));
     assert_eq!(
         p.distrust,
-        Some(ClockDistrust::BeforeNewest { now: NOW, newest: "future".into(), mtime: NOW + 2 * DAY })
+        Some(ClockDistrust::BeforeNewest { now: NOW, newest: n(0), mtime: NOW + 2 * DAY })
     );
-    assert_eq!(fates(&p)[1], ("old", &Fate::KeepClock));
+    assert_eq!(fates(&p)[1], (n(1).as_str(), &Fate::KeepClock));
     assert!(pruned(&p).is_empty());
 }
 
@@ -259,10 +323,10 @@ fn keep_at_least_counts_by_creation_not_by_clock() {
     let mut last_boot = sub("1970-01-01_00:00:12", 0);
     last_boot.mtime = 12;
     last_boot.created = created(-1);
-    let entries = [sub("a", 40), sub("b", 50), last_boot];
+    let entries = [sub(&n(0), 40), sub(&n(1), 50), last_boot];
     let p = prune(&entries, NOW, policy(30, 1));
     assert_eq!(fates(&p)[0], ("1970-01-01_00:00:12", &Fate::KeepNewest(1)));
-    assert_eq!(pruned(&p), ["a", "b"]);
+    assert_eq!(pruned(&p), [n(0), n(1)]);
     // The clock check looks at the newest date, not the newest creation.
     assert_eq!(p.distrust, None);
 }

@@ -13,6 +13,9 @@ use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
 const MARKER: &str = "written during the last boot\n";
+/// Archives named as lethe names them (their age comes from their mtime, not their name).
+const EXPIRED: &str = "2021-01-01_00:00:00";
+const YOUNG: &str = "2021-01-02_00:00:00";
 
 /// A private copy of the binary cargo built for this run, checked to have the test hooks: in
 /// a shared target directory, a plain `cargo build` may replace it while the tests run.
@@ -32,11 +35,11 @@ fn lethe_bin() -> &'static std::path::Path {
         std::fs::copy(env!("CARGO_BIN_EXE_lethe"), &bin).unwrap();
         let config = dir.join("config.json");
         std::fs::write(&config, r#"{"version": 1, "rollback": {"device": "/dev/null"}}"#).unwrap();
-        let out = Command::new(&bin)
-            .args(["rollback", "--config", config.to_str().unwrap()])
-            .env("LETHE_FAULT", "loaded")
-            .output()
-            .unwrap();
+        let out = output(
+            Command::new(&bin)
+                .args(["rollback", "--config", config.to_str().unwrap()])
+                .env("LETHE_FAULT", "loaded"),
+        );
         assert_eq!(
             out.status.code(),
             Some(99),
@@ -48,6 +51,20 @@ fn lethe_bin() -> &'static std::path::Path {
     })
 }
 
+/// Runs `cmd`, retrying while its binary is "busy": a test thread forking just as the copy
+/// above was open for writing holds it open until that child execs (ETXTBSY).
+fn output(cmd: &mut Command) -> Output {
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{cmd:?}: executable still busy")
+}
+
 fn lethe_rollback(image: &Image, extra: &str, env: &[(&str, String)]) -> Output {
     let config = image.config(extra);
     let mut cmd = Command::new(lethe_bin());
@@ -57,7 +74,7 @@ fn lethe_rollback(image: &Image, extra: &str, env: &[(&str, String)]) -> Output 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    output(&mut cmd)
 }
 
 fn text(out: &Output) -> String {
@@ -81,14 +98,14 @@ impl Fixture {
         let image = impermanent_layout(256);
         match self {
             Fixture::Normal => {
-                let rel = image.archive("expired", 90, 3);
+                let rel = image.archive(EXPIRED, 90, 3);
                 image.snapshot_ro(&format!("{rel}/n1"), &format!("{rel}/n1/snap"));
                 let snap = image.path(&format!("{rel}/n1/snap"));
                 sh("btrfs", &["property", "set", "-ts", snap.to_str().unwrap(), "ro", "false"]);
                 image.subvolume(&format!("{rel}/n1/snap/inner"));
                 sh("btrfs", &["property", "set", "-ts", snap.to_str().unwrap(), "ro", "true"]);
                 image.set_mtime(&rel, now() - 90 * DAY);
-                image.archive("young", 2, 1);
+                image.archive(YOUNG, 2, 1);
             }
             Fixture::FirstBoot => {}
             Fixture::BlankAfterCrash => {
@@ -141,7 +158,9 @@ impl Invariants {
     fn record(image: &Image, fixture: Fixture) -> Invariants {
         Invariants {
             siblings: image.siblings(&[]),
-            young: image.exists("old_roots/young").then(|| image.fingerprint("old_roots/young")),
+            young: image
+                .exists(&format!("old_roots/{YOUNG}"))
+                .then(|| image.fingerprint(&format!("old_roots/{YOUNG}"))),
             used_root: fixture.has_used_root(),
         }
     }
@@ -149,7 +168,11 @@ impl Invariants {
     fn check(&self, image: &Image, when: &str) {
         assert_eq!(image.siblings(&[]), self.siblings, "{when}: siblings untouched");
         if let Some(young) = &self.young {
-            assert_eq!(&image.fingerprint("old_roots/young"), young, "{when}: young archive intact");
+            assert_eq!(
+                &image.fingerprint(&format!("old_roots/{YOUNG}")),
+                young,
+                "{when}: young archive intact"
+            );
         }
         let root = image.kind_of("root");
         assert!(root == "missing" || root == "subvolume", "{when}: root is {root}");
@@ -175,11 +198,11 @@ impl Invariants {
         }
         let names = image.names("old_roots");
         assert!(
-            names.iter().all(|n| !n.starts_with(".lethe-deleting.") && n != "expired"),
+            names.iter().all(|n| !n.starts_with(".lethe-deleting.") && n != EXPIRED),
             "{when}: {names:?}"
         );
         let leftovers: Vec<String> =
-            image.all_subvolumes().into_iter().filter(|p| p.contains("expired")).collect();
+            image.all_subvolumes().into_iter().filter(|p| p.contains(EXPIRED)).collect();
         assert!(leftovers.is_empty(), "{when}: nothing of the expired archive is left: {leftovers:?}");
         if self.used_root {
             assert!(
@@ -256,7 +279,7 @@ fn clock_in_1970_skips_pruning_but_archives_and_recreates() {
         "{}",
         text(&out)
     );
-    assert!(image.exists("old_roots/expired"), "nothing pruned");
+    assert!(image.exists(&format!("old_roots/{EXPIRED}")), "nothing pruned");
     assert_eq!(image.names("old_roots").len(), 3);
     assert!(image.is_subvolume("root") && image.names("root").is_empty(), "fresh root");
     inv.check(&image, "after a 1970 boot");
@@ -277,7 +300,7 @@ fn clock_before_the_newest_archive_skips_pruning() {
     let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[("LETHE_NOW", wrong.to_string())]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("before the newest archived root"), "{}", text(&out));
-    assert!(image.exists("old_roots/expired"), "nothing pruned");
+    assert!(image.exists(&format!("old_roots/{EXPIRED}")), "nothing pruned");
     inv.check(&image, "after a boot with a clock behind");
 }
 
@@ -288,13 +311,16 @@ fn clock_before_the_build_date_skips_pruning() {
     let image = Fixture::Normal.build();
     // Everything on disk is older than the wrong clock, so only the build date gives it away.
     image.set_mtime("root", build - 10 * DAY);
-    image.set_mtime("old_roots/young", build - 20 * DAY);
+    image.set_mtime(&format!("old_roots/{YOUNG}"), build - 20 * DAY);
     let inv = Invariants::record(&image, Fixture::Normal);
-    image.set_mtime("old_roots/expired", build - 100 * DAY);
+    image.set_mtime(&format!("old_roots/{EXPIRED}"), build - 100 * DAY);
     let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[("LETHE_NOW", (build - 1).to_string())]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("before lethe was built"), "{}", text(&out));
-    assert!(image.exists("old_roots/expired") && image.exists("old_roots/young"), "nothing pruned");
+    assert!(
+        image.exists(&format!("old_roots/{EXPIRED}")) && image.exists(&format!("old_roots/{YOUNG}")),
+        "nothing pruned"
+    );
     inv.check(&image, "after a boot with a clock before the build");
 }
 
@@ -308,6 +334,32 @@ fn far_future_clock_still_keeps_the_newest() {
     // Everything looks expired, but keepAtLeast keeps the two newest: this boot's and young.
     let names = image.names("old_roots");
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.contains(&"young".to_string()), "{names:?}");
+    assert!(names.contains(&YOUNG.to_string()), "{names:?}");
     assert_eq!(copies_of_old_root(&image).len(), 1);
+}
+
+#[test]
+fn a_listing_failure_after_the_fresh_root_only_warns_and_the_next_run_prunes() {
+    require_root();
+    let image = Fixture::Normal.build();
+    let inv = Invariants::record(&image, Fixture::Normal);
+    // The archive cannot be listed once the new root is made: the boot must go on.
+    let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[("LETHE_FAIL", "list-archive".into())]);
+    assert!(out.status.success(), "a failed pruning must not fail the boot: {}", text(&out));
+    assert!(
+        text(&out).contains(
+            "old roots not pruned this boot (the fresh root is in place; the next rollback retries)"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("(pruning failed: retried next boot)"), "{}", text(&out));
+    assert!(image.exists(&format!("old_roots/{EXPIRED}")), "nothing pruned");
+    assert!(image.is_subvolume("root") && image.names("root").is_empty(), "fresh root");
+    inv.check(&image, "after a boot whose listing failed");
+    // The next boot keeps the fresh root and prunes.
+    let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("root is still fresh"), "{}", text(&out));
+    inv.check_done(&image, Fixture::Normal, "after the next boot");
 }

@@ -15,6 +15,26 @@ pub const FAULT_POINTS: &[&str] = &[
     "done",
 ];
 
+/// Named points where a test build makes an operation fail with an error, as a disk error would.
+pub const FAILURE_POINTS: &[&str] = &["list-archive"];
+
+/// With the `fault-injection` feature, `LETHE_FAIL=point` makes the operation at that point
+/// return an error (the process goes on, unlike `LETHE_FAULT`).
+#[cfg(feature = "fault-injection")]
+pub(super) fn failure(point: &str) -> crate::error::Result<()> {
+    debug_assert!(FAILURE_POINTS.contains(&point), "unknown failure point {point}");
+    if std::env::var("LETHE_FAIL").as_deref() == Ok(point) {
+        crate::bail!("{point}: failing as LETHE_FAIL asks (fault injection)");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(super) fn failure(_point: &str) -> crate::error::Result<()> {
+    Ok(())
+}
+
 /// With the `fault-injection` feature, `LETHE_FAULT=point` ends the process at that point with
 /// `_exit(99)`: no destructor, no unmount, no flush; what the kernel already has stays.
 #[cfg(feature = "fault-injection")]

@@ -21,7 +21,7 @@ mod render;
 mod run;
 
 pub use command::{main_rollback, main_roots_list};
-pub use hooks::FAULT_POINTS;
+pub use hooks::{FAILURE_POINTS, FAULT_POINTS};
 pub use listing::{list, Listing, Row};
 pub use render::{render, render_json};
 pub use run::{run, NewRoot, Report};

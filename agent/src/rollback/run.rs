@@ -3,7 +3,7 @@
 
 use super::apply::TopLevel;
 use super::build_time;
-use super::hooks::{fault, now};
+use super::hooks::{self, fault, now};
 use super::plan::{self, Entry, Fate, Kind, Policy, State, Step};
 use crate::config::rollback::Rollback;
 use crate::error::{Error, Result};
@@ -30,12 +30,14 @@ pub struct Report {
     /// Archives deleted (relative to the top level), with their nested subvolume counts.
     pub pruned: Vec<(String, usize)>,
     pub kept: usize,
-    /// Entries of the archive directory left alone because they are not subvolumes.
+    /// Entries of the archive directory left alone: not subvolumes, or not named by lethe.
     pub ignored: Vec<String>,
     /// Deletions that failed (the next rollback retries them); the rollback itself succeeded.
     pub failed: Vec<String>,
     /// Why pruning by age was skipped, when it was.
     pub pruning_skipped: Option<String>,
+    /// Why pruning could not run at all (the archive could not be listed): retried next boot.
+    pub pruning_failed: Option<String>,
 }
 
 impl fmt::Display for Report {
@@ -52,6 +54,9 @@ impl fmt::Display for Report {
         write!(f, ", {root}, {} old root(s) deleted, {} kept", self.pruned.len(), self.kept)?;
         if self.pruning_skipped.is_some() {
             write!(f, " (pruning skipped: clock untrusted)")?;
+        }
+        if self.pruning_failed.is_some() {
+            write!(f, " (pruning failed: retried next boot)")?;
         }
         if !self.failed.is_empty() {
             write!(f, ", {} deletion(s) failed (retried next boot)", self.failed.len())?;
@@ -210,6 +215,51 @@ fn delete_archive(top: &TopLevel, config: &Rollback, entry: &Entry, fate: &Fate)
     Ok(nested)
 }
 
+/// Deletes what [`plan::prune`] chooses in the archive directory; failed deletions are
+/// reported, not returned (the next run retries them). Fails only when the archive cannot be
+/// listed.
+fn prune(top: &TopLevel, config: &Rollback, now: i64, report: &mut Report) -> Result<()> {
+    hooks::failure("list-archive")?;
+    let entries = top.list(&config.archive)?;
+    let pruning = plan::prune(&entries, now, policy(config));
+    if let Some(distrust) = &pruning.distrust {
+        log::warn!("{distrust}");
+        report.pruning_skipped = Some(distrust.to_string());
+    }
+    for (entry, fate) in &pruning.fates {
+        let rel = format!("{}/{}", config.archive, entry.name);
+        match fate {
+            Fate::Ignore => {
+                log::warn!(
+                    "{}: left alone: {} (only subvolumes in {} are archived roots)",
+                    top.at(&rel),
+                    entry.kind.describe(),
+                    config.archive
+                );
+                report.ignored.push(rel);
+            }
+            // Another tool's (snapper, btrbk) or a person's: theirs to prune, not ours.
+            Fate::Foreign => {
+                log::info!(
+                    "{}: left alone: a subvolume not named by lethe (archived roots are named \
+                     YYYY-MM-DD_HH:MM:SS), so not an archived root",
+                    top.at(&rel)
+                );
+                report.ignored.push(rel);
+            }
+            f if f.deletes() => match delete_archive(top, config, entry, fate) {
+                Ok(nested) => report.pruned.push((rel, nested)),
+                Err(e) => {
+                    log::error!("{e} (the next rollback retries)");
+                    report.failed.push(e.to_string());
+                }
+            },
+            _ => report.kept += 1,
+        }
+    }
+    Ok(())
+}
+
 /// The rollback, as the stage-1 flows and `lethe rollback` run it. Refusals (not btrfs, root
 /// not a subvolume, archive path not a directory, blank snapshot missing, mount failure) return
 /// an error before any change. Failed deletions of old roots do not fail the rollback: the new
@@ -237,33 +287,13 @@ pub fn run(config: &Rollback) -> Result<Report> {
         execute(&top, config, &step, &mut report)?;
     }
 
-    let entries = top.list(&config.archive)?;
-    let pruning = plan::prune(&entries, now, policy(config));
-    if let Some(distrust) = &pruning.distrust {
-        log::warn!("{distrust}");
-        report.pruning_skipped = Some(distrust.to_string());
-    }
-    for (entry, fate) in &pruning.fates {
-        let rel = format!("{}/{}", config.archive, entry.name);
-        match fate {
-            Fate::Ignore => {
-                log::warn!(
-                    "{}: left alone: {} (only subvolumes in {} are archived roots)",
-                    top.at(&rel),
-                    entry.kind.describe(),
-                    config.archive
-                );
-                report.ignored.push(rel);
-            }
-            f if f.deletes() => match delete_archive(&top, config, entry, fate) {
-                Ok(nested) => report.pruned.push((rel, nested)),
-                Err(e) => {
-                    log::error!("{e} (the next rollback retries)");
-                    report.failed.push(e.to_string());
-                }
-            },
-            _ => report.kept += 1,
-        }
+    // The new root is in place: from here on nothing fails the boot. A listing that fails
+    // leaves the old roots for the next boot, which retries (root is fresh then, and kept).
+    if let Err(e) = prune(&top, config, now, &mut report) {
+        log::warn!(
+            "{e}: old roots not pruned this boot (the fresh root is in place; the next rollback retries)"
+        );
+        report.pruning_failed = Some(e.to_string());
     }
     // Commit now, so the new root is on disk before the boot goes on.
     if let Err(e) = libbtrfsutil::sync(top.proc_path("")) {

@@ -378,6 +378,116 @@ fn refuses_a_missing_blank_snapshot() {
     );
 }
 
+/// A config with this image as `rollback.device`, extra rollback fields, and `boot.mounts`
+/// given as (device, mount point, options).
+fn config_with_mounts(image: &Image, rollback: &str, mounts: &[(&str, &str, &str)]) -> std::path::PathBuf {
+    let mounts: Vec<serde_json::Value> = mounts
+        .iter()
+        .map(|(d, m, o)| serde_json::json!({"device": d, "mountPoint": m, "options": o}))
+        .collect();
+    let rollback: serde_json::Value = serde_json::from_str(&format!(
+        r#"{{"device": "{}"{}{rollback}}}"#,
+        image.dev(),
+        if rollback.is_empty() { "" } else { ", " }
+    ))
+    .unwrap();
+    let config = serde_json::json!({
+        "version": 1,
+        "boot": {"root": {"device": image.dev(), "options": "subvol=root"}, "mounts": mounts},
+        "rollback": rollback,
+    });
+    let path = image.dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+fn subvolume_id(image: &Image, rel: &str) -> String {
+    sh("btrfs", &["inspect-internal", "rootid", image.path(rel).to_str().unwrap()]).trim().to_string()
+}
+
+/// check-config accepts `config` (only the disk can tell), and `lethe rollback` refuses it,
+/// with `expected`, changing nothing.
+fn refused_at_run_time(image: &Image, config: &std::path::Path, expected: &str) {
+    let check = common::run(&["check-config", config.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let before = image.fingerprint("");
+    let out = common::run(&["rollback", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains(expected), "expected {expected:?} in:\n{}", stderr(&out));
+    assert!(stderr(&out).contains("refusing to archive or delete what stage 2 mounts; nothing was changed"));
+    assert_eq!(image.fingerprint(""), before, "nothing changed");
+}
+
+#[test]
+fn refuses_an_archive_inside_a_subvolume_mounted_by_id() {
+    require_root();
+    let image = impermanent_layout(256);
+    let id = subvolume_id(&image, "persist");
+    let config = config_with_mounts(
+        &image,
+        r#""archive": "persist/old_roots""#,
+        &[(image.dev(), "/nix", "subvol=nix"), (image.dev(), "/persist", &format!("noatime,subvolid={id}"))],
+    );
+    let expected = format!(
+        "persist/old_roots (rollback.archive) is inside persist (subvolume id {id}), which boot.mounts[1] mounts at /persist"
+    );
+    refused_at_run_time(&image, &config, &expected);
+}
+
+#[test]
+fn refuses_a_root_that_is_the_default_subvolume_a_mount_gets() {
+    require_root();
+    let image = impermanent_layout(256);
+    // No subvol= option: the mount gets the filesystem's default subvolume, here persist.
+    sh("btrfs", &["subvolume", "set-default", image.path("persist").to_str().unwrap()]);
+    let id = subvolume_id(&image, "persist");
+    let config = config_with_mounts(&image, r#""subvolume": "persist""#, &[(image.dev(), "/persist", "")]);
+    let expected = format!(
+        "persist (rollback.subvolume) is the same as persist (subvolume id {id}), which boot.mounts[0] mounts at /persist"
+    );
+    refused_at_run_time(&image, &config, &expected);
+}
+
+#[test]
+fn refuses_a_root_containing_a_mount_named_through_another_device_path() {
+    require_root();
+    let image = impermanent_layout(256);
+    // The same disk under another name (as /dev/disk/by-uuid/... would be).
+    let alias = image.dir.join("by-uuid-alias");
+    std::os::unix::fs::symlink(image.dev(), &alias).unwrap();
+    let config = config_with_mounts(
+        &image,
+        "",
+        &[(alias.to_str().unwrap(), "/var/lib/machines", "subvol=root/var/lib/machines")],
+    );
+    let id = subvolume_id(&image, "root/var/lib/machines");
+    let expected = format!(
+        "root (rollback.subvolume) contains root/var/lib/machines (subvolume id {id}), which boot.mounts[0] mounts at /var/lib/machines"
+    );
+    refused_at_run_time(&image, &config, &expected);
+}
+
+#[test]
+fn mounts_apart_from_root_and_archive_are_fine() {
+    require_root();
+    let image = impermanent_layout(256);
+    let top_id = "5";
+    let config = config_with_mounts(
+        &image,
+        "",
+        &[
+            (image.dev(), "/nix", "subvol=/nix"),
+            (image.dev(), "/persist", "subvol=persist,compress=zstd"),
+            // The top level holds everything; mounting it is a view (btrbk does), not a conflict.
+            (image.dev(), "/mnt/top", &format!("subvolid={top_id}")),
+            (image.dev(), "/mnt/default", ""),
+        ],
+    );
+    let out = common::run(&["rollback", "--config", config.to_str().unwrap()]);
+    ok(&out);
+    assert_fresh_root(&image);
+}
+
 #[test]
 fn refuses_a_device_that_is_not_btrfs() {
     require_root();

@@ -67,7 +67,7 @@ impl Config {
             Some(VERSION) => Ok(VERSION),
             _ => v.expected(&format!("{VERSION} (the config format this lethe reads)")),
         })?;
-        Ok(Config {
+        let config = Config {
             version,
             boot: obj.optional("boot", boot::read)?,
             network: obj.optional("network", network::read)?,
@@ -76,7 +76,12 @@ impl Config {
             rollback: obj.optional("rollback", rollback::read)?,
             persistence: obj.optional("persistence", persistence::read)?,
             datasets: obj.optional("datasets", datasets::read)?,
-        })
+        };
+        // Checks across sections, once each is valid on its own.
+        if let (Some(r), Some(b)) = (&config.rollback, &config.boot) {
+            rollback::check_mounts(r, b)?;
+        }
+        Ok(config)
     }
 
     /// Reads and parses `path`; every message starts with the file's name.

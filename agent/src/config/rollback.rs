@@ -71,3 +71,84 @@ pub fn read(at: At<'_>) -> Result<Rollback> {
     }
     Ok(rollback)
 }
+
+/// How a subvolume path lies against another (both relative to the top level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    Same,
+    Inside,
+    Contains,
+}
+
+impl Overlap {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Overlap::Same => "is the same as",
+            Overlap::Inside => "is inside",
+            Overlap::Contains => "contains",
+        }
+    }
+}
+
+/// Whether `path` is, is inside, or contains `other`. The top level itself (`""`) is left out:
+/// it holds everything, and mounting it (for btrbk, say) is a view, not something kept.
+pub fn overlap(path: &str, other: &str) -> Option<Overlap> {
+    if path.is_empty() || other.is_empty() {
+        None
+    } else if path == other {
+        Some(Overlap::Same)
+    } else if inside(path, other) {
+        Some(Overlap::Inside)
+    } else if inside(other, path) {
+        Some(Overlap::Contains)
+    } else {
+        None
+    }
+}
+
+/// The btrfs options of a mount that choose its subvolume, in order: `subvol=` (as a path
+/// relative to the top level, `""` for the top level itself) and `subvolid=`. Neither: the
+/// filesystem's default subvolume.
+pub fn subvolume_options(options: &str) -> (Option<String>, Option<u64>) {
+    let (mut path, mut id) = (None, None);
+    for opt in options.split(',').map(str::trim) {
+        if let Some(p) = opt.strip_prefix("subvol=") {
+            let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+            path = Some(parts.join("/"));
+        } else if let Some(n) = opt.strip_prefix("subvolid=") {
+            id = n.parse().ok();
+        }
+    }
+    (path, id)
+}
+
+/// Refuses a `rollback.subvolume` or `rollback.archive` that is, is inside, or contains a
+/// subvolume `boot.mounts` mounts with `subvol=` from the same device: `/persist` would be
+/// archived every boot and deleted after `retentionDays`. What only the disk can tell
+/// (`subvolid=`, the default subvolume, another name of the device) is checked again by id
+/// when the rollback runs.
+pub fn check_mounts(rollback: &Rollback, boot: &super::boot::Boot) -> Result<()> {
+    for (i, mount) in boot.mounts.iter().enumerate() {
+        if mount.fs_type != "btrfs" || mount.device != rollback.device {
+            continue;
+        }
+        let (Some(subvol), _) = subvolume_options(&mount.options) else { continue };
+        for (field, value) in [("subvolume", &rollback.subvolume), ("archive", &rollback.archive)] {
+            if let Some(o) = overlap(value, &subvol) {
+                return Err(error(
+                    &format!("rollback.{field}"),
+                    format!(
+                        "must be apart from the subvolumes boot.mounts mounts, got {value:?}, which {} \
+                         {subvol:?}, mounted by boot.mounts[{i}] at {} (options {:?}): what stage 2 mounts \
+                         must be out of the rollback's reach (it archives rollback.subvolume every boot and \
+                         deletes archives after retentionDays)",
+                        o.describe(),
+                        mount.mount_point.display(),
+                        mount.options
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -76,3 +76,35 @@ fn long_values_are_cut_in_messages() {
     let e = error(&format!(r#"{{"version": 1, "rollback": {{"device": "{long}"}}}}"#));
     assert!(e.len() < 200 && e.ends_with("..."), "{e}");
 }
+
+#[test]
+fn subvolume_options_and_overlaps() {
+    use rollback::{overlap, subvolume_options, Overlap};
+    assert_eq!(subvolume_options("subvol=/nix/,noatime"), (Some("nix".into()), None));
+    assert_eq!(
+        subvolume_options("compress=zstd, subvol=@/persist ,subvolid=260"),
+        (Some("@/persist".into()), Some(260))
+    );
+    assert_eq!(subvolume_options("subvol=/"), (Some(String::new()), None));
+    assert_eq!(subvolume_options("noatime"), (None, None));
+    assert_eq!(overlap("persist", "persist"), Some(Overlap::Same));
+    assert_eq!(overlap("persist/old_roots", "persist"), Some(Overlap::Inside));
+    assert_eq!(overlap("@", "@/persist"), Some(Overlap::Contains));
+    assert_eq!(overlap("persist2", "persist"), None);
+    assert_eq!(overlap("root", ""), None, "the top level is not a conflict");
+}
+
+#[test]
+fn rollback_apart_from_mounts_on_other_devices_or_subvolumes() {
+    let boot = |options: &str, device: &str| {
+        format!(
+            r#"{{"version": 1, "boot": {{"root": {{"device": "/dev/a"}}, "mounts": [{{"device": "{device}", "mountPoint": "/persist", "options": "{options}"}}]}}, "rollback": {{"device": "/dev/a", "subvolume": "persist"}}}}"#
+        )
+    };
+    assert!(error(&boot("subvol=persist", "/dev/a")).starts_with("rollback.subvolume: must be apart"));
+    // Another device, the top level, or what only the disk can tell: left to the run-time check.
+    parse(&boot("subvol=persist", "/dev/b"));
+    parse(&boot("subvol=/", "/dev/a"));
+    parse(&boot("subvolid=257", "/dev/a"));
+    parse(&boot("", "/dev/a"));
+}

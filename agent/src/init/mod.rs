@@ -283,7 +283,7 @@ fn roll_back(stage: &mut Stage1) -> Result<String> {
     };
     let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
     rollback.device = devices::wait_for(&rollback.device, timeout).context("rollback")?;
-    let report = crate::rollback::run(&rollback)?;
+    let report = crate::rollback::run(&rollback, &stage.boot()?.mounts)?;
     Ok(report.to_string())
 }
 

@@ -64,26 +64,39 @@ fn kernel_messages(fs_fd: &OwnedFd) -> String {
     }
 }
 
+/// A btrfs mount of `device` that no other process can see (`fsopen` + `fsmount`, no mount
+/// point): dropped by the kernel when the returned descriptor is closed.
+fn detached_mount(
+    device: &Path,
+    params: &[(&str, &str)],
+    read_only: bool,
+) -> std::result::Result<OwnedFd, String> {
+    let fs_fd = rustix::mount::fsopen("btrfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| e.to_string())?;
+    let configure = || -> rustix::io::Result<()> {
+        rustix::mount::fsconfig_set_string(&fs_fd, "source", device)?;
+        for (key, value) in params {
+            rustix::mount::fsconfig_set_string(&fs_fd, *key, *value)?;
+        }
+        rustix::mount::fsconfig_create(&fs_fd)
+    };
+    if let Err(e) = configure() {
+        return Err(format!("{e}{}", kernel_messages(&fs_fd)));
+    }
+    let mut attrs = MountAttrFlags::MOUNT_ATTR_NOSUID
+        | MountAttrFlags::MOUNT_ATTR_NODEV
+        | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+    if read_only {
+        attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY;
+    }
+    rustix::mount::fsmount(&fs_fd, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| e.to_string())
+}
+
 impl TopLevel {
     pub fn mount(device: &Path, read_only: bool) -> Result<TopLevel> {
         check_btrfs(device)?;
         let what = || format!("{}: cannot mount the btrfs top level (subvolid=5)", device.display());
-        let fs_fd = rustix::mount::fsopen("btrfs", FsOpenFlags::FSOPEN_CLOEXEC).with_context(what)?;
-        let configure = || -> rustix::io::Result<()> {
-            rustix::mount::fsconfig_set_string(&fs_fd, "source", device)?;
-            rustix::mount::fsconfig_set_string(&fs_fd, "subvolid", "5")?;
-            rustix::mount::fsconfig_create(&fs_fd)
-        };
-        if let Err(e) = configure() {
-            return Err(Error::msg(format!("{}: {e}{}", what(), kernel_messages(&fs_fd))));
-        }
-        let mut attrs = MountAttrFlags::MOUNT_ATTR_NOSUID
-            | MountAttrFlags::MOUNT_ATTR_NODEV
-            | MountAttrFlags::MOUNT_ATTR_NOEXEC;
-        if read_only {
-            attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY;
-        }
-        let fd = rustix::mount::fsmount(&fs_fd, FsMountFlags::FSMOUNT_CLOEXEC, attrs).with_context(what)?;
+        let fd = detached_mount(device, &[("subvolid", "5")], read_only)
+            .map_err(|e| Error::msg(format!("{}: {e}", what())))?;
         let top = TopLevel { fd, device: device.to_path_buf() };
         // libbtrfsutil reaches the mount through /proc: fail now, clearly, if it is not there.
         if !top.proc_path("").is_dir() {
@@ -93,6 +106,31 @@ impl TopLevel {
             );
         }
         Ok(top)
+    }
+
+    /// The id of the subvolume that a mount of `device` with these btrfs options (`subvol`,
+    /// `subvolid`; none: the filesystem's default subvolume) shows at its root: mounted the way
+    /// stage 1 will mount it, detached and read-only, and dropped again.
+    pub fn mounted_subvolume_id(device: &Path, options: &[(&str, String)]) -> Result<u64> {
+        let params: Vec<(&str, &str)> = options.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let fd = detached_mount(device, &params, true)
+            .map_err(|e| Error::msg(format!("{}: cannot mount to look at it: {e}", device.display())))?;
+        use std::os::fd::AsRawFd;
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        libbtrfsutil::subvolume_id(&path)
+            .with_context(|| format!("{}: cannot read the subvolume id", device.display()))
+    }
+
+    /// Every subvolume below the top level: (id, path relative to the top level).
+    pub fn all_subvolumes(&self) -> Result<Vec<(u64, String)>> {
+        let what = || format!("{}: cannot list the subvolumes", self.device.display());
+        let iter =
+            libbtrfsutil::IterateSubvolume::new(self.proc_path("")).iter_with_id().with_context(what)?;
+        iter.map(|item| {
+            let (path, id) = item.with_context(what)?;
+            Ok((id.get(), path.to_string_lossy().into_owned()))
+        })
+        .collect()
     }
 
     /// A path libbtrfsutil can open: `rel` below the top level, through our mount's fd.

@@ -2,6 +2,7 @@
 
 use super::hooks::fault;
 use super::{list, render, render_json, run};
+use crate::config::boot::Mount;
 use crate::config::rollback::Rollback;
 use crate::config::{Config, LoadError};
 use crate::error::Result;
@@ -9,9 +10,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Loads the `rollback` section of a config file, with the exit status for failures.
-fn load(file: &Path) -> Result<Rollback, ExitCode> {
+fn load(file: &Path) -> Result<(Rollback, Vec<Mount>), ExitCode> {
     match Config::load(file) {
-        Ok(Config { rollback: Some(r), .. }) => Ok(r),
+        Ok(Config { rollback: Some(r), boot, .. }) => Ok((r, boot.map(|b| b.mounts).unwrap_or_default())),
         Ok(_) => {
             eprintln!("lethe: {}: rollback: missing; nothing to roll back", file.display());
             Err(ExitCode::from(1))
@@ -28,12 +29,12 @@ fn load(file: &Path) -> Result<Rollback, ExitCode> {
 
 /// `lethe rollback --config FILE`.
 pub fn main_rollback(file: &Path) -> ExitCode {
-    let config = match load(file) {
+    let (config, mounts) = match load(file) {
         Ok(c) => c,
         Err(code) => return code,
     };
     fault("loaded");
-    match run(&config) {
+    match run(&config, &mounts) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
@@ -44,7 +45,7 @@ pub fn main_rollback(file: &Path) -> ExitCode {
 
 /// `lethe roots list --config FILE [--json]`.
 pub fn main_roots_list(file: &Path, json: bool) -> ExitCode {
-    let config = match load(file) {
+    let (config, _) = match load(file) {
         Ok(c) => c,
         Err(code) => return code,
     };

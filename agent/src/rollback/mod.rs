@@ -14,6 +14,7 @@
 
 pub mod apply;
 mod command;
+mod guard;
 mod hooks;
 mod listing;
 pub mod plan;

@@ -2,9 +2,10 @@
 //! [`plan::steps`], then prune as [`plan::prune`] decides.
 
 use super::apply::TopLevel;
-use super::build_time;
 use super::hooks::{self, fault, now};
 use super::plan::{self, Entry, Fate, Kind, Policy, State, Step};
+use super::{build_time, guard};
+use crate::config::boot::Mount;
 use crate::config::rollback::Rollback;
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;
@@ -261,10 +262,11 @@ fn prune(top: &TopLevel, config: &Rollback, now: i64, report: &mut Report) -> Re
 }
 
 /// The rollback, as the stage-1 flows and `lethe rollback` run it. Refusals (not btrfs, root
-/// not a subvolume, archive path not a directory, blank snapshot missing, mount failure) return
-/// an error before any change. Failed deletions of old roots do not fail the rollback: the new
+/// not a subvolume, archive path not a directory, blank snapshot missing, mount failure, root
+/// or archive overlapping a subvolume of `mounts`, i.e. `boot.mounts`) return an error before
+/// any change. Failed deletions of old roots do not fail the rollback: the new
 /// root is already in place; they are logged, reported, and retried by the next run.
-pub fn run(config: &Rollback) -> Result<Report> {
+pub fn run(config: &Rollback, mounts: &[Mount]) -> Result<Report> {
     let now = now();
     let top = TopLevel::mount(&config.device, false)?;
     fault("mounted");
@@ -279,6 +281,9 @@ pub fn run(config: &Rollback) -> Result<Report> {
                 config.subvolume
             ),
         ));
+    }
+    if let Some(why) = guard::check(&top, config, mounts)? {
+        return Err(refuse(&top, why));
     }
     let taken: BTreeSet<String> = top.list(&config.archive)?.into_iter().map(|e| e.name).collect();
 

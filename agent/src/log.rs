@@ -77,14 +77,26 @@ fn surroundings() -> Surroundings {
     Surroundings { is_pid1: rustix::process::getpid().is_init(), stderr_is_journal, stderr_is_kmsg }
 }
 
-/// Writes each line as its own `/dev/kmsg` record (the kernel takes one record per write).
-struct Kmsg(std::fs::File);
+/// Where lines go now: set by [`init`], re-pointed by [`reopen`] once `/dev` is mounted.
+static SINK: std::sync::Mutex<Option<(Sink, Option<std::fs::File>)>> = std::sync::Mutex::new(None);
 
-impl Write for Kmsg {
+/// The logger's writer: each line as its own `/dev/kmsg` record (the kernel takes one record
+/// per write) when the sink is the kernel log, else stderr.
+struct Output;
+
+impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            // A record the kernel refuses (too long, kmsg rate limit) is not worth failing for.
-            let _ = self.0.write(line);
+        let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
+        match sink.as_mut() {
+            Some((Sink::Kmsg, Some(kmsg))) => {
+                for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    // A record the kernel refuses (too long, kmsg rate limit) is not worth failing for.
+                    let _ = kmsg.write(line);
+                }
+            }
+            _ => {
+                let _ = std::io::stderr().write_all(buf);
+            }
         }
         Ok(buf.len())
     }
@@ -94,23 +106,42 @@ impl Write for Kmsg {
     }
 }
 
-/// Installs the logger once, for the whole process.
-pub fn init() {
+fn current_sink() -> Sink {
+    SINK.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map_or(Sink::Stderr, |(s, _)| *s)
+}
+
+/// Chooses the sink from the surroundings; `/dev/kmsg` that cannot be opened (a minimal initrd
+/// without the node, before devtmpfs is mounted) means stderr, the console, for now.
+fn point() {
     let mut sink = choose_sink(surroundings());
-    let mut builder = env_logger::Builder::new();
-    builder.parse_env(env_logger::Env::default().default_filter_or("info"));
+    let mut kmsg = None;
     if sink == Sink::Kmsg {
         match std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-            Ok(file) => {
-                builder.target(env_logger::Target::Pipe(Box::new(Kmsg(file))));
-            }
+            Ok(file) => kmsg = Some(file),
             Err(_) => sink = Sink::Stderr,
         }
     }
-    builder.format(move |out, record| {
-        writeln!(out, "{}", format_line(sink, record.level(), &record.args().to_string()))
+    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = Some((sink, kmsg));
+}
+
+/// Installs the logger once, for the whole process.
+pub fn init() {
+    point();
+    let mut builder = env_logger::Builder::new();
+    builder.parse_env(env_logger::Env::default().default_filter_or("info"));
+    builder.target(env_logger::Target::Pipe(Box::new(Output)));
+    builder.format(|out, record| {
+        writeln!(out, "{}", format_line(current_sink(), record.level(), &record.args().to_string()))
     });
     let _ = builder.try_init();
+}
+
+/// Chooses the sink again: stage 1 calls it once `/dev` is mounted, so PID 1 started from an
+/// initrd without a `/dev/kmsg` node moves from the console to the kernel log.
+pub fn reopen() {
+    if current_sink() != Sink::Kmsg {
+        point();
+    }
 }
 
 #[cfg(test)]

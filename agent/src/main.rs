@@ -12,12 +12,12 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    // The kernel starts an initrd's /init with no subcommand (and passes it the command-line
-    // words it does not know, which belong to stage 2).
-    let argv0 = std::env::args_os().next().unwrap_or_default();
-    if lethe::init::invoked_as_init(&argv0.to_string_lossy()) {
+    // As PID 1, lethe is an initrd's init whatever its name (/init, rdinit=/lethe): the kernel
+    // starts it with no subcommand, passing the command-line words it does not know, which
+    // belong to stage 2. Exiting instead would panic the kernel.
+    if lethe::init::is_pid1() {
         lethe::log::init();
-        lethe::init::main(std::env::args_os().skip(1).collect());
+        lethe::init::main(lethe::init::stage2_args(std::env::args_os().skip(1).collect()));
     }
     let command = match cli::parse(std::env::args().skip(1)) {
         Ok(c) => c,

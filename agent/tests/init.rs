@@ -14,7 +14,7 @@ fn refuses_unless_pid_1() {
 
 #[test]
 fn a_binary_named_init_that_is_not_pid_1_is_an_ordinary_lethe() {
-    // Only PID 1 named *init runs stage 1; anywhere else the name changes nothing.
+    // Only PID 1 runs stage 1 (whatever its name); anywhere else the name changes nothing.
     let dir = std::env::temp_dir().join(format!("lethe-init-name-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let init = dir.join("init");

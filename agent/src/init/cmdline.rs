@@ -7,7 +7,9 @@
 //! - `lethe.config=PATH`: another config file inside the initrd (default /etc/lethe/config.json).
 //! - `lethe.test_panic`: panic on purpose right after reading the command line, to see the
 //!   failure state on a real machine (and to test it in a VM). Whoever edits the kernel command
-//!   line can already stop a boot, so this opens nothing new.
+//!   line can already stop a boot, so this opens nothing new. `lethe.test_panic=thread` panics
+//!   on another thread instead, while the main thread goes on (as a bug in the network thread
+//!   would): the whole boot must still stop in the failure state.
 //!
 //! Unknown words are left alone: they belong to the kernel or to stage 2.
 
@@ -21,6 +23,8 @@ pub struct Cmdline {
     pub failure_delay_seconds: Option<u32>,
     pub config: Option<PathBuf>,
     pub test_panic: bool,
+    /// `lethe.test_panic=thread`.
+    pub test_panic_thread: bool,
     /// Words lethe understood but could not use, for a warning (never fatal: a typo on the
     /// boot loader's line must not stop a boot).
     pub ignored: Vec<String>,
@@ -69,6 +73,10 @@ pub fn parse(line: &str) -> Cmdline {
     for word in words(line) {
         if word == "lethe.test_panic" {
             c.test_panic = true;
+            continue;
+        }
+        if word == "lethe.test_panic=thread" {
+            c.test_panic_thread = true;
             continue;
         }
         let Some((key, value)) = word.split_once('=') else { continue };
@@ -120,6 +128,8 @@ mod tests {
         assert!(c.ignored.is_empty());
         assert!(!c.test_panic);
         assert!(parse("quiet lethe.test_panic").test_panic);
+        let thread = parse("lethe.test_panic=thread");
+        assert!(thread.test_panic_thread && !thread.test_panic);
     }
 
     #[test]

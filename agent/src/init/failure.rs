@@ -5,8 +5,9 @@
 //! poweroff, or wait (the message is repeated every few minutes). During the delay, Enter on the
 //! console turns a reboot or poweroff into a wait, so a person can read and photograph it.
 //!
-//! The panic hook leads here too (release builds abort on panic: the hook runs first and never
-//! returns).
+//! The panic hook leads here too, from any thread (release builds abort on panic: the hook
+//! runs first and never returns). The first thread to fail acts; the steps of stage 1 check
+//! [`entered`] and stop, so a panic on the network thread cannot let the boot go on.
 
 use crate::config::boot::OnFailure;
 use std::io::Write;
@@ -25,6 +26,34 @@ pub const DEFAULT: Policy = Policy { action: OnFailure::Reboot, delay_seconds: 3
 
 static POLICY: Mutex<Policy> = Mutex::new(DEFAULT);
 static ENTERED: AtomicBool = AtomicBool::new(false);
+/// The thread that entered the failure state first: it prints, waits and acts; any other
+/// thread that fails (or reaches a step, or the hand-off) after it stops where it is.
+static FAILING: Mutex<Option<std::thread::ThreadId>> = Mutex::new(None);
+
+/// Whether some thread has entered the failure state: stage 1 must not take another step.
+pub fn entered() -> bool {
+    ENTERED.load(Ordering::SeqCst)
+}
+
+/// Held across the hand-off to stage 2: a thread that fails meanwhile waits in [`enter`] until
+/// exec replaces the process (or, when exec fails, enters the failure state after it). When
+/// a failure came first, the calling thread stops here instead.
+pub fn hold_off() -> std::sync::MutexGuard<'static, Option<std::thread::ThreadId>> {
+    let guard = FAILING.lock().unwrap_or_else(|e| e.into_inner());
+    if entered() {
+        drop(guard);
+        stop_here();
+    }
+    guard
+}
+
+/// Stops the calling thread for good, leaving the failure to the thread that entered it (a
+/// panic on the network thread while the main thread goes on: the boot stops either way).
+pub fn stop_here() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
 
 pub fn set_policy(policy: Policy) {
     *POLICY.lock().unwrap_or_else(|e| e.into_inner()) = policy;
@@ -77,10 +106,23 @@ pub fn message(reason: &str, policy: Policy) -> String {
 
 /// Prints `reason` and never returns: reboots, powers off or waits, as configured.
 pub fn enter(reason: &str) -> ! {
-    if ENTERED.swap(true, Ordering::SeqCst) {
-        // A failure while failing (say, a panic in the code below): do the least that works.
-        say(&format!("lethe: another failure while stopping: {reason}\n"), 2);
-        finish(OnFailure::Reboot);
+    let me = std::thread::current().id();
+    {
+        let mut failing = FAILING.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !ENTERED.swap(true, Ordering::SeqCst);
+        if first {
+            *failing = Some(me);
+        } else if *failing != Some(me) {
+            // Another thread is already failing the boot and will act: add ours, then wait.
+            drop(failing);
+            say(&format!("lethe: also: {reason}\n"), 2);
+            stop_here();
+        } else {
+            // A failure while failing (say, a panic in the code below): do the least that works.
+            drop(failing);
+            say(&format!("lethe: another failure while stopping: {reason}\n"), 2);
+            finish(OnFailure::Reboot);
+        }
     }
     let policy = policy();
     say(&message(reason, policy), 2);
@@ -160,7 +202,14 @@ pub fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        enter(&format!("internal error (a bug in lethe, please report it): {payload}{location}"))
+        // On any thread: this thread fails the boot (it never returns to unwind or abort),
+        // and the main thread stops at its next step (see `entered`).
+        let thread = std::thread::current();
+        let on = match thread.name() {
+            Some("main") | None => String::new(),
+            Some(name) => format!(" (on thread {name})"),
+        };
+        enter(&format!("internal error (a bug in lethe, please report it): {payload}{location}{on}"))
     }));
 }
 

@@ -1,7 +1,8 @@
 //! `lethe init`: PID 1 of a minimal initrd. It reads `/etc/lethe/config.json` from the initrd,
 //! runs the stage-1 steps below in order, and ends by exec'ing the stage-2 init inside the root
-//! filesystem. Any failure (or panic) ends in the failure state of [`failure`]: the reason on
-//! the console and in the kernel log, then reboot, poweroff or wait, as configured.
+//! filesystem. Any failure (or panic, on any thread) ends in the failure state of [`failure`]:
+//! the reason on the console and in the kernel log, then reboot, poweroff or wait, as
+//! configured. As PID 1 it runs stage 1 whatever name it was started under (see [`is_pid1`]).
 //!
 //! The flow is a list of named steps, so features slot in where they belong:
 //! network and SSH unlock after the modules are loaded, rollback once the root device is there
@@ -114,10 +115,21 @@ pub fn steps() -> Vec<Step> {
     ]
 }
 
-/// Whether this process was started by the kernel as an initrd's init: PID 1, and a program
-/// name ending in `init` (`/init`, `/sbin/init`, `lethe-init`).
-pub fn invoked_as_init(argv0: &str) -> bool {
-    rustix::process::getpid().is_init() && argv0.ends_with("init")
+/// Whether this process is PID 1: then it is an initrd's init and runs stage 1, whatever its
+/// name (`/init`, `rdinit=/lethe`, `init=/bin/lethe`): anything else would exit, and PID 1
+/// exiting panics the kernel.
+pub fn is_pid1() -> bool {
+    rustix::process::getpid().is_init()
+}
+
+/// The arguments stage 1 passes on to stage 2's init: what the kernel gave PID 1 after its
+/// name (the words of its command line it does not know), less a leading `init` subcommand
+/// (`lethe init ARG...` started by a wrapper).
+pub fn stage2_args(mut args: Vec<OsString>) -> Vec<OsString> {
+    if args.first().is_some_and(|a| a == "init") {
+        args.remove(0);
+    }
+    args
 }
 
 /// Runs stage 1; never returns (stage 2 replaces this process, or the failure state ends it).
@@ -130,8 +142,17 @@ pub fn main(init_args: Vec<OsString>) -> ! {
     let mut stage = Stage1::new(init_args);
     let steps = steps();
     let total = steps.len();
-    log::info!("stage 1 starting (lethe {})", env!("CARGO_PKG_VERSION"));
+    let name = std::env::args_os().next().unwrap_or_default();
+    log::info!(
+        "stage 1 starting (lethe {}, started as {})",
+        env!("CARGO_PKG_VERSION"),
+        name.to_string_lossy()
+    );
     for (i, step) in steps.iter().enumerate() {
+        // Another thread (network, SSH, a blocking worker) panicked: it is failing the boot.
+        if failure::entered() {
+            failure::stop_here();
+        }
         let t = Instant::now();
         match (step.run)(&mut stage) {
             Ok(note) => {
@@ -152,6 +173,8 @@ pub fn main(init_args: Vec<OsString>) -> ! {
 
 fn mount_kernel_filesystems(stage: &mut Stage1) -> Result<String> {
     mounts::mount_api_filesystems()?;
+    // An initrd without a /dev/kmsg node had the log on the console only until now.
+    crate::log::reopen();
     // The kernel rate-limits /dev/kmsg writers (10 lines per 5 s); our step lines are few but
     // must all arrive. Restored before stage 2.
     let knob = Path::new("/proc/sys/kernel/printk_devkmsg");
@@ -184,6 +207,13 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
     failure::set_policy(policy);
     if stage.cmdline.test_panic {
         panic!("deliberate panic (lethe.test_panic on the kernel command line)");
+    }
+    if stage.cmdline.test_panic_thread {
+        // Not joined: the main thread goes on, as it would past a panicking network thread.
+        let spawned = std::thread::Builder::new()
+            .name("test-panic".into())
+            .spawn(|| panic!("deliberate panic (lethe.test_panic=thread on the kernel command line)"));
+        spawned.context("lethe.test_panic=thread: cannot start a thread")?;
     }
 
     let path = stage.cmdline.config.clone().unwrap_or_else(|| PathBuf::from(CONFIG_PATH));
@@ -324,6 +354,9 @@ fn switch_root(stage: &mut Stage1) -> Result<String> {
     if let Some(old) = stage.saved_devkmsg.take() {
         let _ = std::fs::write("/proc/sys/kernel/printk_devkmsg", old);
     }
+    // No thread may start failing the boot while stage 2 starts (exec ends every thread); one
+    // that already did wins, and this thread stops.
+    let _hold = failure::hold_off();
     Err(crate::handoff::switch_root(&stage.sysroot, &init, &stage.init_args))
 }
 
@@ -343,8 +376,16 @@ mod tests {
     }
 
     #[test]
-    fn a_test_process_is_not_init() {
-        assert!(!invoked_as_init("/init"));
+    fn a_test_process_is_not_pid1() {
+        assert!(!is_pid1());
+    }
+
+    #[test]
+    fn stage2_gets_the_kernel_words_whatever_the_name() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(stage2_args(os(&["single", "emergency"])), os(&["single", "emergency"]));
+        assert_eq!(stage2_args(os(&["init", "single"])), os(&["single"]));
+        assert!(stage2_args(vec![]).is_empty());
     }
 
     #[test]

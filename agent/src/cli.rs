@@ -20,11 +20,14 @@ Usage:
                               bring the network up as stage 1 does, print the lease as JSON,
                               renew until SIGTERM (--once: tear down at once); ip= is read
                               from /proc/cmdline, or from TEXT
-  lethe init [ARG...]         stage 1 as PID 1 of an initrd (also when started as /init):
-                              config from /etc/lethe/config.json, ARGs go to stage 2's init
+  lethe init [ARG...]         stage 1 as PID 1 of an initrd (what lethe runs whenever it is
+                              PID 1, whatever its name): config from /etc/lethe/config.json,
+                              ARGs go to stage 2's init
   lethe --help | --version
 
-Exit status: 0 ok, 1 bad input (config, passphrase), 2 any other failure.
+Exit status, every command: 0 ok; 1 bad input (a config that is invalid or lacks the section
+the command needs, a wrong passphrase); 2 any other failure (a wrong command line, a config
+that cannot be read, a disk or network error).
 Logging: RUST_LOG=debug (default info).";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! `lethe serve --config FILE`: the SSH server, the console prompt and the unlock backend, until
 //! every configured device is open (or, in systemdAgent mode, until SIGTERM), then the listener
-//! is closed and lethe exits 0. The unit a systemd initrd starts, and what stage 1 calls.
+//! is closed and lethe exits 0. The unit a systemd initrd starts, and what stage 1 calls
+//! ([`until_unlocked`]).
 //!
 //! A broken SSH setup (bad host key, no usable authorized key, port taken) does not stop the
 //! console prompt: the boot can still be unlocked at the keyboard. Only when nothing at all
@@ -8,29 +9,24 @@
 
 use crate::bail;
 use crate::config::ssh::Ssh;
-use crate::config::{Config, LoadError};
+use crate::config::unlock::Unlock;
+use crate::config::Config;
 use crate::error::Result;
 use crate::ssh::Server;
-use crate::unlock::{console, Mode, Unlocker};
+use crate::unlock::{console, Mode, Options, Unlocker};
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
-pub const EXIT_BAD_CONFIG: u8 = 1;
-pub const EXIT_FAILED: u8 = 2;
+pub const EXIT_BAD_CONFIG: u8 = crate::cli::EXIT_BAD_INPUT;
+pub const EXIT_FAILED: u8 = crate::cli::EXIT_FAILED;
 
 pub fn run(config_file: &Path) -> u8 {
-    let config = match Config::load(config_file) {
+    let config = match crate::cli::load_config(config_file) {
         Ok(c) => c,
-        Err(e) => {
-            log::error!("{e}");
-            return match e {
-                LoadError::Invalid(_) => EXIT_BAD_CONFIG,
-                LoadError::Unreadable(_) => EXIT_FAILED,
-            };
-        }
+        Err(status) => return status,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
@@ -140,4 +136,32 @@ pub async fn stopped() -> &'static str {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     }
+}
+
+/// Stage 1's unlock: serves the SSH unlock (when `ssh` is configured) and the console prompt
+/// (when `unlock.console`) until every device of `unlock` is open; says which.
+pub fn until_unlocked(unlock: &Unlock, ssh: Option<&Ssh>) -> Result<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::Error::msg(format!("unlock: cannot start the async runtime: {e}")))?;
+    // The kernel passes unknown `NAME=value` words of its command line to init as environment:
+    // a stray LETHE_UNLOCK_VERIFY_ONLY=1 there must not turn the real unlock into a check.
+    let mut options = Options::from_env();
+    if options.verify_only {
+        log::warn!("unlock: LETHE_UNLOCK_VERIFY_ONLY is ignored in stage 1");
+        options.verify_only = false;
+    }
+    let unlocker = Arc::new(Unlocker::with_options(unlock, options));
+    if unlocker.mode() == Mode::SystemdAgent || unlocker.is_done() {
+        return Ok("nothing to unlock".into());
+    }
+    let names = unlocker.pending().join(", ");
+    // Nothing stops stage 1 from outside: it ends when the devices are open.
+    let never = std::future::pending::<&'static str>();
+    runtime.block_on(serve_unlocker(ssh, unlock.console, unlocker.clone(), never))?;
+    if !unlocker.is_done() {
+        crate::bail!("unlock: {} still locked", unlocker.pending().join(", "));
+    }
+    Ok(format!("opened {names}"))
 }

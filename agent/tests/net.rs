@@ -489,7 +489,7 @@ fn bad_arguments_and_configs_are_named() {
     let out = common::run(&["net", "--config", config.to_str().unwrap(), "--once", "--cmdline", ""]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        common::stderr(&out).contains("the config has no \"network\" section"),
+        common::stderr(&out).contains("no \"network\" section (and no ip= on the kernel command line)"),
         "{}",
         common::stderr(&out)
     );

@@ -160,13 +160,14 @@ fn activation_failure_exits_2_naming_the_device() {
 }
 
 #[test]
-fn config_problems_exit_2() {
+fn config_problems_exit_1_as_bad_input_does_and_an_unreadable_config_2() {
     let s = Scratch::new("cfg");
     let path = s.path("none.json");
     std::fs::write(&path, r#"{"version": 1}"#).unwrap();
-    assert_exit(&unlock(&path, "x\n", true), 2, "no \"unlock\" section");
+    assert_exit(&unlock(&path, "x\n", true), 1, "no \"unlock\" section");
     let path = s.path("bad.json");
     std::fs::write(&path, r#"{"version": 1, "unlock": {"devices": [{"name": "a/b", "device": "/dev/x"}]}}"#)
         .unwrap();
-    assert_exit(&unlock(&path, "x\n", true), 2, "unlock.devices[0].name: expected a device-mapper name");
+    assert_exit(&unlock(&path, "x\n", true), 1, "unlock.devices[0].name: expected a device-mapper name");
+    assert_exit(&unlock(&s.path("missing.json"), "x\n", true), 2, "missing.json: cannot read");
 }

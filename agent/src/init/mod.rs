@@ -12,6 +12,7 @@ pub mod cmdline;
 pub mod devices;
 pub mod failure;
 pub mod mounts;
+pub mod unlock;
 
 use crate::config::boot::Boot;
 use crate::config::Config;
@@ -103,7 +104,7 @@ pub fn steps() -> Vec<Step> {
         Step { name: "read the kernel command line and the config", run: read_config },
         Step { name: "load kernel modules", run: load_modules },
         Step { name: "bring the network up", run: start_network },
-        Step { name: "unlock the encrypted devices", run: crate::unlock::stage1::step },
+        Step { name: "unlock the encrypted devices", run: unlock::step },
         // After the unlock: the swap holding the image may be on an encrypted device.
         Step { name: "resume from hibernation", run: resume },
         Step { name: "wait for the root device", run: wait_for_root },

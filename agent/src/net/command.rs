@@ -27,15 +27,10 @@ fn stop_signals() -> Result<std::os::fd::OwnedFd> {
 /// Exit status: 0 ok, 1 bad config, 2 network failure.
 pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::process::ExitCode {
     use std::process::ExitCode;
-    let config = match crate::config::Config::load(config) {
+    let file = config;
+    let config = match crate::cli::load_config(file) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("lethe: {e}");
-            return ExitCode::from(match e {
-                crate::config::LoadError::Invalid(_) => 1,
-                crate::config::LoadError::Unreadable(_) => 2,
-            });
-        }
+        Err(status) => return ExitCode::from(status),
     };
     let network = match cmdline::effective(config.network.as_ref(), cmdline) {
         Ok(Some(n)) => n,
@@ -44,7 +39,10 @@ pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::proc
             return ExitCode::SUCCESS;
         }
         Ok(None) => {
-            eprintln!("lethe: the config has no \"network\" section");
+            eprintln!(
+                "lethe: {}: no \"network\" section (and no ip= on the kernel command line)",
+                file.display()
+            );
             return ExitCode::from(1);
         }
         Err(e) => {

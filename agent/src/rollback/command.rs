@@ -4,26 +4,21 @@ use super::hooks::fault;
 use super::{list, render, render_json, run};
 use crate::config::boot::Mount;
 use crate::config::rollback::Rollback;
-use crate::config::{Config, LoadError};
+use crate::config::Config;
 use crate::error::Result;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Loads the `rollback` section of a config file, with the exit status for failures.
+/// Loads the `rollback` section (and `boot.mounts`, which it must keep clear of) of a config
+/// file; a config that cannot be used, or has no `rollback`, exits 1 (2: unreadable).
 fn load(file: &Path) -> Result<(Rollback, Vec<Mount>), ExitCode> {
-    match Config::load(file) {
+    match crate::cli::load_config(file) {
         Ok(Config { rollback: Some(r), boot, .. }) => Ok((r, boot.map(|b| b.mounts).unwrap_or_default())),
         Ok(_) => {
             eprintln!("lethe: {}: rollback: missing; nothing to roll back", file.display());
-            Err(ExitCode::from(1))
+            Err(ExitCode::from(crate::cli::EXIT_BAD_INPUT))
         }
-        Err(e) => {
-            eprintln!("lethe: {e}");
-            Err(ExitCode::from(match e {
-                LoadError::Invalid(_) => 1,
-                LoadError::Unreadable(_) => 2,
-            }))
-        }
+        Err(status) => Err(ExitCode::from(status)),
     }
 }
 
@@ -38,7 +33,7 @@ pub fn main_rollback(file: &Path) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
-            ExitCode::from(2)
+            ExitCode::from(crate::cli::EXIT_FAILED)
         }
     }
 }
@@ -60,7 +55,7 @@ pub fn main_roots_list(file: &Path, json: bool) -> ExitCode {
         }
         Err(e) => {
             eprintln!("lethe: {e}");
-            ExitCode::from(2)
+            ExitCode::from(crate::cli::EXIT_FAILED)
         }
     }
 }

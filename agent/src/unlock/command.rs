@@ -1,30 +1,30 @@
 //! `lethe unlock --config FILE`: one passphrase from stdin opens the configured devices (or, in
 //! systemdAgent mode, answers the pending requests). For recovery from an initrd shell, and for
-//! scripts: exit 0 when nothing is left pending, 1 on a wrong passphrase, 2 on any other failure.
+//! scripts: exit 0 when nothing is left pending, 1 on a wrong passphrase or a config that cannot
+//! be used, 2 on any other failure (an unreadable config included).
 
 use super::{Attempt, Mode, Passphrase, Unlocker};
-use crate::config::{Config, LoadError};
+use crate::config::Config;
 use crate::error::{Context, Result};
 use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex};
 use std::io::Write;
 use std::path::Path;
 
 pub const EXIT_OK: u8 = 0;
-pub const EXIT_WRONG: u8 = 1;
-pub const EXIT_FAILED: u8 = 2;
+pub const EXIT_WRONG: u8 = crate::cli::EXIT_BAD_INPUT;
+pub const EXIT_BAD_CONFIG: u8 = crate::cli::EXIT_BAD_INPUT;
+pub const EXIT_FAILED: u8 = crate::cli::EXIT_FAILED;
 
 /// Runs the subcommand; returns the exit status. Messages go to stderr, one line each.
 pub fn run(config_file: &Path) -> u8 {
-    let unlock = match Config::load(config_file) {
+    // A config that cannot be used is bad input (1), like a wrong passphrase; unreadable is 2.
+    let unlock = match crate::cli::load_config(config_file) {
         Ok(Config { unlock: Some(unlock), .. }) => unlock,
         Ok(_) => {
             eprintln!("lethe: {}: no \"unlock\" section: nothing to unlock", config_file.display());
-            return EXIT_FAILED;
+            return EXIT_BAD_CONFIG;
         }
-        Err(e @ (LoadError::Invalid(_) | LoadError::Unreadable(_))) => {
-            eprintln!("lethe: {e}");
-            return EXIT_FAILED;
-        }
+        Err(status) => return status,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,

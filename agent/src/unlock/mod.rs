@@ -28,8 +28,6 @@
 //! Unlocker::max_tries() -> u32         config `unlock.maxTries`
 //! Unlocker::console_enabled() -> bool  config `unlock.console`
 //! console::console_prompt(Arc<Unlocker>).await   prompts on /dev/console until done()
-//! stage1::step                         the `lethe init` step (waits for the devices, then
-//!                                      serve::serve_unlocker until every device is open)
 //! command::run(config) -> u8           `lethe unlock --config FILE` (0 opened, 1 wrong, 2 other)
 //! ```
 //!
@@ -46,7 +44,6 @@ pub mod agent;
 pub mod command;
 pub mod console;
 mod direct;
-pub mod stage1;
 
 use crate::config::unlock::{Device, Unlock};
 use std::path::PathBuf;

@@ -38,13 +38,31 @@ pub fn entered() -> bool {
 /// Held across the hand-off to stage 2: a thread that fails meanwhile waits in [`enter`] until
 /// exec replaces the process (or, when exec fails, enters the failure state after it). When
 /// a failure came first, the calling thread stops here instead.
-pub fn hold_off() -> std::sync::MutexGuard<'static, Option<std::thread::ThreadId>> {
+pub fn hold_off() -> HoldOff {
     let guard = FAILING.lock().unwrap_or_else(|e| e.into_inner());
     if entered() {
         drop(guard);
         stop_here();
     }
-    guard
+    HOLDS_OFF.with(|h| h.set(true));
+    HoldOff { _guard: guard }
+}
+
+/// See [`hold_off`].
+pub struct HoldOff {
+    _guard: std::sync::MutexGuard<'static, Option<std::thread::ThreadId>>,
+}
+
+impl Drop for HoldOff {
+    fn drop(&mut self) {
+        HOLDS_OFF.with(|h| h.set(false));
+    }
+}
+
+thread_local! {
+    /// Whether this thread holds [`FAILING`] through [`hold_off`]: a panic there must not wait
+    /// for the lock it holds.
+    static HOLDS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Stops the calling thread for good, leaving the failure to the thread that entered it (a
@@ -107,7 +125,13 @@ pub fn message(reason: &str, policy: Policy) -> String {
 /// Prints `reason` and never returns: reboots, powers off or waits, as configured.
 pub fn enter(reason: &str) -> ! {
     let me = std::thread::current().id();
-    {
+    if HOLDS_OFF.with(|h| h.get()) {
+        // Failing during the hand-off, which holds every other thread off already.
+        if ENTERED.swap(true, Ordering::SeqCst) {
+            say(&format!("lethe: another failure while stopping: {reason}\n"), 2);
+            finish(OnFailure::Reboot);
+        }
+    } else {
         let mut failing = FAILING.lock().unwrap_or_else(|e| e.into_inner());
         let first = !ENTERED.swap(true, Ordering::SeqCst);
         if first {

@@ -28,7 +28,8 @@
 //! Unlocker::max_tries() -> u32         config `unlock.maxTries`
 //! Unlocker::console_enabled() -> bool  config `unlock.console`
 //! console::console_prompt(Arc<Unlocker>).await   prompts on /dev/console until done()
-//! command::run(config) -> u8           `lethe unlock --config FILE` (0 opened, 1 wrong, 2 other)
+//! command::run(config) -> u8           `lethe unlock --config FILE` (0 opened, 1 wrong passphrase
+//!                                      or unusable config, 2 other)
 //! ```
 //!
 //! **systemdAgent mode** cannot tell a right passphrase from a wrong one: it replies

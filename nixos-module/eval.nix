@@ -1,0 +1,40 @@
+# Evaluates a host module (a NixOS-style module setting boot.initrd.lethe, lethe.persistence,
+# lethe.datasets, environment.persistence, fileSystems, …) with lethe's module and the
+# stand-in NixOS declarations, using nixpkgs' real module system (lib.evalModules). Used by
+# ./eval-config and the fixture tests; on a machine with nixpkgs, nixosSystem does the same
+# with NixOS itself.
+{ lib
+, host
+, # lethe's module; the flake's nixosModules.default in tests/eval/flake-outputs.nix.
+  module ? ./default.nix
+}:
+let
+  pkgs = import ./tests/stand-in/pkgs.nix;
+  eval = lib.evalModules {
+    modules = [
+      ./tests/stand-in/nixos-options.nix
+      module
+      {
+        lethe.package = pkgs.lethe;
+        _module.args.pkgs = pkgs;
+      }
+      host
+    ];
+  };
+  inherit (eval) config;
+in
+{
+  inherit config pkgs;
+  inherit (eval) options;
+  failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+  inherit (config) warnings;
+  json = config.lethe.configJSON;
+  # Every unit the module installs, by its file under initrd-glue/systemd/, with its text.
+  units =
+    lib.mapAttrs' (n: u: lib.nameValuePair "initrd/${n}" u.text) config.boot.initrd.systemd.units
+    // lib.listToAttrs (
+      map (p: lib.nameValuePair "system/${baseNameOf p.path}" p.text) (
+        lib.filter (p: p ? text) config.systemd.packages
+      )
+    );
+}

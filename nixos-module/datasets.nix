@@ -129,6 +129,11 @@ in
     systemd.packages = [ (pkgs.writeTextDir "lib/systemd/system/lethe-datasets.service" text) ];
     systemd.services.lethe-datasets = {
       inherit (install) wantedBy requiredBy;
+      # The unit runs `zfs` and `cp` (migrating a directory onto its new dataset).
+      path = [
+        config.boot.zfs.package
+        pkgs.coreutils
+      ];
       # A switch to a configuration with other datasets applies them (the run is idempotent).
       restartTriggers = [ config.lethe.configFile ];
     };

@@ -29,6 +29,25 @@ in
   failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
   json = config.lethe.configJSON;
+  # How the module wires lethe into the host, besides the JSON and the unit text.
+  wiring = {
+    initrd = {
+      contents = lib.mapAttrs (_: c: c.source) config.boot.initrd.systemd.contents;
+      inherit (config.boot.initrd) secrets kernelModules;
+      inherit (config.boot.initrd.systemd) storePaths;
+      units = lib.attrNames config.boot.initrd.systemd.units;
+    };
+    etc = lib.mapAttrs (_: e: e.source) (
+      lib.filterAttrs (n: _: lib.hasPrefix "lethe/" n) config.environment.etc
+    );
+    services = lib.mapAttrs
+      (_: s: {
+        inherit (s) wantedBy requiredBy before path unitConfig;
+        restartTriggers = s.restartTriggers or [ ];
+      })
+      (lib.filterAttrs (n: _: lib.hasPrefix "lethe-" n) config.systemd.services);
+    zfsExtraPools = config.boot.zfs.extraPools;
+  };
   # Every unit the module installs, by its file under initrd-glue/systemd/, with its text.
   units =
     lib.mapAttrs' (n: u: lib.nameValuePair "initrd/${n}" u.text) config.boot.initrd.systemd.units

@@ -32,6 +32,10 @@ let
       };
       after = strList;
       before = strList;
+      path = mkOption {
+        type = types.listOf types.anything;
+        default = [ ];
+      };
       requires = strList;
       wants = strList;
       wantedBy = strList;
@@ -160,6 +164,10 @@ in
     };
     boot.zfs = {
       extraPools = strList;
+      package = mkOption {
+        type = types.anything;
+        default = pkgs.zfs;
+      };
       devNodes = anything;
       forceImportRoot = anything;
     };

@@ -10,6 +10,8 @@ in
   inherit storePath;
   lethe = storePath "lethe-stand-in";
   linux-firmware = storePath "linux-firmware-stand-in";
+  zfs = storePath "zfs-stand-in";
+  coreutils = storePath "coreutils-stand-in";
   writeText = name: _text: storePath name;
   # Keeps the text, so the fixture tests can compare the stage-2 units with their files.
   writeTextDir = path: text: {

@@ -105,6 +105,35 @@
           diff -u want got
           touch $out
         '';
+      # issue 14: every firmware file r8169 declares that hardware.firmware holds (as it is,
+      # .xz or .zst) is in forge's systemd initrd, which NixOS' makeModulesClosure builds.
+      initrdFirmware =
+        let
+          inherit (self.nixosConfigurations.forge) config;
+        in
+        pkgs.runCommand "lethe-forge-initrd-firmware"
+          {
+            nativeBuildInputs = [
+              pkgs.kmod
+              pkgs.cpio
+              pkgs.zstd
+              pkgs.xz
+            ];
+          }
+          ''
+            kver=$(ls ${config.system.modulesTree}/lib/modules)
+            initrd=${config.system.build.initialRamdisk}/${config.system.boot.loader.initrdFile}
+            (zstd -dc "$initrd" 2>/dev/null || xz -dc "$initrd" 2>/dev/null || cat "$initrd") | cpio -t 2>/dev/null >listing
+            want=0 missing=0
+            for fw in $(modinfo -b ${config.system.modulesTree} -k "$kver" -F firmware r8169); do
+              ls ${config.hardware.firmware}/lib/firmware/$fw* >/dev/null 2>&1 || continue
+              want=$((want + 1))
+              grep -q "lib/firmware/$fw" listing || { echo "not in the initrd: $fw"; missing=$((missing + 1)); }
+            done
+            echo "r8169: $want firmware files in hardware.firmware, $missing of them missing from the initrd"
+            [ "$want" -gt 0 ] && [ "$missing" -eq 0 ]
+            touch $out
+          '';
     in
     {
       packages.${system} = {
@@ -136,6 +165,7 @@
         json-forge = realJSON "forge";
         json-single-disk = realJSON "single-disk";
         forge = self.nixosConfigurations.forge.config.system.build.toplevel;
+        initrd-firmware = initrdFirmware;
         systemd-initrd-luks-btrfs = pkgs.testers.runNixOSTest (
           import ./nixos-module/tests/systemd-initrd-luks-btrfs.nix { inherit self; }
         );

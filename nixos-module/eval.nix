@@ -35,7 +35,10 @@ in
       contents = lib.mapAttrs (_: c: c.source) config.boot.initrd.systemd.contents;
       inherit (config.boot.initrd) secrets kernelModules;
       inherit (config.boot.initrd.systemd) storePaths;
-      units = lib.attrNames config.boot.initrd.systemd.units;
+      units = map (p: baseNameOf p.path) config.boot.initrd.systemd.packages;
+      services = lib.mapAttrs (_: s: { inherit (s) wants after; }) (
+        lib.filterAttrs (n: _: lib.hasPrefix "lethe-" n) config.boot.initrd.systemd.services
+      );
     };
     etc = lib.mapAttrs (_: e: e.source) (
       lib.filterAttrs (n: _: lib.hasPrefix "lethe/" n) config.environment.etc
@@ -50,7 +53,12 @@ in
   };
   # Every unit the module installs, by its file under initrd-glue/systemd/, with its text.
   units =
-    lib.mapAttrs' (n: u: lib.nameValuePair "initrd/${n}" u.text) config.boot.initrd.systemd.units
+    lib.listToAttrs
+      (
+        map (p: lib.nameValuePair "initrd/${baseNameOf p.path}" p.text) (
+          lib.filter (p: p ? text) config.boot.initrd.systemd.packages
+        )
+      )
     // lib.listToAttrs (
       map (p: lib.nameValuePair "system/${baseNameOf p.path}" p.text) (
         lib.filter (p: p ? text) config.systemd.packages

@@ -5,6 +5,7 @@
 # at boot which of them run and what they wait for, from /etc/lethe/config.json.
 { config
 , lib
+, pkgs
 , ...
 }:
 let
@@ -253,11 +254,20 @@ in
         # systemd runs it as …/lethe-generator: lethe answers to that name as the generator.
         "/etc/systemd/system-generators/lethe-generator".source = "${config.lethe.package}/bin/lethe";
       };
-      # The text of initrd-glue/systemd/initrd/, verbatim. No wantedBy here: lethe-generator
-      # turns them on from the config (network, unlock, rollback sections).
-      units = lib.genAttrs (leth.unitNames "initrd") (name: {
-        text = leth.unitText config.lethe.package "initrd" name;
-      });
+      # The text of initrd-glue/systemd/initrd/, verbatim, as packaged units (so NixOS can add
+      # drop-ins). No wantedBy: lethe-generator turns them on from the config (network,
+      # unlock, rollback sections) and adds what depends on the host.
+      packages = map
+        (name: pkgs.writeTextDir "lib/systemd/system/${name}" (leth.unitText config.lethe.package "initrd" name))
+        (leth.unitNames "initrd");
+      # The host keys and key files are copied into place by a unit of NixOS' own
+      # (DefaultDependencies=no, like lethe's): the SSH server must wait for it.
+      services = lib.mkIf (config.boot.initrd.secrets != { } && lib.elem "lethe-unlock.service" (leth.unitNames "initrd")) {
+        lethe-unlock = {
+          wants = [ "initrd-nixos-copy-secrets.service" ];
+          after = [ "initrd-nixos-copy-secrets.service" ];
+        };
+      };
     };
 
     boot.initrd.secrets =

@@ -111,6 +111,10 @@ in
           type = types.listOf types.anything;
           default = [ ];
         };
+        packages = mkOption {
+          type = types.listOf types.anything;
+          default = [ ];
+        };
       };
       luks.devices = mkOption {
         type = types.attrsOf (

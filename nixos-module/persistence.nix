@@ -66,6 +66,10 @@ let
     )
     storePaths;
 
+  inInitrd = lib.concatMap
+    (e: lib.optional (builtins.isAttrs e && (e.inInitrd or null) == true) (e.directory or e.file))
+    (lib.concatMap entriesOf (lib.attrValues stores));
+
   environmentDeclaredByOthers =
     options ? environment.persistence
     && lib.any (f: !(lib.hasSuffix "environment-persistence.nix" (toString f))) options.environment.persistence.declarations;
@@ -121,6 +125,7 @@ in
       };
     })
     {
+      warnings = lib.optional (inInitrd != [ ] && config.boot.initrd.systemd.enable) "lethe.persistence: ${lib.concatStringsSep ", " inInitrd}: inInitrd entries are applied before the hand-off only when lethe is the initrd's /init; in NixOS' systemd initrd no unit applies them yet, so lethe-persist mounts them in stage 2, after systemd has read /etc/machine-id.";
       assertions = [
         {
           assertion = !(fromEnvironment && cfg.persistence != { });

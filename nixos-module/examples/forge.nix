@@ -96,10 +96,7 @@
       }
     ];
     files = [
-      {
-        file = "/etc/machine-id";
-        inInitrd = true;
-      }
+      "/etc/machine-id"
       "/etc/ssh/ssh_host_ed25519_key"
       "/etc/ssh/ssh_host_ed25519_key.pub"
     ];

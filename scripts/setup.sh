@@ -73,4 +73,11 @@ if ! command -v cargo >/dev/null; then
     export PATH=$HOME/.cargo/bin:$PATH
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The Nix formatter and linter for nixos-module/check (crates.io; statix is not published there).
+for tool in nixpkgs-fmt@1.3.0 deadnix@1.3.1; do
+    if ! "$HOME/.cargo/bin/${tool%@*}" --version 2>/dev/null | grep -q "${tool#*@}"; then
+        echo "setup: cargo install ${tool%@*} ${tool#*@}"
+        nice -n 15 cargo install --locked --quiet --version "${tool#*@}" "${tool%@*}"
+    fi
+done
 echo "setup: ok"

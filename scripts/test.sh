@@ -23,6 +23,9 @@ bin=$(scripts/build-static.sh | tail -n 1)
 step "cargo test (integration tests run the static binary: $bin)"
 LETHE_BIN=$bin cargo test --locked --all-features
 
+step "NixOS module and flake: parse, nixpkgs-fmt, deadnix, eval/fixture tests"
+LETHE_BIN=$bin nixos-module/check
+
 step "DHCP reply handling under 200,000 mutated packets (fuzz/, stable loop)"
 (cd fuzz && cargo run --locked --release --quiet --bin reply_loop -- 200000)
 

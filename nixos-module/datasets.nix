@@ -1,0 +1,160 @@
+# lethe.datasets: ZFS datasets per service (`lethe datasets`, run by
+# initrd-glue/systemd/system/lethe-datasets.service after zfs-import.target): created with
+# their properties, drift fixed, never destroyed. The seed's modules.storage.datasets shape:
+# a service's dataset is <parentDataset>/<name>, mounted at <parentMount>/<name> unless it
+# names a mountpoint, and `lethe.datasets.services.<name>.path` is where its data lives.
+{ config
+, lib
+, pkgs
+, ...
+}:
+let
+  inherit (lib) mkOption types;
+  leth = import ./lib.nix { inherit lib; };
+  cfg = config.lethe.datasets;
+  opt =
+    type: description:
+    mkOption {
+      type = types.nullOr type;
+      default = null;
+      inherit description;
+    };
+  common = {
+    recordsize = opt types.str "Power of two from 512 to 16M, like \"16K\" or \"1M\".";
+    compression = opt types.str "\"lz4\", \"zstd\", \"zstd-3\", \"off\", …";
+    mountpoint = opt types.str "An absolute path, \"none\" or \"legacy\".";
+    owner = opt types.str "Owner of the mountpoint once mounted.";
+    group = opt types.str "Group of the mountpoint once mounted.";
+    mode = opt types.str "Mode of the mountpoint once mounted, like \"0750\".";
+    properties = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      description = "Further ZFS properties (native ones, or user properties module:name).";
+    };
+    restoreFrom = opt types.str "A dataset whose newest snapshot is received when this one is created (a local replica).";
+  };
+  service = types.submodule (
+    { name, config, ... }:
+    {
+      options = common // {
+        persist = opt types.bool "The dataset is mounted under parentMount, inside a persistence store.";
+        dataset = mkOption {
+          type = types.str;
+          readOnly = true;
+          description = "The dataset's name: <parentDataset>/<name>.";
+        };
+        path = mkOption {
+          type = types.nullOr types.str;
+          readOnly = true;
+          description = "Where the service's data lives (its mountpoint): use it as the service's dataDir.";
+        };
+      };
+      config = {
+        dataset = "${toString cfg.parentDataset}/${name}";
+        path =
+          if config.mountpoint != null && lib.hasPrefix "/" config.mountpoint then
+            config.mountpoint
+          else if config.mountpoint == null && cfg.parentMount != null then
+            "${cfg.parentMount}/${name}"
+          else
+            null;
+      };
+    }
+  );
+  others = lib.removeAttrs cfg [
+    "parentDataset"
+    "parentMount"
+    "services"
+    "_module"
+  ];
+  badKeys = lib.filter (n: !(lib.hasInfix "/" n)) (lib.attrNames others);
+  services = lib.mapAttrs
+    (_: s: removeAttrs s [
+      "dataset"
+      "path"
+    ])
+    cfg.services;
+  configured = cfg.services != { } || others != { };
+  names =
+    lib.mapAttrsToList (_: s: s.dataset) cfg.services
+    ++ lib.attrNames others
+    ++ lib.filter (n: n != null) (
+      map (s: s.restoreFrom) (lib.attrValues cfg.services ++ lib.attrValues others)
+    )
+    ++ lib.optional (cfg.parentDataset != null) cfg.parentDataset;
+  pools = lib.unique (map (n: lib.head (lib.splitString "/" n)) names);
+  zfsMounted = lib.filter (fs: fs.fsType == "zfs" && lib.elem fs.device names) (lib.attrValues config.fileSystems);
+
+  text = leth.unitText config.lethe.package "system" "lethe-datasets.service";
+  install = leth.install text;
+in
+{
+  options.lethe.datasets = mkOption {
+    default = { };
+    description = ''
+      ZFS datasets per service. Keys with a `/` are datasets outside parentDataset, named in
+      full, with the same fields as a service.
+    '';
+    example = lib.literalExpression ''
+      {
+        parentDataset = "tank/services";
+        parentMount = "/persist/services";
+        services.sonarr = { recordsize = "16K"; compression = "lz4"; mountpoint = "/var/lib/sonarr"; owner = "sonarr"; };
+      }
+    '';
+    type = types.submodule {
+      freeformType = types.attrsOf (types.submodule { options = common; });
+      options = {
+        parentDataset = opt types.str "The services' parent dataset, per host: \"tank/services\", \"rpool/safe/persist/services\".";
+        parentMount = opt types.str "Where the services' datasets are mounted unless they name a mountpoint.";
+        services = mkOption {
+          type = types.attrsOf service;
+          default = { };
+          description = "One dataset per service: <parentDataset>/<name>.";
+        };
+      };
+    };
+  };
+
+  config = lib.mkIf configured {
+    lethe.config.datasets = {
+      inherit (cfg) parentDataset parentMount;
+      inherit services;
+    }
+    // others;
+
+    # NixOS imports only the pools something names.
+    boot.zfs.extraPools = pools;
+
+    systemd.packages = [ (pkgs.writeTextDir "lib/systemd/system/lethe-datasets.service" text) ];
+    systemd.services.lethe-datasets = {
+      inherit (install) wantedBy requiredBy;
+      # The unit runs `zfs` and `cp` (migrating a directory onto its new dataset).
+      path = [
+        config.boot.zfs.package
+        pkgs.coreutils
+      ];
+      # A switch to a configuration with other datasets applies them (the run is idempotent).
+      restartTriggers = [ config.lethe.configFile ];
+    };
+
+    assertions = [
+      {
+        assertion = badKeys == [ ];
+        message = "lethe.datasets: ${lib.concatStringsSep ", " badKeys}: not an option of lethe.datasets (parentDataset, parentMount, services), and not a full dataset name (pool/a/b).";
+      }
+      {
+        assertion = cfg.services == { } || cfg.parentDataset != null;
+        message = "lethe.datasets.services needs lethe.datasets.parentDataset (each service's dataset is <parentDataset>/<name>).";
+      }
+      {
+        assertion = zfsMounted == [ ];
+        message = lib.concatMapStringsSep "\n"
+          (
+            fs: "fileSystems.\"${fs.mountPoint}\" mounts ${fs.device}, a dataset of lethe.datasets that ZFS mounts itself: remove the fileSystems entry (the two mounts race)."
+          )
+          zfsMounted;
+      }
+    ];
+  };
+}

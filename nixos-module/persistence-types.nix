@@ -1,0 +1,91 @@
+# The type of one persistence store, in impermanence's shape (so `environment.persistence`
+# values are accepted verbatim), plus lethe's additions on an entry (`inInitrd`, `neededBy`).
+# Unset fields are null and left out of the JSON: lethe fills impermanence's defaults (owner
+# root, mode 0755, home /home/NAME), so a value comes out as it was written.
+{ lib }:
+let
+  inherit (lib) mkOption types;
+  opt =
+    type: description:
+    mkOption {
+      type = types.nullOr type;
+      default = null;
+      inherit description;
+    };
+  owner = {
+    user = opt types.str "Owner when lethe creates it (default root).";
+    group = opt types.str "Group when lethe creates it (default root).";
+    mode = opt types.str "Mode when lethe creates it, like \"0755\".";
+  };
+  lethe = {
+    inInitrd = opt types.bool "Applied by stage 1 to the new root before the hand-off (owners numeric or root).";
+    neededBy = opt (types.listOf types.str) "Units that must not start before it is mounted (lethe-persist is required by them and ordered before).";
+    persistentStoragePath = opt types.str "Another store for this entry.";
+  };
+  directory = types.submodule {
+    options = {
+      directory = mkOption {
+        type = types.str;
+        description = "The directory's path.";
+      };
+      hideMount = opt types.bool "Mark the mount x-gvfs-hide.";
+      # impermanence's; accepted and ignored by lethe.
+      enableDebugging = opt types.bool "impermanence's debug switch (ignored).";
+    }
+    // owner
+    // lethe;
+  };
+  file = types.submodule {
+    options = {
+      file = mkOption {
+        type = types.str;
+        description = "The file's path.";
+      };
+      parentDirectory = opt
+        (types.submodule {
+          options = owner // {
+            directory = opt types.str "impermanence's own field (ignored).";
+            persistentStoragePath = opt types.str "impermanence's own field (ignored).";
+          };
+        }) "Owner and mode of the parent directories lethe creates.";
+      method = opt
+        (types.enum [
+          "auto"
+          "bind"
+          "symlink"
+        ]) "auto (bind when the source exists, else a symlink into the store), bind or symlink.";
+    }
+    // owner
+    // lethe;
+  };
+  entries =
+    kind: description:
+    mkOption {
+      type = types.listOf (types.either types.str kind);
+      default = [ ];
+      inherit description;
+    };
+  user = types.submodule {
+    options = {
+      home = opt types.str "The user's home (default /home/NAME); entries are relative to it.";
+      directories = entries directory "Directories under the home.";
+      files = entries file "Files under the home.";
+    };
+  };
+in
+types.submodule {
+  options = {
+    enable = opt types.bool "Whether this store is used (default true).";
+    persistentStoragePath = opt types.str "The store's path (default: the attribute name).";
+    hideMounts = opt types.bool "Mark every mount x-gvfs-hide (default false).";
+    directories = entries directory "Directories bind-mounted from the store.";
+    files = entries file "Files bind-mounted (or symlinked) from the store.";
+    users = mkOption {
+      type = types.attrsOf user;
+      default = { };
+      description = "Per-user directories and files.";
+    };
+    enableDebugging = opt types.bool "impermanence's debug switch (ignored).";
+    enableWarnings = opt types.bool "impermanence's warnings switch (ignored).";
+  };
+}

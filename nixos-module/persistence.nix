@@ -1,0 +1,153 @@
+# lethe.persistence: impermanence's environment.persistence, applied by `lethe persist`
+# (initrd-glue/systemd/system/lethe-persist.service) early in stage 2, before local-fs.target.
+{ config
+, lib
+, options
+, pkgs
+, ...
+}:
+let
+  inherit (lib) mkOption types;
+  leth = import ./lib.nix { inherit lib; };
+  cfg = config.lethe;
+  fromEnvironment = cfg.persistenceFromEnvironment;
+  persistence =
+    if fromEnvironment then config.environment.persistence or { } else cfg.persistence;
+  # `or`: with persistenceFromEnvironment the values may come from another declaration.
+  stores = lib.filterAttrs (_: s: (s.enable or null) != false) persistence;
+  storePath = name: s: if (s.persistentStoragePath or null) != null then s.persistentStoragePath else name;
+  storePaths = lib.mapAttrsToList storePath stores;
+
+  entriesOf =
+    s:
+    (s.directories or [ ])
+    ++ (s.files or [ ])
+    ++ lib.concatMap (u: (u.directories or [ ]) ++ (u.files or [ ])) (lib.attrValues (s.users or { }));
+  neededBy = lib.unique (
+    lib.concatMap (e: if builtins.isAttrs e && (e.neededBy or null) != null then e.neededBy else [ ]) (
+      lib.concatMap entriesOf (lib.attrValues stores)
+    )
+  );
+
+  # The fileSystems entry a path lives on: the longest mount point above it.
+  fileSystems = lib.attrValues config.fileSystems;
+  under = path: fs: fs.mountPoint == "/" || path == fs.mountPoint || lib.hasPrefix "${fs.mountPoint}/" path;
+  mountOf =
+    path:
+    lib.foldl'
+      (
+        best: fs:
+        if under path fs && (best == null || lib.stringLength fs.mountPoint > lib.stringLength best.mountPoint) then
+          fs
+        else
+          best
+      )
+      null
+      fileSystems;
+  # NixOS mounts these in the initrd whatever neededForBoot says (utils.pathsNeededForBoot).
+  pathsNeededForBoot = [
+    "/"
+    "/nix"
+    "/nix/store"
+    "/var"
+    "/var/log"
+    "/var/lib"
+    "/var/lib/nixos"
+    "/etc"
+    "/usr"
+  ];
+  notNeededForBoot = lib.filter
+    (
+      p:
+      let
+        fs = mountOf p;
+      in
+      fs != null && !fs.neededForBoot && !(lib.elem fs.mountPoint pathsNeededForBoot)
+    )
+    storePaths;
+
+  inInitrd = lib.concatMap
+    (e: lib.optional (builtins.isAttrs e && (e.inInitrd or null) == true) (e.directory or e.file))
+    (lib.concatMap entriesOf (lib.attrValues stores));
+
+  environmentDeclaredByOthers =
+    options ? environment.persistence
+    && lib.any (f: !(lib.hasSuffix "environment-persistence.nix" (toString f))) options.environment.persistence.declarations;
+
+  text = leth.unitText cfg.package "system" "lethe-persist.service";
+  install = leth.install text;
+in
+{
+  options.lethe = {
+    persistence = mkOption {
+      type = types.attrsOf (import ./persistence-types.nix { inherit lib; });
+      default = { };
+      example = lib.literalExpression ''
+        {
+          "/persist" = {
+            hideMounts = true;
+            directories = [ "/var/log" "/var/lib/nixos" { directory = "/var/lib/private"; mode = "0700"; } ];
+            files = [ "/etc/machine-id" ];
+            users.alice.directories = [ "Documents" ];
+          };
+        }
+      '';
+      description = ''
+        What survives the rollback, in impermanence's `environment.persistence` shape (paste the
+        value unchanged), with lethe's `inInitrd` and `neededBy` on entries. Applied by
+        `lethe persist` before local-fs.target: bind mounts, owners and modes converge,
+        existing data adopted into the store, nothing deleted.
+      '';
+    };
+    persistenceFromEnvironment = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Take `environment.persistence` itself instead of lethe.persistence: for a host that
+        migrates by replacing impermanence's module with the flake's
+        `nixosModules.impermanence` (which declares that option and sets this).
+      '';
+    };
+  };
+
+  config = lib.mkMerge [
+    (lib.mkIf (persistence != { }) {
+      lethe.config.persistence = persistence;
+
+      systemd.packages = [ (pkgs.writeTextDir "lib/systemd/system/lethe-persist.service" text) ];
+      # A drop-in on the packaged unit (NixOS reads no [Install] of packaged units): the links
+      # of its [Install], the stores' mounts, and the units that need persisted paths.
+      systemd.services.lethe-persist = {
+        inherit (install) wantedBy;
+        requiredBy = install.requiredBy ++ neededBy;
+        before = neededBy;
+        unitConfig.RequiresMountsFor = storePaths;
+      };
+    })
+    {
+      warnings = lib.optional (inInitrd != [ ] && config.boot.initrd.systemd.enable) "lethe.persistence: ${lib.concatStringsSep ", " inInitrd}: inInitrd entries are applied before the hand-off only when lethe is the initrd's /init; in NixOS' systemd initrd no unit applies them yet, so lethe-persist mounts them in stage 2, after systemd has read /etc/machine-id.";
+      assertions = [
+        {
+          assertion = !(fromEnvironment && cfg.persistence != { });
+          message = "lethe.persistence and lethe.persistenceFromEnvironment are both set: keep one (the second takes environment.persistence).";
+        }
+        {
+          assertion = !(fromEnvironment && environmentDeclaredByOthers);
+          message = "lethe.persistenceFromEnvironment: impermanence's module is still imported, so both it and lethe would bind-mount environment.persistence: remove impermanence's module from the imports (lethe's nixosModules.impermanence declares the option).";
+        }
+        {
+          assertion = notNeededForBoot == [ ];
+          message = lib.concatMapStringsSep "\n"
+            (
+              p:
+              let
+                fs = mountOf p;
+              in
+              "fileSystems.\"${fs.mountPoint}\".neededForBoot must be true: the persistence store ${p} is on it, and stage 2 reads persisted files (/etc/machine-id, host keys) before fstab's mounts; inInitrd entries are applied in stage 1."
+            )
+            notNeededForBoot;
+        }
+      ];
+    }
+  ];
+}

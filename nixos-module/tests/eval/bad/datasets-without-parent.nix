@@ -1,0 +1,6 @@
+# Services without the parent their datasets are named under.
+{ lib, ... }:
+{
+  imports = [ ../../../examples/forge.nix ];
+  lethe.datasets.parentDataset = lib.mkForce null;
+}

@@ -1,0 +1,5 @@
+# lethe.persistence given, and environment.persistence taken as well.
+{
+  imports = [ ../../../examples/forge.nix ];
+  lethe.persistenceFromEnvironment = true;
+}

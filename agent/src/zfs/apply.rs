@@ -223,8 +223,10 @@ fn restore(dataset: &str, snapshot: &str, properties: &BTreeMap<String, String>)
         args.push(dataset.to_string());
         run("zfs", &args)?;
     }
+    // `zfs set mountpoint=` mounts it already; without one, it inherits a place to mount.
+    let mounted = mounts()?.iter().any(|(_, source)| source == dataset);
     let mountable = properties.get("mountpoint").is_none_or(|m| m.starts_with('/'));
-    if mountable {
+    if mountable && !mounted {
         run("zfs", &strings(&["mount", dataset]))?;
     }
     Ok(())

@@ -33,7 +33,7 @@ pub fn render(step: &Step) -> String {
             format!("restore {dataset} from {snapshot} (zfs send | zfs recv), then set {}", props(properties))
         }
         Step::Migrate { dataset, from, renamed, files, bytes, .. } => format!(
-            "migrate {from} ({files} files, {}) into {dataset}, then mount it there; the old directory stays as {renamed}",
+            "migrate {from} ({files} entries, {}) into {dataset}, then mount it there; the old directory stays as {renamed}",
             size(*bytes)
         ),
         Step::Set { dataset, property, value, was, source, note } => {

@@ -7,7 +7,9 @@
 # (-N, as zfs-import does) and runs a changed config: plex's recordsize changed, postgres-wal
 # removed (kept, reported), jellyfin added; a config with a bad property fails first with
 # nothing changed; then, with tank exported, the same config on `rpool` with only
-# parentDataset changed (the single-disk host) creates everything there.
+# parentDataset changed (the single-disk host) creates everything there. Also: a create-only
+# property that differs is an error for its dataset (exit 2); a pool that is not imported is
+# one error naming it (exit 2).
 
 scenario() {
     source "$VM_ROOT/lib/zfs.sh"
@@ -27,8 +29,9 @@ scenario() {
         "$services2" >"$WORK/cfg/2.json"
     sed 's/"logbias": "latency"/"logbias": "latency", "atimes": "on"/' "$WORK/cfg/2.json" >"$WORK/cfg/bad.json"
     sed 's|"tank/services"|"rpool/safe/persist/services"|' "$WORK/cfg/2.json" >"$WORK/cfg/rpool.json"
+    sed 's/"logbias": "latency"/"logbias": "latency", "casesensitivity": "insensitive"/' "$WORK/cfg/2.json" >"$WORK/cfg/createonly.json"
     local c
-    for c in "$WORK"/cfg/{1,2,rpool}.json; do "$LETHE_BIN" check-config "$c" >/dev/null || { echo "$c: rejected on the host"; return 1; }; done
+    for c in "$WORK"/cfg/{1,2,rpool,createonly}.json; do "$LETHE_BIN" check-config "$c" >/dev/null || { echo "$c: rejected on the host"; return 1; }; done
     "$LETHE_BIN" check-config "$WORK/cfg/bad.json" >/dev/null 2>&1 && { echo "bad.json was accepted"; return 1; }
 
     cat >"$WORK/zfs-check" <<'CHECK'
@@ -112,6 +115,8 @@ else
     own /var/lib/sonarr /var/lib/plex /var/lib/postgresql
     echo "@@RESTORED $($B cat /persist/services/home-assistant/state.json)"
     datasets 2.json NOOP2
+    datasets 2.json JSON --json --dry-run
+    datasets createonly.json CREATEONLY
     # The single-disk host: the same config with parentDataset changed, on its own pool.
     zpool export tank
     zpool create rpool /persist/zfs/rpool.img || echo "@@FAIL zpool create rpool"
@@ -119,6 +124,7 @@ else
     get rpool
     datasets rpool.json NOOP3
     zpool export rpool; zpool export backup
+    datasets 2.json NOPOOL
 fi
 $B umount /persist
 CHECK
@@ -174,6 +180,9 @@ CHECK
         --want "@@GET rpool/safe/persist/services/plex	recordsize	131072	local" \
         --want "@@GET rpool/safe/persist/services/sonarr	mountpoint	/var/lib/sonarr	local" \
         --want '@@NOOP3 datasets: 5 declared, all as declared' --want '@@NOOP3-STATUS 0' \
+        --want '@@CREATEONLY error   tank/services/postgresql: casesensitivity is sensitive, declared insensitive: ZFS sets casesensitivity only when a dataset is created' \
+        --want '@@JSON +"action": "undeclared",' --want '@@JSON +"dryRun": true,' --want '@@JSON-STATUS 0' \
+        --want '@@CREATEONLY-STATUS 2' --want '@@NOPOOL error   tank: pool tank is not imported' --want '@@NOPOOL-STATUS 2' \
         --want '@@STAGE2-DONE' --refuse '@@NOOP[23] (create|set|own|migrate)' ||
         { echo "boot 2 failed"; return 1; }
 }

@@ -9,7 +9,7 @@
 # nothing changed; then, with tank exported, the same config on `rpool` with only
 # parentDataset changed (the single-disk host) creates everything there. Also: a create-only
 # property that differs is an error for its dataset (exit 2); a pool that is not imported is
-# one error naming it (exit 2).
+# one error naming it (exit 2); a migration interrupted after the create is finished.
 
 scenario() {
     source "$VM_ROOT/lib/zfs.sh"
@@ -30,8 +30,9 @@ scenario() {
     sed 's/"logbias": "latency"/"logbias": "latency", "atimes": "on"/' "$WORK/cfg/2.json" >"$WORK/cfg/bad.json"
     sed 's|"tank/services"|"rpool/safe/persist/services"|' "$WORK/cfg/2.json" >"$WORK/cfg/rpool.json"
     sed 's/"logbias": "latency"/"logbias": "latency", "casesensitivity": "insensitive"/' "$WORK/cfg/2.json" >"$WORK/cfg/createonly.json"
+    echo '{"version": 1, "datasets": {"parentDataset": "tank/services", "parentMount": "/persist/services", "services": {"radarr": {"mountpoint": "/var/lib/radarr"}}}}' >"$WORK/cfg/resume.json"
     local c
-    for c in "$WORK"/cfg/{1,2,rpool,createonly}.json; do "$LETHE_BIN" check-config "$c" >/dev/null || { echo "$c: rejected on the host"; return 1; }; done
+    for c in "$WORK"/cfg/{1,2,rpool,createonly,resume}.json; do "$LETHE_BIN" check-config "$c" >/dev/null || { echo "$c: rejected on the host"; return 1; }; done
     "$LETHE_BIN" check-config "$WORK/cfg/bad.json" >/dev/null 2>&1 && { echo "bad.json was accepted"; return 1; }
 
     cat >"$WORK/zfs-check" <<'CHECK'
@@ -117,6 +118,11 @@ else
     datasets 2.json NOOP2
     datasets 2.json JSON --json --dry-run
     datasets createonly.json CREATEONLY
+    # A boot interrupted mid-migration leaves the dataset at its temporary place, marked pending.
+    $B mkdir -p /var/lib/radarr && echo "radarr db" >/var/lib/radarr/radarr.db
+    zfs create -o mountpoint=/run/lethe/migrate/tank_services_radarr -o lethe:migration=pending:/var/lib/radarr tank/services/radarr
+    datasets resume.json RESUME
+    echo "@@RESUMED $($B cat /var/lib/radarr/radarr.db) $($B awk '$2 == "/var/lib/radarr" { print $1 }' /proc/mounts)"
     # The single-disk host: the same config with parentDataset changed, on its own pool.
     zpool export tank
     zpool create rpool /persist/zfs/rpool.img || echo "@@FAIL zpool create rpool"
@@ -182,6 +188,8 @@ CHECK
         --want '@@NOOP3 datasets: 5 declared, all as declared' --want '@@NOOP3-STATUS 0' \
         --want '@@CREATEONLY error   tank/services/postgresql: casesensitivity is sensitive, declared insensitive: ZFS sets casesensitivity only when a dataset is created' \
         --want '@@JSON +"action": "undeclared",' --want '@@JSON +"dryRun": true,' --want '@@JSON-STATUS 0' \
+        --want '@@RESUME migrate /var/lib/radarr \(1 entries' --want '@@RESUME-STATUS 0' \
+        --want '@@RESUMED radarr db tank/services/radarr' \
         --want '@@CREATEONLY-STATUS 2' --want '@@NOPOOL error   tank: pool tank is not imported' --want '@@NOPOOL-STATUS 2' \
         --want '@@STAGE2-DONE' --refuse '@@NOOP[23] (create|set|own|migrate)' ||
         { echo "boot 2 failed"; return 1; }

@@ -36,7 +36,7 @@ fn missing_zpool_is_exit_2_naming_the_command() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("lethe: datasets: reading the ZFS state failed: zpool list -H -o name,feature@large_blocks: cannot run zpool"),
+        err.contains("lethe: datasets: reading the ZFS state failed: zpool list -H -o name,feature@large_blocks,feature@zstd_compress: cannot run zpool"),
         "{err}"
     );
 }

@@ -41,9 +41,8 @@ fn strings(args: &[&str]) -> Vec<String> {
 /// "dataset does not exist" for a pool that is not), then the state of the declared pools in
 /// one `zfs get`, then the directories and snapshots the plan asks about.
 pub fn gather(d: &Datasets) -> Result<Facts> {
-    let pools =
-        state::parse_pools(&run("zpool", &strings(&["list", "-H", "-o", "name,feature@large_blocks"]))?)
-            .map_err(Error::msg)?;
+    let pools = state::parse_pools(&run("zpool", &strings(&["list", "-H", "-o", state::POOL_COLUMNS]))?)
+        .map_err(Error::msg)?;
     let wanted: Vec<String> = plan::pools(d).into_iter().filter(|p| pools.contains_key(p)).collect();
     let state = if wanted.is_empty() {
         state::State::default()

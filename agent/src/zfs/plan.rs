@@ -315,6 +315,18 @@ pub fn plan(d: &Datasets, facts: &Facts) -> Plan {
 
 /// Declared values the machine cannot take: refused before anything changes.
 fn refuse(e: &Entry<'_>, facts: &Facts, refused: &mut Vec<String>) {
+    let pool = facts.pools.get(pool_of(&e.name));
+    if let (Some(c), Some(pool)) = (&e.dataset.compression, pool) {
+        if c.starts_with("zstd") && (pool.zstd == "disabled" || pool.zstd == "-") {
+            refused.push(format!(
+                "{}.compression: {c} needs the pool feature zstd_compress, which pool {} has {}: run `zpool set feature@zstd_compress=enabled {}` (OpenZFS 2.0 or later)",
+                e.config_path("datasets"),
+                pool.name,
+                pool.zstd,
+                pool.name
+            ));
+        }
+    }
     let Some(r) = e.dataset.recordsize else { return };
     let at = format!("{}.recordsize", e.config_path("datasets"));
     if r > 128 << 10 {

@@ -95,12 +95,17 @@ pub fn parse_get(text: &str) -> Result<State, String> {
     Ok(state)
 }
 
-/// One imported pool, from `zpool list -H -o name,feature@large_blocks`.
+/// The `zpool list -o` columns [`parse_pools`] reads.
+pub const POOL_COLUMNS: &str = "name,feature@large_blocks,feature@zstd_compress";
+
+/// One imported pool, from `zpool list -H -o` [`POOL_COLUMNS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     pub name: String,
     /// `enabled`, `active`, `disabled`, or `-` when the pool cannot have the feature.
     pub large_blocks: String,
+    /// The same for zstd compression (OpenZFS 2.0 and later).
+    pub zstd: String,
 }
 
 pub fn parse_pools(text: &str) -> Result<BTreeMap<String, Pool>, String> {
@@ -110,16 +115,15 @@ pub fn parse_pools(text: &str) -> Result<BTreeMap<String, Pool>, String> {
             continue;
         }
         let fields: Vec<&str> = line.split('\t').collect();
-        let [name, large_blocks] = fields[..] else {
+        let [name, large_blocks, zstd] = fields[..] else {
             return Err(format!(
-                "zpool list output line {}: expected name and feature@large_blocks, got {line:?}",
+                "zpool list output line {}: expected {POOL_COLUMNS} separated by tabs, got {line:?}",
                 i + 1
             ));
         };
-        pools.insert(
-            name.to_string(),
-            Pool { name: name.to_string(), large_blocks: large_blocks.to_string() },
-        );
+        let pool =
+            Pool { name: name.to_string(), large_blocks: large_blocks.to_string(), zstd: zstd.to_string() };
+        pools.insert(name.to_string(), pool);
     }
     Ok(pools)
 }
@@ -169,8 +173,9 @@ mod tests {
 
     #[test]
     fn parses_pools_and_snapshots() {
-        let pools = parse_pools("backup\tenabled\ntank\tactive\n").unwrap();
+        let pools = parse_pools("backup\tenabled\tdisabled\ntank\tactive\tenabled\n").unwrap();
         assert_eq!(pools["tank"].large_blocks, "active");
+        assert_eq!(pools["backup"].zstd, "disabled");
         assert_eq!(pools.len(), 2);
         assert_eq!(parse_snapshots("b/s@1\nb/s@2\n\n"), ["b/s@1", "b/s@2"]);
     }

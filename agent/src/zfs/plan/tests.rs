@@ -1,6 +1,7 @@
 //! The plan as a table: each directory in `cases/` holds `config.json` (a lethe config),
 //! `state.txt` (what `zfs get -H -p -o name,property,value,source` printed), optionally
-//! `facts.json` (`{"pools": {"tank": "active"}, "maxRecordsize": N, "dirs": {"/path": [files,
+//! `facts.json` (`{"pools": {"tank": "active"}` or `"active disabled"` for large_blocks and
+//! zstd_compress, "maxRecordsize": N, "dirs": {"/path": [files,
 //! bytes]}, "snapshots": {"src": ["src@a"]}}`; pools default to those in state.txt, with
 //! large_blocks active) and `expected.txt`: the plan as `lethe datasets --dry-run` prints it.
 //! Adding a case is adding a directory. `LETHE_BLESS=1` writes what the plan gives instead
@@ -17,16 +18,19 @@ fn facts(dir: &Path, state: State) -> Facts {
         .unwrap_or(serde_json::json!({}));
     let mut pools = BTreeMap::new();
     if let Some(given) = extra["pools"].as_object() {
-        for (name, feature) in given {
-            pools.insert(
-                name.clone(),
-                Pool { name: name.clone(), large_blocks: feature.as_str().unwrap().into() },
-            );
+        for (name, features) in given {
+            // "large_blocks zstd_compress", or one value for both.
+            let f: Vec<&str> = features.as_str().unwrap().split(' ').collect();
+            let (large_blocks, zstd) = (f[0].to_string(), f[f.len() - 1].to_string());
+            pools.insert(name.clone(), Pool { name: name.clone(), large_blocks, zstd });
         }
     } else {
         for name in state.datasets.keys() {
             let pool = pool_of(name).to_string();
-            pools.insert(pool.clone(), Pool { name: pool, large_blocks: "active".into() });
+            pools.insert(
+                pool.clone(),
+                Pool { name: pool, large_blocks: "active".into(), zstd: "active".into() },
+            );
         }
     }
     let mut dirs = BTreeMap::new();

@@ -46,6 +46,9 @@ packages=(
     busybox-static dropbear-bin openssh-server hyperfine
     # nix evaluation of the module
     nix-bin
+    # ZFS for the VM scenarios (contrib, bookworm's OpenZFS 2.1): vm-tests/lib/build-zfs adds
+    # linux-headers-KVER of the test kernel and builds zfs.ko for it once (cached)
+    zfs-dkms zfsutils-linux
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -20,6 +20,9 @@ Usage:
                               bring the network up as stage 1 does, print the lease as JSON,
                               renew until SIGTERM (--once: tear down at once); ip= is read
                               from /proc/cmdline, or from TEXT
+  lethe datasets --config FILE [--dry-run] [--json]
+                              create the declared ZFS datasets and keep their properties,
+                              owners and modes right (never destroys); print what it did
   lethe init [ARG...]         stage 1 as PID 1 of an initrd (what lethe runs whenever it is
                               PID 1, whatever its name): config from /etc/lethe/config.json,
                               ARGs go to stage 2's init
@@ -59,6 +62,11 @@ pub enum Command {
         config: PathBuf,
         once: bool,
         cmdline: Option<String>,
+    },
+    Datasets {
+        config: PathBuf,
+        dry_run: bool,
+        json: bool,
     },
 }
 
@@ -130,6 +138,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             Command::Net { config, once, cmdline }
         }
+        Some("datasets") => {
+            let config = args.config()?;
+            let (mut dry_run, mut json) = (false, false);
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--dry-run" => dry_run = true,
+                    "--json" => json = true,
+                    other => return Err(format!("unexpected argument {other}")),
+                }
+            }
+            Command::Datasets { config, dry_run, json }
+        }
         Some(other) => return Err(format!("unknown command {other}")),
     };
     args.done()?;
@@ -189,6 +209,10 @@ mod tests {
         assert_eq!(p(&[]), Ok(Command::Help));
         assert_eq!(p(&["--version"]), Ok(Command::Version));
         assert_eq!(p(&["check-config", "x.json"]), Ok(Command::CheckConfig { file: "x.json".into() }));
+        assert_eq!(
+            p(&["datasets", "--config", "c.json", "--json", "--dry-run"]),
+            Ok(Command::Datasets { config: "c.json".into(), dry_run: true, json: true })
+        );
     }
 
     #[test]

@@ -15,3 +15,4 @@ pub mod rollback;
 pub mod serve;
 pub mod ssh;
 pub mod unlock;
+pub mod zfs;

@@ -38,5 +38,6 @@ fn main() -> ExitCode {
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
         Command::Serve { config } => ExitCode::from(lethe::serve::run(&config)),
         Command::Net { config, once, cmdline } => lethe::net::main(&config, once, cmdline),
+        Command::Datasets { config, dry_run, json } => lethe::zfs::main(&config, dry_run, json),
     }
 }

@@ -31,7 +31,7 @@ fn recordsize_spellings() {
         [("512", 512), ("\"128K\"", 131072), ("\"1M\"", 1 << 20), ("\"16M\"", 16 << 20), ("\"4KiB\"", 4096)]
     {
         let c = parse(&format!(r#"{{"version": 1, "datasets": {{"tank/a": {{"recordsize": {given}}}}}}}"#));
-        assert_eq!(c.datasets.unwrap()["tank/a"].recordsize, Some(bytes), "{given}");
+        assert_eq!(c.datasets.unwrap().others["tank/a"].recordsize, Some(bytes), "{given}");
     }
     for bad in ["\"1G\"", "\"K\"", "\"128X\"", "-512", "\"99999999999999999999K\""] {
         let e = error(&format!(r#"{{"version": 1, "datasets": {{"tank/a": {{"recordsize": {bad}}}}}}}"#));
@@ -107,4 +107,63 @@ fn rollback_apart_from_mounts_on_other_devices_or_subvolumes() {
     parse(&boot("subvol=/", "/dev/a"));
     parse(&boot("subvolid=257", "/dev/a"));
     parse(&boot("", "/dev/a"));
+}
+
+#[test]
+fn service_datasets_get_their_names_and_mountpoints() {
+    let c = parse(
+        r#"{"version": 1, "datasets": {"parentDataset": "tank/persist", "parentMount": "/persist/",
+        "services": {"sonarr": {"mountpoint": "/var/lib/sonarr/"}, "wal": {},
+                     "postgresql": {"mountpoint": "/var/lib/postgresql", "persist": true}},
+        "rpool/other/x": {"properties": {"dnsize": "auto", "atime": "off"}}}}"#,
+    );
+    let d = c.datasets.unwrap();
+    let got: Vec<(String, Option<String>)> =
+        datasets::entries(&d).into_iter().map(|e| (e.name, e.mountpoint)).collect();
+    let want = [
+        ("tank/persist/postgresql", Some("/persist/var/lib/postgresql")),
+        ("tank/persist/sonarr", Some("/var/lib/sonarr")),
+        ("tank/persist/wal", Some("/persist/wal")),
+        ("rpool/other/x", None),
+    ];
+    let want: Vec<(String, Option<String>)> =
+        want.iter().map(|(n, m)| (n.to_string(), m.map(str::to_string))).collect();
+    assert_eq!(got, want);
+    // Short property names are kept in the long form `zfs get` prints.
+    assert_eq!(d.others["rpool/other/x"].properties["dnodesize"], "auto");
+}
+
+#[test]
+fn dataset_names_follow_zfs_rules() {
+    for ok in ["tank", "tank/a", "rpool/safe/persist/services", "t/a b/c_d-e.f:g"] {
+        assert_eq!(datasets::name_problem(ok), None, "{ok}");
+    }
+    let long = format!("tank/{}", "x".repeat(251));
+    for bad in [
+        "tank/", "/tank", "tank//a", "tank/a@s", "tank/a#b", "tank/./a", "tank/..", "1tank/a", "c0/a",
+        "raidz1/a", "tank/ä", &long,
+    ] {
+        assert!(datasets::name_problem(bad).is_some(), "{bad}");
+    }
+}
+
+#[test]
+fn compression_values_of_openzfs_2_1() {
+    for ok in [
+        "lz4",
+        "gzip",
+        "gzip-6",
+        "zstd",
+        "zstd-19",
+        "zstd-fast",
+        "zstd-fast-10",
+        "zstd-fast-500",
+        "zle",
+        "on",
+    ] {
+        assert!(datasets::compression_known(ok), "{ok}");
+    }
+    for bad in ["zstd-20", "zstd-fast-11", "gzip-0", "brotli", "LZ4", ""] {
+        assert!(!datasets::compression_known(bad), "{bad}");
+    }
 }

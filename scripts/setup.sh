@@ -46,6 +46,10 @@ packages=(
     busybox-static dropbear-bin openssh-server hyperfine
     # nix evaluation of the module
     nix-bin
+    # a real systemd initrd (dracut-core, not dracut: that one conflicts with initramfs-tools)
+    # and the Debian initrd bench/boot races (initramfs-tools with SSH unlock); the host boots
+    # no initrd of its own, so their kernel hooks find nothing to rebuild
+    dracut-core initramfs-tools cryptsetup-initramfs dropbear-initramfs bc
 )
 missing=()
 for p in "${packages[@]}"; do

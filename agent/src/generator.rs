@@ -70,7 +70,8 @@ fn mapper_name(path: &Path) -> Option<String> {
 ///   ordered after it), and the rollback requires and waits for its device, and for
 ///   `systemd-cryptsetup@NAME.service` when the device is `/dev/mapper/NAME` (required in
 ///   systemdAgent mode, where that unit exists; only ordered otherwise);
-/// - in direct mode, each `/dev/mapper/NAME` device unit waits without a time limit (a
+/// - in direct mode, lethe-unlock waits for the LUKS devices it opens, and each
+///   `/dev/mapper/NAME` device unit waits without a time limit (a
 ///   person may take minutes to type the passphrase; systemd-cryptsetup-generator does the
 ///   same for its devices);
 /// - with `unlock.console` in systemdAgent mode, lethe's prompt is the console's one and
@@ -91,6 +92,17 @@ pub fn plan(config: &Config) -> Vec<DropIn> {
     let agent = config.unlock.as_ref().is_some_and(|u| u.systemd_agent);
     if let Some(unlock) = &config.unlock {
         if !unlock.systemd_agent {
+            // lethe-unlock is not ordered after udev (SSH comes up early); in direct mode it
+            // opens the LUKS devices itself, so it waits for them to appear.
+            let mut waits = Vec::new();
+            for d in &unlock.devices {
+                let unit = device_unit(&d.device);
+                waits.push(format!("Wants={unit}"));
+                waits.push(format!("After={unit}"));
+            }
+            if !waits.is_empty() {
+                out.push(drop_in("lethe-unlock.service", &waits));
+            }
             for d in &unlock.devices {
                 let unit = device_unit(&Path::new("/dev/mapper").join(&d.name));
                 out.push(drop_in(
@@ -245,11 +257,14 @@ mod tests {
         );
         assert_eq!(f[0].0, "initrd.target.d/50-lethe.conf");
         assert_eq!(body(&f[0].1), ["Wants=lethe-unlock.service"]);
-        assert_eq!(f[1].0, "dev-mapper-crypted.device.d/50-lethe.conf");
-        assert_eq!(body(&f[1].1), ["JobTimeoutSec=infinity", "JobRunningTimeoutSec=infinity"]);
+        assert_eq!(f[1].0, "lethe-unlock.service.d/50-lethe.conf");
+        assert_eq!(body(&f[1].1), ["Wants=dev-vda.device", "After=dev-vda.device"]);
+        assert_eq!(f[2].0, "dev-mapper-crypted.device.d/50-lethe.conf");
+        assert_eq!(body(&f[2].1), ["JobTimeoutSec=infinity", "JobRunningTimeoutSec=infinity"]);
         // No systemd-cryptsetup unit exists in direct mode: only ordered, never required.
+        assert_eq!(f[4].0, "lethe-rollback.service.d/50-lethe.conf");
         assert_eq!(
-            body(&f[3].1),
+            body(&f[4].1),
             [
                 "Requires=dev-mapper-crypted.device",
                 "After=dev-mapper-crypted.device",

@@ -15,9 +15,9 @@ scenario() {
     check_log "$log" \
         --want 'Started lethe-unlock.service' --want 'ssh: listening on port 22' \
         --want 'moved root to old_roots/' \
-        --want 'serve: SIGTERM: stopping' --want 'ssh: listener closed' \
+        --want 'serve: SIGTERM: stopping' --want 'ssh: listener closed' --want 'torn down \([0-9]+ address' \
         --want '@@OLD-ROOTS [^ ]+ $' --want '@@STAGE2-DONE' \
         --refuse 'systemd asks' --refuse 'Please enter passphrase' || status=1
-    in_order "$log" 'Mounted sysroot.mount' 'ssh: listener closed' 'Switching root' '@@STAGE2 ' || status=1
+    in_order "$log" 'Mounted sysroot.mount' 'ssh: listener closed' 'torn down' 'Switching root' '@@STAGE2 ' || status=1
     return $status
 }

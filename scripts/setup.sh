@@ -49,6 +49,10 @@ packages=(
     # ZFS for the VM scenarios (contrib, bookworm's OpenZFS 2.1): vm-tests/lib/build-zfs adds
     # linux-headers-KVER of the test kernel and builds zfs.ko for it once (cached)
     zfs-dkms zfsutils-linux
+    # a real systemd initrd (dracut-core, not dracut: that one conflicts with initramfs-tools)
+    # and the Debian initrd bench/boot races (initramfs-tools with SSH unlock); the host boots
+    # no initrd of its own, so their kernel hooks find nothing to rebuild
+    dracut-core initramfs-tools cryptsetup-initramfs dropbear-initramfs bc
 )
 missing=()
 for p in "${packages[@]}"; do

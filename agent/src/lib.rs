@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod dhcp;
 pub mod error;
+pub mod generator;
 pub mod handoff;
 pub mod init;
 pub mod kmod;

@@ -19,6 +19,13 @@ fn main() -> ExitCode {
         lethe::log::init();
         lethe::init::main(lethe::init::stage2_args(std::env::args_os().skip(1).collect()));
     }
+    // systemd runs generators by their path: `…/system-generators/lethe-generator` is a
+    // symlink to this binary (see initrd-glue/systemd/initrd/).
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if argv0.to_string_lossy().ends_with(lethe::generator::NAME) {
+        lethe::log::init();
+        return lethe::generator::main(std::env::args_os().skip(1).collect());
+    }
     let command = match cli::parse(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(e) => {

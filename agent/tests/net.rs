@@ -296,6 +296,30 @@ fn no_server_retries_with_backoff_then_gives_up() {
     assert_eq!(lab.addresses("c0"), "");
 }
 
+/// A systemd initrd stops lethe-network.service before switch-root whether or not a lease
+/// came: SIGTERM while DHCP still waits must end `lethe net` at once (exit 0, nothing left
+/// applied), not after dhcpTimeoutSeconds.
+#[test]
+fn sigterm_while_waiting_for_a_lease_stops_at_once() {
+    let mut lab = Lab::new("termwait");
+    let child = lab
+        .lethe_command(r#"{"dhcpTimeoutSeconds": 60}"#, &[])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(lab.dir.join("lethe.log")).unwrap())
+        .spawn()
+        .expect("lethe runs");
+    lab.lethe = Some(child);
+    wait_for_text(&lab.dir.join("lethe.log"), "c0: DHCPDISCOVER sent");
+    let asked = Instant::now();
+    let code = lab.stop();
+    let took = asked.elapsed();
+    assert_eq!(code, 0, "{}", lab.log());
+    // Not a timing assertion on speed: only that it did not sit out the 60 s DHCP wait.
+    assert!(took < Duration::from_secs(30), "stopped after {took:?}; log:\n{}", lab.log());
+    assert!(lab.log().contains("stopping before an address was applied"), "{}", lab.log());
+    assert_eq!(lab.addresses("c0"), "");
+}
+
 #[test]
 fn renews_at_t1() {
     let mut lab = Lab::new("renew");

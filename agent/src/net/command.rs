@@ -66,10 +66,36 @@ pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::proc
     };
     let options = Options { give_up: true, ..Options::default() };
     let result: Result<()> = runtime.block_on(async move {
-        let mut session = Session::start(&network, &options).await?;
-        if let Err(e) = session.configure().await {
-            session.teardown().await?;
-            return Err(e);
+        // SAFETY: `signals` is an OwnedFd moved into the AsyncFd, which keeps it open for
+        // as long as it is registered.
+        let signals = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(signals, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| Error::msg(format!("signalfd: {e}")))?;
+        // Stopped while still waiting for a link or a lease (a systemd initrd stops
+        // lethe-network.service before switch-root, lease or not): undo and exit at once,
+        // rather than sit out the unit's stop timeout with SIGTERM blocked.
+        let mut session = tokio::select! {
+            r = Session::start(&network, &options) => r?,
+            _ = signals.readable() => {
+                log::info!("stopping before the link was up");
+                return Ok(());
+            }
+        };
+        let configured = tokio::select! {
+            r = session.configure() => Some(r),
+            _ = signals.readable() => None,
+        };
+        match configured {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                session.teardown().await?;
+                return Err(e);
+            }
+            None => {
+                log::info!("stopping before an address was applied");
+                return session.teardown().await;
+            }
         }
         let summary = session.summary().expect("up applies an address");
         let line = format!("{}\n", serde_json::to_string(summary).expect("summary serializes"));
@@ -78,12 +104,6 @@ pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::proc
             log::warn!("stdout: {e}");
         }
         if !once {
-            // SAFETY: `signals` is an OwnedFd moved into the AsyncFd, which keeps it open for
-            // as long as it is registered.
-            let signals = unsafe {
-                tokio::io::unix::AsyncFd::register_with_interest(signals, tokio::io::Interest::READABLE)
-            }
-            .map_err(|e| Error::msg(format!("signalfd: {e}")))?;
             tokio::select! {
                 r = session.maintain() => r?,
                 _ = signals.readable() => log::info!("stopping"),

@@ -1,0 +1,297 @@
+//! `lethe-generator`: a systemd generator (systemd.generator(7)) for the systemd initrd. The
+//! unit files in `initrd-glue/systemd/initrd/` are fixed text, the same on every host; what
+//! depends on the host (which device the rollback waits for, which units a config turns on)
+//! is decided here, from `/etc/lethe/config.json`, when systemd runs its generators at boot.
+//! So the NixOS module and the dracut module install the same units and one symlink
+//! (`…/system-generators/lethe-generator` → the lethe binary), and nothing else.
+//!
+//! [`plan`] is the decision (a config in, drop-in files out, pure); [`write`] puts them into
+//! the generator's output directory.
+
+use crate::config::Config;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Where systemd runs generators from; the program name lethe answers to as one.
+pub const NAME: &str = "lethe-generator";
+
+/// One file for the generator's output directory: a path relative to it, and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropIn {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+fn drop_in(unit: &str, lines: &[String]) -> DropIn {
+    let mut text = String::from("# Written by lethe-generator from /etc/lethe/config.json\n[Unit]\n");
+    for l in lines {
+        let _ = writeln!(text, "{l}");
+    }
+    DropIn { path: PathBuf::from(format!("{unit}.d/50-lethe.conf")), text }
+}
+
+/// systemd's escaping of one unit-name component (`systemd-escape`): `/` becomes `-`, and
+/// anything but ASCII letters, digits, `:`, `_` and `.` (and a leading `.`) becomes `\xNN`.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i == 0 => out.push_str("\\x2e"),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b':' | b'_' | b'.' => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out
+}
+
+/// `systemd-escape --path --suffix=device`: the device unit of a `/dev/...` path.
+pub fn device_unit(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.is_empty() {
+        return "-.device".into();
+    }
+    format!("{}.device", escape(&parts.join("/")))
+}
+
+/// The dm name of `/dev/mapper/NAME`.
+fn mapper_name(path: &Path) -> Option<String> {
+    let name = path.strip_prefix("/dev/mapper").ok()?.to_str()?;
+    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+}
+
+/// What the generator writes for `config`:
+/// - `initrd.target` wants `lethe-network.service` (with a `network` section) and
+///   `lethe-unlock.service` (with an `unlock` section);
+/// - with a `rollback` section, `sysroot.mount` requires `lethe-rollback.service` (and is
+///   ordered after it), and the rollback requires and waits for its device, and for
+///   `systemd-cryptsetup@NAME.service` when the device is `/dev/mapper/NAME` (required in
+///   systemdAgent mode, where that unit exists; only ordered otherwise);
+/// - in direct mode, lethe-unlock waits for the LUKS devices it opens, and each
+///   `/dev/mapper/NAME` device unit waits without a time limit (a
+///   person may take minutes to type the passphrase; systemd-cryptsetup-generator does the
+///   same for its devices);
+/// - with `unlock.console` in systemdAgent mode, lethe's prompt is the console's one and
+///   systemd's console agent is not started: two readers of one terminal split the typed
+///   characters between them (and share one terminal mode). It comes back if lethe fails.
+pub fn plan(config: &Config) -> Vec<DropIn> {
+    let mut out = Vec::new();
+    let mut wants = Vec::new();
+    if config.network.is_some() {
+        wants.push("lethe-network.service");
+    }
+    if config.unlock.is_some() {
+        wants.push("lethe-unlock.service");
+    }
+    if !wants.is_empty() {
+        out.push(drop_in("initrd.target", &[format!("Wants={}", wants.join(" "))]));
+    }
+    let agent = config.unlock.as_ref().is_some_and(|u| u.systemd_agent);
+    if let Some(unlock) = &config.unlock {
+        if !unlock.systemd_agent {
+            // lethe-unlock is not ordered after udev (SSH comes up early); in direct mode it
+            // opens the LUKS devices itself, so it waits for them to appear.
+            let mut waits = Vec::new();
+            for d in &unlock.devices {
+                let unit = device_unit(&d.device);
+                waits.push(format!("Wants={unit}"));
+                waits.push(format!("After={unit}"));
+            }
+            if !waits.is_empty() {
+                out.push(drop_in("lethe-unlock.service", &waits));
+            }
+            for d in &unlock.devices {
+                let unit = device_unit(&Path::new("/dev/mapper").join(&d.name));
+                out.push(drop_in(
+                    &unit,
+                    &["JobTimeoutSec=infinity".into(), "JobRunningTimeoutSec=infinity".into()],
+                ));
+            }
+        } else if unlock.console {
+            out.push(drop_in(
+                "lethe-unlock.service",
+                &[
+                    "Conflicts=systemd-ask-password-console.path systemd-ask-password-console.service".into(),
+                    // If lethe itself fails, systemd's console agent takes the console back.
+                    "OnFailure=systemd-ask-password-console.path".into(),
+                ],
+            ));
+        }
+    }
+    if let Some(rollback) = &config.rollback {
+        out.push(drop_in(
+            "sysroot.mount",
+            &["Requires=lethe-rollback.service".into(), "After=lethe-rollback.service".into()],
+        ));
+        let device = device_unit(&rollback.device);
+        let mut lines = vec![format!("Requires={device}"), format!("After={device}")];
+        if let Some(name) = mapper_name(&rollback.device) {
+            let crypt = format!("systemd-cryptsetup@{}.service", escape(&name));
+            if agent {
+                lines.push(format!("Requires={crypt}"));
+            }
+            lines.push(format!("After={crypt}"));
+        }
+        out.push(drop_in("lethe-rollback.service", &lines));
+    }
+    out
+}
+
+/// Writes `drop_ins` under `dir` (the generator's "normal" output directory).
+pub fn write(dir: &Path, drop_ins: &[DropIn]) -> std::io::Result<()> {
+    for d in drop_ins {
+        let path = dir.join(&d.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // Several drop-ins may go to one unit (never today): append, not overwrite.
+        use std::io::Write as _;
+        std::fs::OpenOptions::new().create(true).append(true).open(&path)?.write_all(d.text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Run as `lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]`. A generator must not fail the
+/// boot: a missing config means "not configured" (nothing written); a bad one is logged (the
+/// units then fail with the config's own message) and nothing is written. Always exit 0.
+pub fn main(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
+    let Some(dir) = args.first().map(PathBuf::from) else {
+        eprintln!("lethe-generator: usage: lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]");
+        return std::process::ExitCode::from(crate::cli::EXIT_BAD_INPUT);
+    };
+    let path = Path::new(crate::init::CONFIG_PATH);
+    if !path.exists() {
+        return std::process::ExitCode::SUCCESS;
+    }
+    match Config::load(path) {
+        Ok(config) => {
+            if let Err(e) = write(&dir, &plan(&config)) {
+                log::error!("lethe-generator: {}: cannot write: {e}", dir.display());
+            }
+        }
+        Err(e) => log::error!("lethe-generator: {e}"),
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_systemd_escape() {
+        // Expected values from `systemd-escape --path --suffix=device` (systemd 252).
+        for (path, unit) in [
+            ("/dev/mapper/crypted", "dev-mapper-crypted.device"),
+            ("/dev/vda", "dev-vda.device"),
+            ("/dev/disk/by-uuid/1d2e-3f", "dev-disk-by\\x2duuid-1d2e\\x2d3f.device"),
+            ("/dev/disk/by-label/my disk", "dev-disk-by\\x2dlabel-my\\x20disk.device"),
+            ("//dev//sda/", "dev-sda.device"),
+            ("/", "-.device"),
+        ] {
+            assert_eq!(device_unit(Path::new(path)), unit, "{path}");
+        }
+        assert_eq!(escape("crypted"), "crypted");
+        assert_eq!(escape("luks-1a2b"), "luks\\x2d1a2b");
+        assert_eq!(escape(".hidden"), "\\x2ehidden");
+    }
+
+    fn files(json: &str) -> Vec<(String, String)> {
+        let config = Config::parse(json).unwrap();
+        plan(&config).into_iter().map(|d| (d.path.display().to_string(), d.text)).collect()
+    }
+
+    fn body(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#') && *l != "[Unit]").collect()
+    }
+
+    #[test]
+    fn nothing_configured_writes_nothing() {
+        assert!(files(r#"{"version": 1}"#).is_empty());
+    }
+
+    #[test]
+    fn agent_mode_requires_the_cryptsetup_unit_and_gives_the_console_to_lethe() {
+        let f = files(
+            r#"{"version": 1, "network": {}, "unlock": {"systemdAgent": true},
+                "rollback": {"device": "/dev/mapper/crypted"}}"#,
+        );
+        let names: Vec<&str> = f.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "initrd.target.d/50-lethe.conf",
+                "lethe-unlock.service.d/50-lethe.conf",
+                "sysroot.mount.d/50-lethe.conf",
+                "lethe-rollback.service.d/50-lethe.conf"
+            ]
+        );
+        assert_eq!(body(&f[0].1), ["Wants=lethe-network.service lethe-unlock.service"]);
+        assert_eq!(
+            body(&f[1].1),
+            [
+                "Conflicts=systemd-ask-password-console.path systemd-ask-password-console.service",
+                "OnFailure=systemd-ask-password-console.path"
+            ]
+        );
+        assert_eq!(body(&f[2].1), ["Requires=lethe-rollback.service", "After=lethe-rollback.service"]);
+        assert_eq!(
+            body(&f[3].1),
+            [
+                "Requires=dev-mapper-crypted.device",
+                "After=dev-mapper-crypted.device",
+                "Requires=systemd-cryptsetup@crypted.service",
+                "After=systemd-cryptsetup@crypted.service"
+            ]
+        );
+    }
+
+    #[test]
+    fn direct_mode_waits_for_its_devices_without_a_time_limit() {
+        let f = files(
+            r#"{"version": 1, "unlock": {"console": false, "devices": [{"name": "crypted", "device": "/dev/vda"}]},
+                "rollback": {"device": "/dev/mapper/crypted"}}"#,
+        );
+        assert_eq!(f[0].0, "initrd.target.d/50-lethe.conf");
+        assert_eq!(body(&f[0].1), ["Wants=lethe-unlock.service"]);
+        assert_eq!(f[1].0, "lethe-unlock.service.d/50-lethe.conf");
+        assert_eq!(body(&f[1].1), ["Wants=dev-vda.device", "After=dev-vda.device"]);
+        assert_eq!(f[2].0, "dev-mapper-crypted.device.d/50-lethe.conf");
+        assert_eq!(body(&f[2].1), ["JobTimeoutSec=infinity", "JobRunningTimeoutSec=infinity"]);
+        // No systemd-cryptsetup unit exists in direct mode: only ordered, never required.
+        assert_eq!(f[4].0, "lethe-rollback.service.d/50-lethe.conf");
+        assert_eq!(
+            body(&f[4].1),
+            [
+                "Requires=dev-mapper-crypted.device",
+                "After=dev-mapper-crypted.device",
+                "After=systemd-cryptsetup@crypted.service"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plain_rollback_device_only_waits_for_the_device() {
+        let f = files(r#"{"version": 1, "rollback": {"device": "/dev/disk/by-label/root"}}"#);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            body(&f[1].1),
+            ["Requires=dev-disk-by\\x2dlabel-root.device", "After=dev-disk-by\\x2dlabel-root.device"]
+        );
+    }
+
+    #[test]
+    fn writes_the_files_under_the_directory() {
+        let dir = std::env::temp_dir().join(format!("lethe-generator-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = Config::parse(r#"{"version": 1, "rollback": {"device": "/dev/vda"}}"#).unwrap();
+        write(&dir, &plan(&config)).unwrap();
+        let text = std::fs::read_to_string(dir.join("lethe-rollback.service.d/50-lethe.conf")).unwrap();
+        assert!(text.contains("Requires=dev-vda.device\n"), "{text}");
+        assert!(dir.join("sysroot.mount.d/50-lethe.conf").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -20,6 +20,12 @@ Usage:
                               bring the network up as stage 1 does, print the lease as JSON,
                               renew until SIGTERM (--once: tear down at once); ip= is read
                               from /proc/cmdline, or from TEXT
+  lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR]
+                              bind-mount the persisted directories and files below DIR (/);
+                              --stop: at shutdown, adopt files that replaced lethe's symlinks;
+                              --generate: write systemd drop-ins for neededBy into DIR
+  lethe unpersisted [--config FILE] [--root DIR] [--json]
+                              what the next boot forgets, and what the stores hold unnamed
   lethe init [ARG...]         stage 1 as PID 1 of an initrd (also when started as /init):
                               config from /etc/lethe/config.json, ARGs go to stage 2's init
   lethe --help | --version
@@ -50,6 +56,12 @@ pub enum Command {
     },
     Serve {
         config: PathBuf,
+    },
+    Persist(crate::persist::command::PersistArgs),
+    Unpersisted {
+        config: PathBuf,
+        root: PathBuf,
+        json: bool,
     },
     /// `cmdline`: `--cmdline TEXT` instead of /proc/cmdline (for `ip=`).
     Net {
@@ -127,10 +139,47 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             Command::Net { config, once, cmdline }
         }
+        Some("persist") => Command::Persist(persist_args(&mut args)?),
+        Some("unpersisted") => unpersisted_args(&mut args)?,
         Some(other) => return Err(format!("unknown command {other}")),
     };
     args.done()?;
     Ok(command)
+}
+
+fn persist_args(args: &mut Args) -> Result<crate::persist::command::PersistArgs, String> {
+    let config = args.config()?;
+    let mut p = crate::persist::command::PersistArgs {
+        config,
+        root: PathBuf::from("/"),
+        dry_run: false,
+        stop: false,
+        generate: None,
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--root" => p.root = args.positional("DIR after --root")?.into(),
+            "--dry-run" => p.dry_run = true,
+            "--stop" => p.stop = true,
+            "--generate" => p.generate = Some(args.positional("DIR after --generate")?.into()),
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    Ok(p)
+}
+
+fn unpersisted_args(args: &mut Args) -> Result<Command, String> {
+    let (mut config, mut root, mut json) =
+        (PathBuf::from(crate::init::CONFIG_PATH), PathBuf::from("/"), false);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" => config = args.positional("FILE after --config")?.into(),
+            "--root" => root = args.positional("DIR after --root")?.into(),
+            "--json" => json = true,
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    Ok(Command::Unpersisted { config, root, json })
 }
 
 /// Exit statuses every subcommand shares (README "Exit status").

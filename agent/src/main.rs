@@ -38,5 +38,9 @@ fn main() -> ExitCode {
         Command::Unlock { config } => ExitCode::from(lethe::unlock::command::run(&config)),
         Command::Serve { config } => ExitCode::from(lethe::serve::run(&config)),
         Command::Net { config, once, cmdline } => lethe::net::main(&config, once, cmdline),
+        Command::Persist(args) => lethe::persist::command::persist(&args),
+        Command::Unpersisted { config, root, json } => {
+            lethe::persist::command::unpersisted(&config, &root, json)
+        }
     }
 }

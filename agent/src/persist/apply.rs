@@ -274,6 +274,8 @@ impl Ctx<'_> {
             }
             Step::Bind => self.bind(e)?,
             Step::Symlink => {
+                // The source's parents too, so the first write through the link lands.
+                self.make_path(e, owners, &e.store, None)?;
                 let (dir, name) = self.make_path(e, owners, Path::new("/"), None)?;
                 self.say(format!("linked {} -> {}", e.target.display(), source.display()));
                 if !self.opts.dry_run {

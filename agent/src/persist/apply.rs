@@ -539,9 +539,11 @@ impl Ctx<'_> {
             self.summary.unmounted += 1;
         }
         if !self.opts.dry_run {
-            // Through the descriptor, so the path cannot be swapped in between; never lazy.
-            let path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
-            rustix::mount::unmount(path.as_str(), UnmountFlags::empty())
+            // An open descriptor would keep the mount busy: unmount by path, not following a
+            // symlink put in the last component since the check; never lazy.
+            drop((fd, target.dir, source));
+            let path = join(&self.opts.root, &m.target);
+            rustix::mount::unmount(&path, UnmountFlags::NOFOLLOW)
                 .with_context(|| format!("unmount {}", m.target.display()))?;
         }
         Ok(true)

@@ -125,9 +125,10 @@ fn walk(dir: &Path, shown: &Path, skip: &[&str], out: &mut Vec<String>) {
     }
 }
 
-/// Lines of `/proc/self/mountinfo` whose mount point is below `dir`.
+/// Mount points below `dir`, in this thread's namespace (`/proc/self` would be the main
+/// thread's).
 pub fn mounts_below(dir: &Path) -> Vec<String> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let text = fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
     let prefix = format!("{}/", dir.display());
     text.lines()
         .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&prefix)))

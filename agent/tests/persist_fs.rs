@@ -256,7 +256,7 @@ fn adoption_across_filesystems_keeps_owners_modes_times_and_xattrs() {
          d /var/lib/app/sub 0700 7:8\nl /var/lib/app/sub/link -> ../db\nd /etc 0755 0:0\nf /etc/hostid 0600 0:0 abc\n",
     );
     rustix::fs::lsetxattr(
-        &root.join("var/lib/app/db"),
+        root.join("var/lib/app/db"),
         "user.origin",
         b"boot1",
         rustix::fs::XattrFlags::empty(),

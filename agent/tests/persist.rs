@@ -58,10 +58,35 @@ fn read(dir: &Path, name: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(name)).ok()
 }
 
-fn run_case(case: &Path) -> Result<(), String> {
+/// Where a case's root lives.
+#[derive(Clone, Copy)]
+enum Fs {
+    Tmpfs,
+    Btrfs,
+}
+
+fn run_case(case: &Path, fs: Fs) -> Result<(), String> {
     let dir = private_tmpfs();
     let root = dir.join("root");
     std::fs::create_dir(&root).unwrap();
+    let image = match fs {
+        Fs::Tmpfs => None,
+        Fs::Btrfs => {
+            let image = common::btrfs::Image::new(128);
+            let dev = image.dev().to_string();
+            common::btrfs::sh("mount", &["-t", "btrfs", "-o", "subvolid=5", &dev, root.to_str().unwrap()]);
+            Some(image)
+        }
+    };
+    let result = run_case_in(case, &dir, &root);
+    if image.is_some() {
+        common::btrfs::sh("umount", &["-R", root.to_str().unwrap()]);
+    }
+    result
+}
+
+fn run_case_in(case: &Path, dir: &Path, root: &Path) -> Result<(), String> {
+    let (dir, root) = (dir.to_path_buf(), root.to_path_buf());
     // What a symlink attack would reach: must stay as it is.
     let outside = dir.join("outside");
     build(&dir, "d /outside 0755 0:0\nf /outside/file 0644 0:0 untouched\n");
@@ -70,12 +95,13 @@ fn run_case(case: &Path) -> Result<(), String> {
     let config = case.join("config.json");
     let status: i32 = read(case, "status").map_or(0, |s| s.trim().parse().unwrap());
     let before = list(&root, &[]);
+    let mounts_before = mounts_below(&dir);
 
     let dry = persist(&config, &root, &["--dry-run"]);
     if dry.status.code() != Some(status) {
         return Err(format!("--dry-run: exit {:?}, want {status}\n{}", dry.status.code(), output_text(&dry)));
     }
-    if list(&root, &[]) != before || !mounts_below(&dir).is_empty() {
+    if list(&root, &[]) != before || mounts_below(&dir) != mounts_before {
         return Err(format!("--dry-run changed the tree:\n{}", list(&root, &[])));
     }
 
@@ -133,14 +159,24 @@ fn cases() -> Vec<PathBuf> {
 }
 
 #[test]
-fn table_of_cases() {
+fn table_of_cases_on_tmpfs() {
+    table(Fs::Tmpfs);
+}
+
+/// The same cases with the root on a btrfs loop image.
+#[test]
+fn table_of_cases_on_btrfs() {
+    table(Fs::Btrfs);
+}
+
+fn table(fs: Fs) {
     let cases = cases();
     assert!(cases.len() >= 6, "expected the cases in agent/tests/persist-cases");
     let mut failures = Vec::new();
     for case in cases {
         // Each case in a thread of its own: a namespace and a tmpfs of its own.
         let c = case.clone();
-        match std::thread::spawn(move || run_case(&c)).join().unwrap() {
+        match std::thread::spawn(move || run_case(&c, fs)).join().unwrap() {
             Ok(()) => {}
             Err(e) => failures.push(format!("{}:\n{e}", case.file_name().unwrap().to_string_lossy())),
         }

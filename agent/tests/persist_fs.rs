@@ -291,3 +291,63 @@ fn adoption_across_filesystems_keeps_owners_modes_times_and_xattrs() {
     assert_eq!(std::fs::read_to_string(image.path("root/etc/hostid")).unwrap(), "");
     assert_eq!(std::fs::read_to_string(image.path("persist/etc/hostid")).unwrap(), "abc");
 }
+
+#[test]
+fn unpersisted_lists_what_the_next_boot_forgets_and_what_the_store_holds_unnamed() {
+    let (dir, root) = root();
+    build(
+        &root,
+        "d /srv 0755 0:0\nd /srv/scratch 0755 0:0\nf /srv/scratch/big 0644 0:0 0123456789\n\
+         d /etc 0755 0:0\nf /etc/hostname 0644 0:0 host\nl /etc/static -> /nix/store/abc-etc\n\
+         d /mnt 0755 0:0\n\
+         d /persist/old-service 0755 0:0\nf /persist/old-service/db 0644 0:0 12345\n",
+    );
+    // Another filesystem (as /nix, /proc are): not the root's, skipped.
+    sh("mount", &["-t", "tmpfs", "tmpfs", root.join("mnt").to_str().unwrap()]);
+    std::fs::write(root.join("mnt/elsewhere"), "x").unwrap();
+    let config =
+        write_config(&dir, r#"{"/persist": {"directories": ["/var/log"], "files": ["/etc/machine-id"]}}"#);
+    ok(persist(&config, &root, &[]));
+    std::fs::write(root.join("var/log/boot.log"), "persisted").unwrap();
+    let out = Command::new(lethe())
+        .args([
+            "unpersisted",
+            "--config",
+            config.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tops: Vec<(&str, u64)> = report["vanishing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["top"].as_str().unwrap(), g["bytes"].as_u64().unwrap()))
+        .collect();
+    // /srv (10 bytes) before /etc (4 bytes); /run holds lethe's record. Not /var (persisted),
+    // /mnt (another filesystem), /persist, the /nix/store link or the machine-id mount.
+    assert_eq!(tops.iter().map(|t| t.0).collect::<Vec<_>>(), ["/run", "/srv", "/etc"], "{report:#}");
+    assert_eq!(tops[1].1, 10);
+    let etc: Vec<&str> = report["vanishing"][2]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(etc, ["/etc/hostname"]);
+    let unnamed: Vec<&str> =
+        report["unnamed"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
+    assert_eq!(unnamed, ["/persist/old-service"]);
+    // The text form names the same, biggest first.
+    let out = Command::new(lethe())
+        .args(["unpersisted", "--config", config.to_str().unwrap(), "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(t.contains("/srv  10 B in 1 file\n/etc  4 B in 1 file\n  /etc/hostname  4 B in 1 file\n"), "{t}");
+    assert!(t.contains("  /persist/old-service  5 B in 1 file"), "{t}");
+}

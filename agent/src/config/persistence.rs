@@ -464,10 +464,15 @@ fn is_numeric_or_root(name: &str) -> bool {
     name == "root" || name.chars().all(|c| c.is_ascii_digit())
 }
 
-/// The conflicts a config can have on its own, each naming both places.
+/// The conflicts a config can have on its own, each naming both places. Linear in the number
+/// of entries (a path's ancestors are looked up in maps), so thousands of entries stay cheap.
 pub fn check_conflicts(entries: &[Entry]) -> Result<()> {
-    let stores: Vec<(&Path, &str)> = entries.iter().map(|e| (e.store.as_path(), e.at.as_str())).collect();
-    for (i, e) in entries.iter().enumerate() {
+    let mut stores: BTreeMap<&Path, &str> = BTreeMap::new();
+    for e in entries {
+        stores.entry(e.store.as_path()).or_insert(e.at.as_str());
+    }
+    let mut targets: BTreeMap<&Path, &Entry> = BTreeMap::new();
+    for e in entries {
         let target = e.target.display();
         if e.target == Path::new("/") {
             return Err(error(&e.at, "/ cannot be persisted (it would contain the store)"));
@@ -478,42 +483,49 @@ pub fn check_conflicts(entries: &[Entry]) -> Result<()> {
         if let Some(api) = FORBIDDEN.iter().find(|f| e.store.starts_with(f)) {
             return Err(error(&e.at, format!("the store {} is under {api}", e.store.display())));
         }
-        if let Some((store, _)) = stores.iter().find(|(s, _)| s.starts_with(&e.target)) {
+        // Stores are few (one or two per host).
+        if let Some(store) = stores.keys().find(|s| s.starts_with(&e.target)) {
             return Err(error(&e.at, format!("{target} contains the store {}", store.display())));
         }
-        if let Some((store, _)) = stores.iter().find(|(s, _)| e.target.starts_with(s)) {
+        if let Some(store) = e.target.ancestors().skip(1).find(|a| stores.contains_key(a)) {
             return Err(error(&e.at, format!("{target} is inside the store {}", store.display())));
         }
         if e.when.in_initrd {
-            for (field, name) in [("user", Some(&e.owner.user)), ("group", e.owner.group.as_ref())] {
-                match name {
-                    Some(n) if is_numeric_or_root(n) => {}
-                    _ => {
-                        let shown = name.map_or("the user's primary group".to_string(), |n| format!("{n:?}"));
-                        return Err(error(
-                            &e.at,
-                            format!(
-                                "inInitrd entries need a numeric {field} or root (stage 1 has no /etc/passwd yet), got {shown}"
-                            ),
-                        ));
-                    }
-                }
-            }
+            in_initrd_owner(e)?;
         }
-        for other in &entries[..i] {
-            if other.target == e.target {
-                return Err(error(&e.at, format!("{target} is also persisted at {}", other.at)));
-            }
-            let (outer, inner) = if e.target.starts_with(&other.target) { (other, e) } else { (e, other) };
-            if inner.target.starts_with(&outer.target) && matches!(outer.kind, Kind::File(_)) {
+        if let Some(other) = targets.get(e.target.as_path()) {
+            return Err(error(&e.at, format!("{target} is also persisted at {}", other.at)));
+        }
+        targets.insert(&e.target, e);
+    }
+    // An entry inside a persisted file: look each entry's ancestors up among the files.
+    for e in entries {
+        let inside_file =
+            e.target.ancestors().skip(1).find_map(|a| targets.get(a).filter(|o| o.kind != Kind::Directory));
+        if let Some(file) = inside_file {
+            return Err(error(
+                &e.at,
+                format!(
+                    "{} is inside the persisted file {} (the other one is {})",
+                    e.target.display(),
+                    file.target.display(),
+                    file.at
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn in_initrd_owner(e: &Entry) -> Result<()> {
+    for (field, name) in [("user", Some(&e.owner.user)), ("group", e.owner.group.as_ref())] {
+        match name {
+            Some(n) if is_numeric_or_root(n) => {}
+            _ => {
+                let shown = name.map_or("the user's primary group".to_string(), |n| format!("{n:?}"));
                 return Err(error(
                     &e.at,
-                    format!(
-                        "{} is inside the persisted file {} (the other one is {})",
-                        inner.target.display(),
-                        outer.target.display(),
-                        other.at
-                    ),
+                    format!("inInitrd entries need a numeric {field} or root (stage 1 has no /etc/passwd yet), got {shown}"),
                 ));
             }
         }

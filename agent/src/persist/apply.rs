@@ -114,7 +114,8 @@ pub fn run(
 ) -> std::result::Result<Summary, RunError> {
     let owners = owners(entries, accounts).map_err(RunError::BadInput)?;
     let root = tree::open_root(&opts.root).map_err(RunError::Failed)?;
-    let mut ctx = Ctx { root, opts, out, made: Vec::new(), summary: Summary::default() };
+    let mut ctx =
+        Ctx { root, opts, out, made: Vec::new(), summary: Summary::default(), stores: Default::default() };
     let previous = Record::load(&opts.state).map_err(RunError::Failed)?;
     let result = ctx.apply_all(entries, &owners, &previous);
     match result {
@@ -140,6 +141,8 @@ struct Ctx<'a> {
     /// Mounts and symlinks made by this run, in order (undone in reverse on failure).
     made: Vec<Made>,
     summary: Summary,
+    /// Each store looked at once per run: `Some(why)` when it cannot be used.
+    stores: std::collections::HashMap<PathBuf, Option<String>>,
 }
 
 /// Parents first, whatever the config's order; ties keep it.
@@ -165,9 +168,15 @@ impl Ctx<'_> {
         let kept = self.unmount_removed(entries, previous)?;
         let mut order = by_depth(entries);
         let mut moved = vec![false; entries.len()];
+        // What the first pass saw stays true for an entry unless data moved for it, or an
+        // entry it lies in (by target or by source) was changed earlier in the second pass.
+        let mut seen: Vec<Option<Facts>> = vec![None; entries.len()];
         for &i in order.iter().rev() {
             let e = &entries[i];
-            if let Plan::Steps(steps) = plan::plan(e, &self.observe(e)?, owners[i].want) {
+            let facts = self.observe(e)?;
+            let plan = plan::plan(e, &facts, owners[i].want);
+            seen[i] = Some(facts);
+            if let Plan::Steps(steps) = plan {
                 if steps.iter().any(|s| matches!(s, Step::Adopt | Step::KeepAside)) {
                     moved[i] = true;
                     let data = steps.iter().take_while(|s| **s != Step::CreateTarget && **s != Step::Bind);
@@ -179,13 +188,19 @@ impl Ctx<'_> {
             }
         }
         order.dedup();
+        let mut changed: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
         for i in order {
             let e = &entries[i];
             match e.kind {
                 Kind::Directory => self.summary.directories += 1,
                 Kind::File(_) => self.summary.files += 1,
             }
-            let facts = self.observe(e)?;
+            let source = e.source();
+            let inside_changed = e.target.ancestors().chain(source.ancestors()).any(|a| changed.contains(a));
+            let facts = match seen[i].take() {
+                Some(f) if !moved[i] && !inside_changed => f,
+                _ => self.observe(e)?,
+            };
             match plan::plan(e, &facts, owners[i].want) {
                 Plan::InPlace => log::debug!("{}: in place", e.target.display()),
                 Plan::Refuse(why) => {
@@ -206,22 +221,29 @@ impl Ctx<'_> {
                         self.step(e, &owners[i], &step)
                             .with_context(|| format!("{} ({})", e.target.display(), e.at))?;
                     }
+                    changed.insert(e.target.clone());
+                    changed.insert(source);
                 }
             }
         }
         Ok(kept)
     }
 
-    fn observe(&self, e: &Entry) -> Result<Facts> {
-        let store = tree::find(self.root.as_fd(), &e.store)?;
-        if let Some(b) = store.blocked {
-            return Ok(blocked(b));
+    fn observe(&mut self, e: &Entry) -> Result<Facts> {
+        if !self.stores.contains_key(&e.store) {
+            let store = tree::find(self.root.as_fd(), &e.store)?;
+            let problem = match (store.blocked, &store.node) {
+                (Some(b), _) => Some(b),
+                (None, Node::Missing) => {
+                    Some(format!("{}: the store does not exist (not mounted?)", e.store.display()))
+                }
+                (None, Node::Dir { .. }) => None,
+                (None, _) => Some(format!("{}: the store is not a directory", e.store.display())),
+            };
+            self.stores.insert(e.store.clone(), problem);
         }
-        if store.node == Node::Missing {
-            return Ok(blocked(format!("{}: the store does not exist (not mounted?)", e.store.display())));
-        }
-        if !matches!(store.node, Node::Dir { .. }) {
-            return Ok(blocked(format!("{}: the store is not a directory", e.store.display())));
+        if let Some(problem) = &self.stores[&e.store] {
+            return Ok(blocked(problem.clone()));
         }
         let source = tree::find(self.root.as_fd(), &e.source())?;
         let target = tree::find(self.root.as_fd(), &e.target)?;
@@ -586,7 +608,8 @@ fn now() -> i64 {
 /// adopted into the store; the store's older copy is kept aside. Returns how many.
 pub fn adopt_replaced(entries: &[Entry], opts: &Options, out: &mut dyn FnMut(String)) -> Result<usize> {
     let root = tree::open_root(&opts.root)?;
-    let mut ctx = Ctx { root, opts, out, made: Vec::new(), summary: Summary::default() };
+    let mut ctx =
+        Ctx { root, opts, out, made: Vec::new(), summary: Summary::default(), stores: Default::default() };
     let mut n = 0;
     for e in entries {
         if !matches!(e.kind, Kind::File(Method::Auto | Method::Symlink)) {

@@ -351,3 +351,40 @@ fn unpersisted_lists_what_the_next_boot_forgets_and_what_the_store_holds_unnamed
     assert!(t.contains("/srv  10 B in 1 file\n/etc  4 B in 1 file\n  /etc/hostname  4 B in 1 file\n"), "{t}");
     assert!(t.contains("  /persist/old-service  5 B in 1 file"), "{t}");
 }
+
+#[test]
+fn hide_mounts_marks_the_mounts_for_file_managers() {
+    let (dir, root) = root();
+    let config = write_config(
+        &dir,
+        r#"{"/persist": {"hideMounts": true, "directories": ["/var/log"], "files": [{"file": "/etc/x", "method": "bind"}]}}"#,
+    );
+    ok(persist(&config, &root, &[]));
+    let utab = std::fs::read_to_string(root.join("run/mount/utab")).unwrap();
+    for target in ["/var/log", "/etc/x"] {
+        let line = utab
+            .lines()
+            .find(|l| l.contains(&format!(" TARGET={target} ")))
+            .unwrap_or_else(|| panic!("{utab}"));
+        assert!(line.starts_with("ID=") && line.ends_with(" OPTS=x-gvfs-hide"), "{line}");
+    }
+}
+
+/// The unit as an installer writes it (`@lethe@` replaced) passes `systemd-analyze verify`.
+#[test]
+fn the_stage_2_unit_is_valid() {
+    let unit_text =
+        std::fs::read_to_string(common::repo_root().join("initrd-glue/systemd/system/lethe-persist.service"))
+            .unwrap();
+    assert!(unit_text.contains("ExecStart=@lethe@ persist --config /etc/lethe/config.json\n"));
+    assert!(
+        unit_text.contains("DefaultDependencies=no")
+            && unit_text.contains("Before=local-fs.target systemd-tmpfiles-setup.service")
+    );
+    let dir = PathBuf::from(sh("mktemp", &["-d"]).trim());
+    let unit = dir.join("lethe-persist.service");
+    std::fs::write(&unit, unit_text.replace("@lethe@", lethe().to_str().unwrap())).unwrap();
+    let out = Command::new("systemd-analyze").args(["verify", unit.to_str().unwrap()]).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", text(&out));
+}

@@ -135,6 +135,38 @@ pub fn unpersisted(config: &Path, root: &Path, json: bool) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{parse, Command};
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn the_command_lines_parse() {
+        let want = PersistArgs {
+            config: "c.json".into(),
+            root: "/sysroot".into(),
+            dry_run: true,
+            stop: false,
+            generate: None,
+        };
+        assert_eq!(
+            p(&["persist", "--config", "c.json", "--root", "/sysroot", "--dry-run"]),
+            Ok(Command::Persist(want))
+        );
+        let Ok(Command::Persist(stop)) = p(&["persist", "--config", "c.json", "--stop"]) else { panic!() };
+        assert!(stop.stop && stop.root == Path::new("/"));
+        assert_eq!(
+            p(&["unpersisted", "--json"]),
+            Ok(Command::Unpersisted {
+                config: "/etc/lethe/config.json".into(),
+                root: "/".into(),
+                json: true
+            })
+        );
+        assert_eq!(p(&["persist", "--config", "c.json", "--frob"]), Err("unexpected argument --frob".into()));
+        assert_eq!(p(&["persist"]), Err("missing --config FILE".into()));
+    }
 
     #[test]
     fn needed_by_becomes_drop_ins() {

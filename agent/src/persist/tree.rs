@@ -61,9 +61,38 @@ pub struct Found {
     pub blocked: Option<String>,
 }
 
-/// Looks `path` up below `root`, component by component.
+/// Looks `path` up below `root`: in one `openat2` of the parent when that works, else
+/// component by component, to name what is in the way.
 pub fn find(root: BorrowedFd<'_>, path: &Path) -> Result<Found> {
     let parts = components(path);
+    if let Some((last, parents)) = parts.split_last() {
+        let dir = if parents.is_empty() {
+            rustix::io::fcntl_dupfd_cloexec(root, 0)
+        } else {
+            let rel: PathBuf = parents.iter().collect();
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            rustix::fs::openat2(root, &rel, flags, Mode::empty(), RESOLVE)
+        };
+        if let Ok(dir) = dir {
+            let depth = parents.len();
+            match open_path(dir.as_fd(), last) {
+                Ok(fd) => {
+                    let st = rustix::fs::fstat(&fd).with_context(|| path.display())?;
+                    let node = node_of(&dir, last, FileType::from_raw_mode(st.st_mode), st.st_size)
+                        .with_context(|| path.display())?;
+                    return Ok(Found { dir, depth, fd: Some(fd), node, blocked: None });
+                }
+                Err(Errno::NOENT) => {
+                    return Ok(Found { dir, depth, fd: None, node: Node::Missing, blocked: None })
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    find_slowly(root, &parts)
+}
+
+fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString]) -> Result<Found> {
     let mut dir = rustix::io::fcntl_dupfd_cloexec(root, 0).context("dup")?;
     let mut here = PathBuf::from("/");
     for (i, name) in parts.iter().enumerate() {

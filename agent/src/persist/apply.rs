@@ -122,7 +122,11 @@ pub fn run(
         Ok(kept) => {
             if !opts.dry_run {
                 let mut record = Record { mounts: kept };
-                record.mounts.extend(ctx.made.iter().cloned());
+                // An entry mounted again (someone unmounted it) is recorded once.
+                for m in &ctx.made {
+                    record.mounts.retain(|r| r.target != m.target);
+                    record.mounts.push(m.clone());
+                }
                 record.save(&opts.state).map_err(RunError::Failed)?;
             }
             Ok(ctx.summary)

@@ -388,3 +388,40 @@ fn the_stage_2_unit_is_valid() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.status.success() && out.stderr.is_empty(), "{}", text(&out));
 }
+
+/// The generator as installed writes the `neededBy` drop-ins into the directory systemd gives.
+#[test]
+fn the_generator_writes_the_needed_by_drop_ins() {
+    let dir = PathBuf::from(sh("mktemp", &["-d"]).trim());
+    let text = std::fs::read_to_string(
+        common::repo_root().join("initrd-glue/systemd/system-generators/lethe-persist-generator"),
+    )
+    .unwrap();
+    let config = write_config(
+        &dir,
+        r#"{"/persist": {"directories": [{"directory": "/var/lib/syncthing", "neededBy": ["syncthing.service"]}]}}"#,
+    );
+    let generator = dir.join("generator");
+    let text = text
+        .replace("@lethe@", lethe().to_str().unwrap())
+        .replace("/etc/lethe/config.json", config.to_str().unwrap());
+    std::fs::write(&generator, text).unwrap();
+    let out = Command::new("sh")
+        .arg(&generator)
+        .arg(dir.join("normal"))
+        .arg(dir.join("early"))
+        .arg(dir.join("late"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dropin = std::fs::read_to_string(dir.join("normal/syncthing.service.d/lethe-persist.conf")).unwrap();
+    assert!(
+        dropin.contains("After=lethe-persist.service\n")
+            && dropin.contains("RequiresMountsFor=/var/lib/syncthing\n"),
+        "{dropin}"
+    );
+    let stores =
+        std::fs::read_to_string(dir.join("normal/lethe-persist.service.d/lethe-stores.conf")).unwrap();
+    assert!(stores.contains("RequiresMountsFor=/persist\n"), "{stores}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -57,7 +57,7 @@ pub enum Command {
     Serve {
         config: PathBuf,
     },
-    Persist(crate::persist::command::PersistArgs),
+    Persist(PersistArgs),
     Unpersisted {
         config: PathBuf,
         root: PathBuf,
@@ -147,15 +147,21 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     Ok(command)
 }
 
-fn persist_args(args: &mut Args) -> Result<crate::persist::command::PersistArgs, String> {
+/// What `lethe persist` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistArgs {
+    pub config: PathBuf,
+    pub root: PathBuf,
+    pub dry_run: bool,
+    /// At shutdown: adopt files programs put in place of lethe's symlinks.
+    pub stop: bool,
+    /// Write systemd drop-ins for `neededBy` and the stores into this directory instead.
+    pub generate: Option<PathBuf>,
+}
+
+fn persist_args(args: &mut Args) -> Result<PersistArgs, String> {
     let config = args.config()?;
-    let mut p = crate::persist::command::PersistArgs {
-        config,
-        root: PathBuf::from("/"),
-        dry_run: false,
-        stop: false,
-        generate: None,
-    };
+    let mut p = PersistArgs { config, root: PathBuf::from("/"), dry_run: false, stop: false, generate: None };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--root" => p.root = args.positional("DIR after --root")?.into(),

@@ -1,22 +1,10 @@
 //! `lethe persist` and `lethe unpersisted`: argument handling, exit status, what goes to stdout.
 
 use super::{accounts::Accounts, apply, entries, unpersisted};
-use crate::cli::{self, EXIT_BAD_INPUT, EXIT_FAILED};
+use crate::cli::{self, PersistArgs, EXIT_BAD_INPUT, EXIT_FAILED};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-
-/// What `lethe persist` was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersistArgs {
-    pub config: PathBuf,
-    pub root: PathBuf,
-    pub dry_run: bool,
-    /// At shutdown: adopt files programs put in place of lethe's symlinks.
-    pub stop: bool,
-    /// Write systemd drop-ins for `neededBy` and the stores into this directory instead.
-    pub generate: Option<PathBuf>,
-}
 
 fn line(text: String) {
     // A closed stdout must not stop the mounts (the journal may be gone at shutdown).

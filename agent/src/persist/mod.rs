@@ -24,9 +24,10 @@ pub fn entries(config: &Config) -> Vec<Entry> {
 /// before the hand-off, so systemd finds `/etc/machine-id` and the host keys. Only entries
 /// whose store is one of `boot.mounts` (mounted by now); the rest is stage 2's. Never stops the
 /// boot: what fails here is reported and stage 2's unit tries again.
-pub fn stage1(stage: &mut crate::init::Stage1) -> crate::error::Result<String> {
-    let config = stage.config()?;
-    let mounts: Vec<PathBuf> = stage.boot()?.mounts.iter().map(|m| m.mount_point.clone()).collect();
+/// Takes plain data (not init's state), so `persist` does not depend on `init`.
+pub fn stage1(config: &Config, sysroot: &Path) -> crate::error::Result<String> {
+    let mounts: Vec<PathBuf> =
+        config.boot.iter().flat_map(|b| b.mounts.iter().map(|m| m.mount_point.clone())).collect();
     let (early, skipped): (Vec<Entry>, Vec<Entry>) = entries(config)
         .into_iter()
         .filter(|e| e.when.in_initrd)
@@ -42,7 +43,7 @@ pub fn stage1(stage: &mut crate::init::Stage1) -> crate::error::Result<String> {
         return Ok("no inInitrd entries".into());
     }
     let opts =
-        apply::Options { root: stage.sysroot.clone(), state: PathBuf::from("/run/lethe"), dry_run: false };
+        apply::Options { root: sysroot.to_path_buf(), state: PathBuf::from("/run/lethe"), dry_run: false };
     match apply::run(&early, &accounts::Accounts::default(), &opts, &mut |line| log::info!("persist: {line}"))
     {
         Ok(summary) => Ok(summary.to_string()),

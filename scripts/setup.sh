@@ -44,6 +44,8 @@ packages=(
     qemu-system-x86 qemu-system-data
     # anchors for benchmarks
     busybox-static dropbear-bin openssh-server hyperfine
+    # bench/persist: peak RSS (/usr/bin/time), building large trees
+    time python3
     # nix evaluation of the module
     nix-bin
     # ZFS for the VM scenarios (contrib, bookworm's OpenZFS 2.1): vm-tests/lib/build-zfs adds

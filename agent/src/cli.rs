@@ -23,6 +23,12 @@ Usage:
   lethe datasets --config FILE [--dry-run] [--json]
                               create the declared ZFS datasets and keep their properties,
                               owners and modes right (never destroys); print what it did
+  lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR]
+                              bind-mount the persisted directories and files below DIR (/);
+                              --stop: at shutdown, adopt files that replaced lethe's symlinks;
+                              --generate: write systemd drop-ins for neededBy into DIR
+  lethe unpersisted [--config FILE] [--root DIR] [--json]
+                              what the next boot forgets, and what the stores hold unnamed
   lethe init [ARG...]         stage 1 as PID 1 of an initrd (what lethe runs whenever it is
                               PID 1, whatever its name): config from /etc/lethe/config.json,
                               ARGs go to stage 2's init
@@ -56,6 +62,12 @@ pub enum Command {
     },
     Serve {
         config: PathBuf,
+    },
+    Persist(PersistArgs),
+    Unpersisted {
+        config: PathBuf,
+        root: PathBuf,
+        json: bool,
     },
     /// `cmdline`: `--cmdline TEXT` instead of /proc/cmdline (for `ip=`).
     Net {
@@ -150,10 +162,53 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             }
             Command::Datasets { config, dry_run, json }
         }
+        Some("persist") => Command::Persist(persist_args(&mut args)?),
+        Some("unpersisted") => unpersisted_args(&mut args)?,
         Some(other) => return Err(format!("unknown command {other}")),
     };
     args.done()?;
     Ok(command)
+}
+
+/// What `lethe persist` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistArgs {
+    pub config: PathBuf,
+    pub root: PathBuf,
+    pub dry_run: bool,
+    /// At shutdown: adopt files programs put in place of lethe's symlinks.
+    pub stop: bool,
+    /// Write systemd drop-ins for `neededBy` and the stores into this directory instead.
+    pub generate: Option<PathBuf>,
+}
+
+fn persist_args(args: &mut Args) -> Result<PersistArgs, String> {
+    let config = args.config()?;
+    let mut p = PersistArgs { config, root: PathBuf::from("/"), dry_run: false, stop: false, generate: None };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--root" => p.root = args.positional("DIR after --root")?.into(),
+            "--dry-run" => p.dry_run = true,
+            "--stop" => p.stop = true,
+            "--generate" => p.generate = Some(args.positional("DIR after --generate")?.into()),
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    Ok(p)
+}
+
+fn unpersisted_args(args: &mut Args) -> Result<Command, String> {
+    let (mut config, mut root, mut json) =
+        (PathBuf::from(crate::init::CONFIG_PATH), PathBuf::from("/"), false);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" => config = args.positional("FILE after --config")?.into(),
+            "--root" => root = args.positional("DIR after --root")?.into(),
+            "--json" => json = true,
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    Ok(Command::Unpersisted { config, root, json })
 }
 
 /// Exit statuses every subcommand shares (README "Exit status").

@@ -12,6 +12,7 @@ pub mod init;
 pub mod kmod;
 pub mod log;
 pub mod net;
+pub mod persist;
 pub mod rollback;
 pub mod serve;
 pub mod ssh;

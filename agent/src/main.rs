@@ -46,5 +46,9 @@ fn main() -> ExitCode {
         Command::Serve { config } => ExitCode::from(lethe::serve::run(&config)),
         Command::Net { config, once, cmdline } => lethe::net::main(&config, once, cmdline),
         Command::Datasets { config, dry_run, json } => lethe::zfs::main(&config, dry_run, json),
+        Command::Persist(args) => lethe::persist::command::persist(&args),
+        Command::Unpersisted { config, root, json } => {
+            lethe::persist::command::unpersisted(&config, &root, json)
+        }
     }
 }

@@ -112,6 +112,11 @@ pub fn steps() -> Vec<Step> {
         Step { name: "roll back the root subvolume", run: roll_back },
         Step { name: "mount the root filesystem", run: mount_root },
         Step { name: "mount the other boot filesystems", run: mount_others },
+        // The new root and its stores are mounted; systemd reads /etc/machine-id first thing.
+        Step {
+            name: "mount the inInitrd persisted paths",
+            run: |s| crate::persist::stage1(s.config()?, &s.sysroot),
+        },
         Step { name: "switch to the root filesystem", run: switch_root },
     ]
 }

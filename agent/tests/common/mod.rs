@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod btrfs;
+pub mod tree;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

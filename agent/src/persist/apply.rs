@@ -1,0 +1,642 @@
+//! Applies the persistence entries to a root: looks each one up (never through a symlink),
+//! asks [`plan`](super::plan) what to do, and does it with `open_tree` + `move_mount`. What it
+//! mounted is recorded under `/run/lethe/`, so a later run unmounts an entry that left the
+//! config; a run that fails part-way unmounts what it mounted itself.
+
+use super::accounts::Accounts;
+use super::plan::{self, Facts, Node, Plan, Step};
+use super::record::{Made, Record};
+use super::tree::{self, New};
+use crate::config::persistence::{join, Entry, Kind, Method};
+use crate::error::{Context, Error, Result};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::mount::{MoveMountFlags, OpenTreeFlags, UnmountFlags};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+pub struct Options {
+    /// Every path of the config is taken below this root (`/`, or `/sysroot` from stage 1).
+    pub root: PathBuf,
+    /// Where the record of lethe's mounts lives (`/run/lethe` as the booted system sees it).
+    pub state: PathBuf,
+    pub dry_run: bool,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub directories: usize,
+    pub files: usize,
+    pub created: usize,
+    pub adopted: usize,
+    pub kept_aside: usize,
+    pub converged: usize,
+    pub unmounted: usize,
+    /// Entries refused (a symlink in the way, a type mismatch): each was reported.
+    pub refused: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        write!(
+            f,
+            "persisted {}, {}; {} created, {} adopted",
+            plural(self.directories, "directory", "directories"),
+            plural(self.files, "file", "files"),
+            self.created,
+            self.adopted
+        )?;
+        for (n, what) in [
+            (self.kept_aside, "kept aside"),
+            (self.converged, "owner/mode changed"),
+            (self.unmounted, "unmounted"),
+            (self.refused, "refused"),
+        ] {
+            if n > 0 {
+                write!(f, ", {n} {what}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Owners of one entry, resolved to numbers.
+struct Owners {
+    want: (u32, u32, u32),
+    parents: (u32, u32, u32),
+    parent_directory: Option<(u32, u32, u32)>,
+}
+
+/// Resolves every owner before anything changes: an unknown user stops the run at once,
+/// naming the JSON path (a bad input, exit 1).
+pub fn resolve_owners(
+    entries: &[Entry],
+    accounts: &Accounts,
+) -> std::result::Result<Vec<(u32, u32, u32)>, String> {
+    owners(entries, accounts).map(|o| o.into_iter().map(|o| o.want).collect())
+}
+
+fn owners(entries: &[Entry], accounts: &Accounts) -> std::result::Result<Vec<Owners>, String> {
+    entries
+        .iter()
+        .map(|e| {
+            let at = |field: &str, why: String, parent: bool| {
+                let p = if parent { ".parentDirectory" } else { "" };
+                format!("{}{p}.{field}: {why}", e.at)
+            };
+            let want = accounts.resolve(&e.owner).map_err(|(f, w)| at(f, w, false))?;
+            let parents = accounts.resolve(&e.parents).map_err(|(f, w)| at(f, w, false))?;
+            let parent_directory = match &e.parent_directory {
+                Some(p) => Some(accounts.resolve(p).map_err(|(f, w)| at(f, w, true))?),
+                None => None,
+            };
+            Ok(Owners { want, parents, parent_directory })
+        })
+        .collect()
+}
+
+/// The bad-input error of a run: nothing was changed.
+#[derive(Debug)]
+pub enum RunError {
+    /// The config cannot be applied as it is (an unknown user): exit 1.
+    BadInput(String),
+    /// Something failed while applying; the mounts of this run were undone: exit 2.
+    Failed(Error),
+}
+
+/// Applies `entries` below `opts.root`, one line per action through `out`.
+pub fn run(
+    entries: &[Entry],
+    accounts: &Accounts,
+    opts: &Options,
+    out: &mut dyn FnMut(String),
+) -> std::result::Result<Summary, RunError> {
+    let owners = owners(entries, accounts).map_err(RunError::BadInput)?;
+    let root = tree::open_root(&opts.root).map_err(RunError::Failed)?;
+    let mut ctx =
+        Ctx { root, opts, out, made: Vec::new(), summary: Summary::default(), stores: Default::default() };
+    let previous = Record::load(&opts.state).map_err(RunError::Failed)?;
+    let result = ctx.apply_all(entries, &owners, &previous);
+    match result {
+        Ok(kept) => {
+            if !opts.dry_run {
+                let mut record = Record { mounts: kept };
+                // An entry mounted again (someone unmounted it) is recorded once.
+                for m in &ctx.made {
+                    record.mounts.retain(|r| r.target != m.target);
+                    record.mounts.push(m.clone());
+                }
+                record.save(&opts.state).map_err(RunError::Failed)?;
+            }
+            Ok(ctx.summary)
+        }
+        Err(e) => {
+            let undone = ctx.undo();
+            Err(RunError::Failed(Error::msg(format!("{e}; undid this run's {undone} mounts and symlinks"))))
+        }
+    }
+}
+
+struct Ctx<'a> {
+    root: OwnedFd,
+    opts: &'a Options,
+    out: &'a mut dyn FnMut(String),
+    /// Mounts and symlinks made by this run, in order (undone in reverse on failure).
+    made: Vec<Made>,
+    summary: Summary,
+    /// Each store looked at once per run: `Some(why)` when it cannot be used.
+    stores: std::collections::HashMap<PathBuf, Option<String>>,
+}
+
+/// Parents first, whatever the config's order; ties keep it.
+fn by_depth(entries: &[Entry]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| entries[i].target.components().count());
+    order
+}
+
+impl Ctx<'_> {
+    fn say(&mut self, line: String) {
+        let line = if self.opts.dry_run { format!("would: {line}") } else { line };
+        (self.out)(line);
+    }
+
+    /// Returns the previous record's entries that are still configured and in place.
+    ///
+    /// Two passes. First, deepest entries first, data found at targets is moved into the
+    /// stores (adopted, or kept aside), so a nested entry's data (`/var/lib/private`) goes to its
+    /// own source rather than along with its parent's (`/var/lib`). Then, parents first, sources
+    /// and targets are created and mounted.
+    fn apply_all(&mut self, entries: &[Entry], owners: &[Owners], previous: &Record) -> Result<Vec<Made>> {
+        let kept = self.unmount_removed(entries, previous)?;
+        let mut order = by_depth(entries);
+        let mut moved = vec![false; entries.len()];
+        // What the first pass saw stays true for an entry unless data moved for it, or an
+        // entry it lies in (by target or by source) was changed earlier in the second pass.
+        let mut seen: Vec<Option<Facts>> = vec![None; entries.len()];
+        for &i in order.iter().rev() {
+            let e = &entries[i];
+            let facts = self.observe(e)?;
+            let plan = plan::plan(e, &facts, owners[i].want);
+            seen[i] = Some(facts);
+            if let Plan::Steps(steps) = plan {
+                if steps.iter().any(|s| matches!(s, Step::Adopt | Step::KeepAside)) {
+                    moved[i] = true;
+                    let data = steps.iter().take_while(|s| **s != Step::CreateTarget && **s != Step::Bind);
+                    for step in data.filter(|s| !matches!(s, Step::Symlink)) {
+                        self.step(e, &owners[i], step)
+                            .with_context(|| format!("{} ({})", e.target.display(), e.at))?;
+                    }
+                }
+            }
+        }
+        order.dedup();
+        let mut changed: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+        for i in order {
+            let e = &entries[i];
+            match e.kind {
+                Kind::Directory => self.summary.directories += 1,
+                Kind::File(_) => self.summary.files += 1,
+            }
+            let source = e.source();
+            let inside_changed = e.target.ancestors().chain(source.ancestors()).any(|a| changed.contains(a));
+            let facts = match seen[i].take() {
+                Some(f) if !moved[i] && !inside_changed => f,
+                _ => self.observe(e)?,
+            };
+            match plan::plan(e, &facts, owners[i].want) {
+                Plan::InPlace => log::debug!("{}: in place", e.target.display()),
+                Plan::Refuse(why) => {
+                    self.summary.refused += 1;
+                    (self.out)(format!("refused {} ({}): {why}", e.target.display(), e.at));
+                    if e.kind == Kind::Directory {
+                        self.summary.directories -= 1;
+                    } else {
+                        self.summary.files -= 1;
+                    }
+                }
+                Plan::Steps(mut steps) => {
+                    if self.opts.dry_run && moved[i] {
+                        // Already told in the first pass (nothing moved for real).
+                        steps.retain(|s| !matches!(s, Step::Adopt | Step::KeepAside | Step::Converge { .. }));
+                    }
+                    for step in steps {
+                        self.step(e, &owners[i], &step)
+                            .with_context(|| format!("{} ({})", e.target.display(), e.at))?;
+                    }
+                    changed.insert(e.target.clone());
+                    changed.insert(source);
+                }
+            }
+        }
+        Ok(kept)
+    }
+
+    fn observe(&mut self, e: &Entry) -> Result<Facts> {
+        if !self.stores.contains_key(&e.store) {
+            let store = tree::find(self.root.as_fd(), &e.store)?;
+            let problem = match (store.blocked, &store.node) {
+                (Some(b), _) => Some(b),
+                (None, Node::Missing) => {
+                    Some(format!("{}: the store does not exist (not mounted?)", e.store.display()))
+                }
+                (None, Node::Dir { .. }) => None,
+                (None, _) => Some(format!("{}: the store is not a directory", e.store.display())),
+            };
+            self.stores.insert(e.store.clone(), problem);
+        }
+        if let Some(problem) = &self.stores[&e.store] {
+            return Ok(blocked(problem.clone()));
+        }
+        let source = tree::find(self.root.as_fd(), &e.source())?;
+        let target = tree::find(self.root.as_fd(), &e.target)?;
+        let mut facts = Facts {
+            blocked: source.blocked.or(target.blocked),
+            in_place: false,
+            source_owner: None,
+            source: source.node,
+            target: target.node,
+        };
+        if let Some(s) = &source.fd {
+            facts.source_owner = Some(tree::owner_of(s)?);
+            if let Some(t) = &target.fd {
+                facts.in_place = tree::identity(s)? == tree::identity(t)?;
+            }
+        }
+        Ok(facts)
+    }
+
+    fn step(&mut self, e: &Entry, owners: &Owners, step: &Step) -> Result<()> {
+        let source = e.source();
+        let is_dir = e.kind == Kind::Directory;
+        match step {
+            Step::CreateSource => {
+                let content =
+                    if plan::is_machine_id(&e.target) { plan::MACHINE_ID_UNINITIALIZED } else { "" };
+                let new = if is_dir { New::Dir } else { New::File(content.as_bytes()) };
+                self.make_path(e, owners, &e.store, Some(new))?;
+            }
+            Step::CreateTarget => {
+                let new = if is_dir { New::Dir } else { New::File(b"") };
+                self.make_path(e, owners, Path::new("/"), Some(new))?;
+            }
+            Step::Adopt => {
+                let (to, name) = self.make_path(e, owners, &e.store, None)?;
+                let (from, from_name) = self.parent_of(&e.target)?;
+                self.say(format!("adopted {} into {}", e.target.display(), source.display()));
+                self.summary.adopted += 1;
+                if !self.opts.dry_run {
+                    tree::move_tree(from.as_fd(), &from_name, to.as_fd(), &name)?;
+                }
+            }
+            Step::KeepAside => self.keep_aside(e, &e.target)?,
+            Step::RemoveOwnSymlink => {
+                let (dir, name) = self.parent_of(&e.target)?;
+                self.say(format!("removed lethe's symlink {} (now a bind mount)", e.target.display()));
+                if !self.opts.dry_run {
+                    rustix::fs::unlinkat(&dir, &name, rustix::fs::AtFlags::empty())?;
+                }
+            }
+            Step::Bind => self.bind(e)?,
+            Step::Symlink => {
+                // The source's parents too, so the first write through the link lands.
+                self.make_path(e, owners, &e.store, None)?;
+                let (dir, name) = self.make_path(e, owners, Path::new("/"), None)?;
+                self.say(format!("linked {} -> {}", e.target.display(), source.display()));
+                if !self.opts.dry_run {
+                    rustix::fs::symlinkat(&source, &dir, &name)?;
+                    self.made.push(Made::symlink(e));
+                }
+            }
+            Step::Converge { uid, gid, mode } => {
+                if self.opts.dry_run && tree::find(self.root.as_fd(), &source)?.fd.is_none() {
+                    return Ok(());
+                }
+                let found = tree::find(self.root.as_fd(), &source)?;
+                let fd = found.fd.ok_or_else(|| Error::msg(format!("{}: vanished", source.display())))?;
+                let now = tree::owner_of(&fd)?;
+                if now != (*uid, *gid, *mode) {
+                    self.summary.converged += 1;
+                    self.say(format!(
+                        "owner/mode of {}: {}:{} {:04o} -> {uid}:{gid} {mode:04o}",
+                        source.display(),
+                        now.0,
+                        now.1,
+                        now.2
+                    ));
+                    if !self.opts.dry_run {
+                        let name = tree::components(&source).pop().unwrap_or_default();
+                        tree::set_owner(found.dir.as_fd(), &name, is_dir, (*uid, *gid, *mode))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The parent directory of an existing path, and its last name.
+    fn parent_of(&self, path: &Path) -> Result<(OwnedFd, OsString)> {
+        let found = tree::find(self.root.as_fd(), path)?;
+        if let Some(b) = found.blocked {
+            return Err(Error::msg(b));
+        }
+        Ok((found.dir, tree::components(path).pop().unwrap_or_default()))
+    }
+
+    /// Creates what is missing of `base + e.target` (only below `base`): parents with their
+    /// owners, and the last component as `last` (or not at all). Returns the parent of the last
+    /// component and its name.
+    fn make_path(
+        &mut self,
+        e: &Entry,
+        owners: &Owners,
+        base: &Path,
+        last: Option<New<'_>>,
+    ) -> Result<(OwnedFd, OsString)> {
+        let full = join(base, &e.target);
+        let parts = tree::components(&full);
+        let base_len = tree::components(base).len();
+        let found = tree::find(self.root.as_fd(), &full)?;
+        if let Some(b) = found.blocked {
+            return Err(Error::msg(b));
+        }
+        let mut dir = found.dir;
+        let existing = if found.fd.is_some() { parts.len() } else { found.depth };
+        if existing < base_len {
+            return Err(Error::msg(format!("{}: does not exist", base.display())));
+        }
+        let mut here: PathBuf = parts[..existing].iter().collect();
+        for (i, name) in parts.iter().enumerate().skip(existing) {
+            here.push(name);
+            let is_last = i + 1 == parts.len();
+            if is_last && last.is_none() {
+                break;
+            }
+            let rel: PathBuf = Path::new("/").join(parts[base_len..=i].iter().collect::<PathBuf>());
+            let owner = self.owner_for(e, owners, &rel, is_last);
+            let shown = Path::new("/").join(&here);
+            self.summary.created += 1;
+            self.say(format!("created {} ({}:{} {:04o})", shown.display(), owner.0, owner.1, owner.2));
+            if self.opts.dry_run {
+                // Nothing below a directory that is not there can be looked at.
+                return Ok((dir, parts.last().cloned().unwrap_or_default()));
+            }
+            let new = match (&last, is_last) {
+                (Some(New::File(c)), true) => New::File(c),
+                _ => New::Dir,
+            };
+            tree::create(dir.as_fd(), name, new, owner)
+                .with_context(|| format!("{}: cannot create", shown.display()))?;
+            if !is_last {
+                dir = tree::open_path(dir.as_fd(), name)?;
+            }
+        }
+        Ok((dir, parts.last().cloned().unwrap_or_default()))
+    }
+
+    fn owner_for(&self, e: &Entry, owners: &Owners, rel: &Path, is_last: bool) -> (u32, u32, u32) {
+        if is_last {
+            return owners.want;
+        }
+        if let (Kind::File(_), Some(p)) = (e.kind, owners.parent_directory) {
+            if e.target.parent() == Some(rel) {
+                return p;
+            }
+        }
+        match &e.home {
+            // Above the home (`/home`) is root's, as in impermanence.
+            Some(home) if home != rel && home.starts_with(rel) => (0, 0, 0o755),
+            _ => owners.parents,
+        }
+    }
+
+    /// Moves `moving` (the target, or at shutdown the store's older copy) to
+    /// `<store>/.lethe-conflict/<target>/<date>`.
+    fn keep_aside(&mut self, e: &Entry, moving: &Path) -> Result<()> {
+        let date = crate::rollback::plan::format_utc(now());
+        let dir = join(&e.store.join(".lethe-conflict"), &e.target);
+        self.summary.kept_aside += 1;
+        let aside = dir.join(&date);
+        self.say(format!(
+            "kept aside {} in {} (the store wins; nothing was deleted)",
+            moving.display(),
+            aside.display()
+        ));
+        log::warn!(
+            "{}: both {} and {} hold data: {} is kept in {}",
+            e.at,
+            e.target.display(),
+            e.source().display(),
+            moving.display(),
+            aside.display()
+        );
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        // Conflict copies may hold secrets: root 0700 all the way.
+        let mut at =
+            tree::find(self.root.as_fd(), &e.store)?.fd.ok_or_else(|| Error::msg("store vanished"))?;
+        for name in tree::components(&dir).into_iter().skip(tree::components(&e.store).len()) {
+            match tree::open_path(at.as_fd(), &name) {
+                Ok(fd) => at = fd,
+                Err(rustix::io::Errno::NOENT) => {
+                    tree::create(at.as_fd(), &name, New::Dir, (0, 0, 0o700))?;
+                    at = tree::open_path(at.as_fd(), &name)?;
+                }
+                Err(err) => {
+                    return Err(Error::msg(format!("{}: {}", dir.display(), std::io::Error::from(err))))
+                }
+            }
+        }
+        let (from, name) = self.parent_of(moving)?;
+        let mut unique = OsString::from(&date);
+        for n in 1.. {
+            if tree::open_path(at.as_fd(), &unique).is_err() {
+                break;
+            }
+            unique = OsString::from(format!("{date}.{n}"));
+        }
+        tree::move_tree(from.as_fd(), &name, at.as_fd(), &unique).with_context(|| aside.display())
+    }
+
+    fn bind(&mut self, e: &Entry) -> Result<()> {
+        let source = e.source();
+        if self.opts.dry_run {
+            self.say(format!("mounted {} on {}", source.display(), e.target.display()));
+            return Ok(());
+        }
+        let from = tree::find(self.root.as_fd(), &source)?
+            .fd
+            .ok_or_else(|| Error::msg(format!("{}: missing", source.display())))?;
+        let to = tree::find(self.root.as_fd(), &e.target)?;
+        let to = match (to.blocked, to.fd) {
+            (None, Some(fd)) => fd,
+            (b, _) => {
+                return Err(Error::msg(b.unwrap_or_else(|| format!("{}: missing", e.target.display()))))
+            }
+        };
+        if tree::identity(&from)? == tree::identity(&to)? {
+            // Inside a parent entry mounted from the same store: already shows the source.
+            return Ok(());
+        }
+        let tree_fd = rustix::mount::open_tree(
+            &from,
+            "",
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH,
+        )
+        .context("open_tree")?;
+        rustix::mount::move_mount(
+            &tree_fd,
+            "",
+            &to,
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+        .context("move_mount")?;
+        self.say(format!("mounted {} on {}", source.display(), e.target.display()));
+        self.made.push(Made::bind(e));
+        if e.hide_mount {
+            super::record::hide_mount(&self.opts.state, &self.opts.root, e);
+        }
+        Ok(())
+    }
+
+    /// Unmounts (or unlinks) what an earlier run made for entries no longer configured, when
+    /// the target still shows the recorded source; keeps the rest of the record.
+    fn unmount_removed(&mut self, entries: &[Entry], previous: &Record) -> Result<Vec<Made>> {
+        let mut kept = Vec::new();
+        let mut gone: Vec<&Made> = Vec::new();
+        for m in &previous.mounts {
+            let configured = entries.iter().any(|e| m.matches(e));
+            if configured {
+                kept.push(m.clone());
+            } else {
+                gone.push(m);
+            }
+        }
+        // Children first.
+        gone.sort_by_key(|m| std::cmp::Reverse(m.target.components().count()));
+        for m in gone {
+            self.undo_one(m, true)?;
+        }
+        Ok(kept)
+    }
+
+    /// Undoes one recorded mount or symlink if it is still what lethe made.
+    fn undo_one(&mut self, m: &Made, report: bool) -> Result<bool> {
+        let target = tree::find(self.root.as_fd(), &m.target)?;
+        let Some(fd) = target.fd else { return Ok(false) };
+        if m.symlink {
+            if target.node != Node::Symlink(m.source.clone()) {
+                return Ok(false);
+            }
+            if report {
+                self.say(format!(
+                    "removed the symlink {} (no longer configured; {} kept)",
+                    m.target.display(),
+                    m.source.display()
+                ));
+                self.summary.unmounted += 1;
+            }
+            if !self.opts.dry_run {
+                let name = tree::components(&m.target).pop().unwrap_or_default();
+                rustix::fs::unlinkat(&target.dir, &name, rustix::fs::AtFlags::empty())?;
+            }
+            return Ok(true);
+        }
+        let source = tree::find(self.root.as_fd(), &m.source)?;
+        let same = match &source.fd {
+            Some(s) => tree::identity(s)? == tree::identity(&fd)? && tree::is_mount_root(&fd)?,
+            None => false,
+        };
+        if !same {
+            if report {
+                log::warn!("{}: no longer shows {}: left alone", m.target.display(), m.source.display());
+            }
+            return Ok(false);
+        }
+        if report {
+            self.say(format!(
+                "unmounted {} (no longer configured; {} kept)",
+                m.target.display(),
+                m.source.display()
+            ));
+            self.summary.unmounted += 1;
+        }
+        if !self.opts.dry_run {
+            // An open descriptor would keep the mount busy: unmount by path, not following a
+            // symlink put in the last component since the check; never lazy.
+            drop((fd, target.dir, source));
+            let path = join(&self.opts.root, &m.target);
+            rustix::mount::unmount(&path, UnmountFlags::NOFOLLOW)
+                .with_context(|| format!("unmount {}", m.target.display()))?;
+        }
+        Ok(true)
+    }
+
+    /// After a failure: unmounts and unlinks what this run made, newest first.
+    fn undo(&mut self) -> usize {
+        let made = std::mem::take(&mut self.made);
+        let mut n = 0;
+        for m in made.iter().rev() {
+            match self.undo_one(m, false) {
+                Ok(true) => n += 1,
+                Ok(false) => {}
+                Err(e) => log::warn!("undo {}: {e}", m.target.display()),
+            }
+        }
+        n
+    }
+}
+
+fn blocked(why: String) -> Facts {
+    Facts {
+        source: Node::Missing,
+        target: Node::Missing,
+        blocked: Some(why),
+        in_place: false,
+        source_owner: None,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// At shutdown (`persist --stop`): a persisted file whose target a program replaced by a
+/// regular file (it wrote a new file and renamed it over lethe's symlink, impermanence#197) is
+/// adopted into the store; the store's older copy is kept aside. Returns how many.
+pub fn adopt_replaced(entries: &[Entry], opts: &Options, out: &mut dyn FnMut(String)) -> Result<usize> {
+    let root = tree::open_root(&opts.root)?;
+    let mut ctx =
+        Ctx { root, opts, out, made: Vec::new(), summary: Summary::default(), stores: Default::default() };
+    let mut n = 0;
+    for e in entries {
+        if !matches!(e.kind, Kind::File(Method::Auto | Method::Symlink)) {
+            continue;
+        }
+        let facts = ctx.observe(e)?;
+        if facts.blocked.is_some() || facts.in_place || !matches!(facts.target, Node::File { .. }) {
+            continue;
+        }
+        if facts.source != Node::Missing {
+            ctx.keep_aside(e, &e.source())?;
+        }
+        let (to, name) = ctx.parent_of(&e.source())?;
+        let (from, from_name) = ctx.parent_of(&e.target)?;
+        (ctx.out)(format!(
+            "adopted {} into {} (a program replaced lethe's symlink)",
+            e.target.display(),
+            e.source().display()
+        ));
+        if !opts.dry_run {
+            tree::move_tree(from.as_fd(), &from_name, to.as_fd(), &name)?;
+        }
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,0 +1,174 @@
+//! `lethe persist` and `lethe unpersisted`: argument handling, exit status, what goes to stdout.
+
+use super::{accounts::Accounts, apply, entries, unpersisted};
+use crate::cli::{self, PersistArgs, EXIT_BAD_INPUT, EXIT_FAILED};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn line(text: String) {
+    // A closed stdout must not stop the mounts (the journal may be gone at shutdown).
+    let _ = cli::print_stdout(&format!("{text}\n"));
+}
+
+pub fn persist(args: &PersistArgs) -> ExitCode {
+    let config = match cli::load_config(&args.config) {
+        Ok(c) => c,
+        Err(status) => return ExitCode::from(status),
+    };
+    let entries = entries(&config);
+    if let Some(dir) = &args.generate {
+        return generate(&entries, dir);
+    }
+    let opts = apply::Options {
+        root: args.root.clone(),
+        state: super::below(&args.root, Path::new("/run/lethe")),
+        dry_run: args.dry_run,
+    };
+    if args.stop {
+        return match apply::adopt_replaced(&entries, &opts, &mut line) {
+            Ok(n) => {
+                line(format!("adopted {n} replaced files"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lethe: persist --stop: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        };
+    }
+    let accounts = Accounts::load(&args.root);
+    match apply::run(&entries, &accounts, &opts, &mut line) {
+        Ok(summary) => {
+            line(summary.to_string());
+            if summary.refused > 0 {
+                eprintln!(
+                    "lethe: persist: {} entries refused (named above); the others are in place",
+                    summary.refused
+                );
+                return ExitCode::from(EXIT_FAILED);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(apply::RunError::BadInput(e)) => {
+            eprintln!("lethe: {}: {e} (nothing changed)", args.config.display());
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(apply::RunError::Failed(e)) => {
+            eprintln!("lethe: persist: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// The drop-ins: each unit of `neededBy` waits for (and needs) lethe-persist.service and the
+/// mounts of its entries; lethe-persist.service needs its stores mounted.
+pub fn dropins(entries: &[super::Entry]) -> BTreeMap<String, String> {
+    let mut needs: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
+    for e in entries {
+        for unit in &e.when.needed_by {
+            needs.entry(unit).or_default().push(&e.target);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (unit, targets) in needs {
+        let mut text = String::from("# Written by lethe persist --generate (neededBy)\n[Unit]\n");
+        text.push_str("Requires=lethe-persist.service\nAfter=lethe-persist.service\n");
+        for t in targets {
+            text.push_str(&format!("RequiresMountsFor={}\n", t.display()));
+        }
+        out.insert(format!("{unit}.d/lethe-persist.conf"), text);
+    }
+    let stores: std::collections::BTreeSet<&Path> = entries.iter().map(|e| e.store.as_path()).collect();
+    if !stores.is_empty() {
+        let mut text = String::from("# Written by lethe persist --generate: the stores\n[Unit]\n");
+        for s in stores {
+            text.push_str(&format!("RequiresMountsFor={}\n", s.display()));
+        }
+        out.insert("lethe-persist.service.d/lethe-stores.conf".into(), text);
+    }
+    out
+}
+
+fn generate(entries: &[super::Entry], dir: &Path) -> ExitCode {
+    for (name, text) in dropins(entries) {
+        let path = dir.join(&name);
+        let written =
+            std::fs::create_dir_all(path.parent().unwrap_or(dir)).and_then(|()| std::fs::write(&path, text));
+        if let Err(e) = written {
+            eprintln!("lethe: {}: cannot write: {e}", path.display());
+            return ExitCode::from(EXIT_FAILED);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn unpersisted(config: &Path, root: &Path, json: bool) -> ExitCode {
+    let config = match cli::load_config(config) {
+        Ok(c) => c,
+        Err(status) => return ExitCode::from(status),
+    };
+    match unpersisted::report(&entries(&config), root) {
+        Ok(report) if json => {
+            cli::print_result(&format!("{}\n", serde_json::to_string_pretty(&report).expect("serializes")))
+        }
+        Ok(report) => cli::print_result(&unpersisted::render(&report, 10)),
+        Err(e) => {
+            eprintln!("lethe: unpersisted: {}: {e}", root.display());
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse, Command};
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn the_command_lines_parse() {
+        let want = PersistArgs {
+            config: "c.json".into(),
+            root: "/sysroot".into(),
+            dry_run: true,
+            stop: false,
+            generate: None,
+        };
+        assert_eq!(
+            p(&["persist", "--config", "c.json", "--root", "/sysroot", "--dry-run"]),
+            Ok(Command::Persist(want))
+        );
+        let Ok(Command::Persist(stop)) = p(&["persist", "--config", "c.json", "--stop"]) else { panic!() };
+        assert!(stop.stop && stop.root == Path::new("/"));
+        assert_eq!(
+            p(&["unpersisted", "--json"]),
+            Ok(Command::Unpersisted {
+                config: "/etc/lethe/config.json".into(),
+                root: "/".into(),
+                json: true
+            })
+        );
+        assert_eq!(p(&["persist", "--config", "c.json", "--frob"]), Err("unexpected argument --frob".into()));
+        assert_eq!(p(&["persist"]), Err("missing --config FILE".into()));
+    }
+
+    #[test]
+    fn needed_by_becomes_drop_ins() {
+        let config = crate::config::Config::parse(
+            r#"{"version": 1, "persistence": {"/persist": {"directories": [
+                {"directory": "/var/lib/syncthing", "neededBy": ["syncthing.service"]}, "/var/log"]}}}"#,
+        )
+        .unwrap();
+        let d = dropins(&entries(&config));
+        assert_eq!(
+            d["syncthing.service.d/lethe-persist.conf"],
+            "# Written by lethe persist --generate (neededBy)\n[Unit]\nRequires=lethe-persist.service\n\
+             After=lethe-persist.service\nRequiresMountsFor=/var/lib/syncthing\n"
+        );
+        assert!(d["lethe-persist.service.d/lethe-stores.conf"].contains("RequiresMountsFor=/persist\n"));
+    }
+}

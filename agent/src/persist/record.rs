@@ -1,0 +1,106 @@
+//! What lethe mounted (or linked) this boot, in `/run/lethe/persist.json`: a later run
+//! unmounts only what is recorded here and still shows the recorded source. `/run` is a tmpfs,
+//! so the record forgets with the boot, as the mounts do.
+
+use crate::config::persistence::Entry;
+use crate::error::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Made {
+    pub target: PathBuf,
+    pub source: PathBuf,
+    #[serde(default)]
+    pub symlink: bool,
+}
+
+impl Made {
+    pub fn bind(e: &Entry) -> Made {
+        Made { target: e.target.clone(), source: e.source(), symlink: false }
+    }
+
+    pub fn symlink(e: &Entry) -> Made {
+        Made { target: e.target.clone(), source: e.source(), symlink: true }
+    }
+
+    pub fn matches(&self, e: &Entry) -> bool {
+        self.target == e.target && self.source == e.source()
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub mounts: Vec<Made>,
+}
+
+const FILE: &str = "persist.json";
+
+impl Record {
+    /// The record in `state`; none yet is an empty one.
+    pub fn load(state: &Path) -> Result<Record> {
+        let path = state.join(FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                serde_json::from_str(&text).with_context(|| format!("{}: cannot parse", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Record::default()),
+            Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        }
+    }
+
+    /// Written to a temporary file and renamed, so a crash leaves the old or the new record.
+    pub fn save(&self, state: &Path) -> Result<()> {
+        std::fs::create_dir_all(state).with_context(|| format!("{}: cannot create", state.display()))?;
+        let path = state.join(FILE);
+        let temp = state.join(format!(".{FILE}.new"));
+        let text = serde_json::to_string_pretty(self).expect("record serializes");
+        std::fs::write(&temp, text + "\n").with_context(|| format!("{}: cannot write", temp.display()))?;
+        std::fs::rename(&temp, &path).with_context(|| format!("{}: cannot write", path.display()))
+    }
+}
+
+/// `hideMounts`: the kernel keeps no `x-*` options, so, as mount(8) does, lethe adds the mount
+/// to libmount's `/run/mount/utab` (beside the state directory) with `x-gvfs-hide`; file
+/// managers read it from there. A failure only warns: it is cosmetic.
+pub fn hide_mount(state: &Path, root: &Path, e: &Entry) {
+    let Some(run) = state.parent() else { return };
+    let utab = run.join("mount/utab");
+    // The mount just made is the last one on its mount point in mountinfo.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let target = e.target.display().to_string();
+    let mount_point = crate::config::persistence::join(root, &e.target);
+    let Some((id, root)) = mountinfo.lines().rev().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f.len() > 4 && Path::new(&unescape(f[4])) == mount_point)
+            .then(|| (f[0].to_string(), f[3].to_string()))
+    }) else {
+        log::warn!("{target}: hideMounts: the new mount is not in /proc/self/mountinfo");
+        return;
+    };
+    let line = format!("ID={id} SRC={} TARGET={target} ROOT={root} OPTS=x-gvfs-hide\n", e.source().display());
+    let result = std::fs::create_dir_all(utab.parent().unwrap_or(run)).and_then(|()| {
+        use std::io::Write;
+        std::fs::OpenOptions::new().create(true).append(true).open(&utab)?.write_all(line.as_bytes())
+    });
+    if let Err(err) = result {
+        log::warn!("{}: hideMounts: {err}", utab.display());
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+pub fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,382 @@
+//! Paths below a root, never through a symlink: every lookup is `openat2` with
+//! `RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`, one component at a time, so a symlink planted
+//! anywhere in a path is found and named instead of followed. New files and directories get
+//! their owner and mode under a temporary name and are renamed into place, so nobody ever sees
+//! them root-owned or with the wrong mode.
+
+use super::plan::Node;
+use crate::error::{Context, Error, Result};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
+use rustix::io::Errno;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+const RESOLVE: ResolveFlags =
+    ResolveFlags::NO_SYMLINKS.union(ResolveFlags::BENEATH).union(ResolveFlags::NO_MAGICLINKS);
+
+/// Prefix of lethe's temporary names (never a persisted name).
+pub const TEMP_PREFIX: &str = ".lethe-new.";
+
+/// Opens `name` in `dir` without following anything: an `O_PATH` descriptor of the thing itself.
+pub fn open_path(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+}
+
+/// Opens `name` in `dir` for reading (a directory or a regular file), refusing symlinks.
+pub fn open_read(dir: BorrowedFd<'_>, name: &OsStr, directory: bool) -> rustix::io::Result<OwnedFd> {
+    let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    if directory {
+        flags |= OFlags::DIRECTORY;
+    }
+    rustix::fs::openat2(dir, name, flags, Mode::empty(), RESOLVE)
+}
+
+pub fn open_root(root: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .with_context(|| format!("{}: cannot open", root.display()))
+}
+
+/// The components of an absolute path (without the leading `/`).
+pub fn components(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An absolute path looked up below the root.
+pub struct Found {
+    /// The deepest existing directory on the way (the root at least).
+    pub dir: OwnedFd,
+    /// How many components exist (`dir` is the parent of the last when all exist).
+    pub depth: usize,
+    /// The last component, when it exists.
+    pub fd: Option<OwnedFd>,
+    pub node: Node,
+    /// Something other than a directory in the middle of the path, named.
+    pub blocked: Option<String>,
+}
+
+/// Looks `path` up below `root`: in one `openat2` of the parent when that works, else
+/// component by component, to name what is in the way.
+pub fn find(root: BorrowedFd<'_>, path: &Path) -> Result<Found> {
+    let parts = components(path);
+    if let Some((last, parents)) = parts.split_last() {
+        let dir = if parents.is_empty() {
+            rustix::io::fcntl_dupfd_cloexec(root, 0)
+        } else {
+            let rel: PathBuf = parents.iter().collect();
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            rustix::fs::openat2(root, &rel, flags, Mode::empty(), RESOLVE)
+        };
+        if let Ok(dir) = dir {
+            let depth = parents.len();
+            match open_path(dir.as_fd(), last) {
+                Ok(fd) => {
+                    let st = rustix::fs::fstat(&fd).with_context(|| path.display())?;
+                    let node = node_of(&dir, last, FileType::from_raw_mode(st.st_mode), st.st_size)
+                        .with_context(|| path.display())?;
+                    return Ok(Found { dir, depth, fd: Some(fd), node, blocked: None });
+                }
+                Err(Errno::NOENT) => {
+                    return Ok(Found { dir, depth, fd: None, node: Node::Missing, blocked: None })
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    find_slowly(root, &parts)
+}
+
+fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString]) -> Result<Found> {
+    let mut dir = rustix::io::fcntl_dupfd_cloexec(root, 0).context("dup")?;
+    let mut here = PathBuf::from("/");
+    for (i, name) in parts.iter().enumerate() {
+        here.push(name);
+        let last = i + 1 == parts.len();
+        let fd = match open_path(dir.as_fd(), name) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                return Ok(Found { dir, depth: i, fd: None, node: Node::Missing, blocked: None });
+            }
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "{}: cannot open: {}",
+                    here.display(),
+                    std::io::Error::from(e)
+                )))
+            }
+        };
+        let st = rustix::fs::fstat(&fd).with_context(|| format!("{}: cannot stat", here.display()))?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        if last {
+            let node = node_of(&dir, name, kind, st.st_size).with_context(|| here.display())?;
+            return Ok(Found { dir, depth: i, fd: Some(fd), node, blocked: None });
+        }
+        match kind {
+            FileType::Directory => dir = fd,
+            FileType::Symlink => {
+                let to =
+                    rustix::fs::readlinkat(&dir, name, Vec::new()).map(|t| t.to_string_lossy().into_owned());
+                let blocked =
+                    format!("{}: is a symlink (to {})", here.display(), to.unwrap_or_else(|_| "?".into()));
+                return Ok(Found { dir, depth: i, fd: None, node: Node::Missing, blocked: Some(blocked) });
+            }
+            _ => {
+                let blocked = format!("{}: is not a directory", here.display());
+                return Ok(Found { dir, depth: i, fd: None, node: Node::Missing, blocked: Some(blocked) });
+            }
+        }
+    }
+    // The root itself.
+    let fd = rustix::io::fcntl_dupfd_cloexec(root, 0).context("dup")?;
+    Ok(Found {
+        dir: fd.try_clone()?,
+        depth: 0,
+        fd: Some(fd),
+        node: Node::Dir { empty: false },
+        blocked: None,
+    })
+}
+
+fn node_of(dir: &OwnedFd, name: &OsStr, kind: FileType, size: i64) -> Result<Node> {
+    Ok(match kind {
+        FileType::Directory => Node::Dir { empty: is_empty_dir(&open_read(dir.as_fd(), name, true)?)? },
+        FileType::RegularFile => Node::File { empty: size == 0 },
+        FileType::Symlink => Node::Symlink(PathBuf::from(OsStr::from_bytes(
+            rustix::fs::readlinkat(dir, name, Vec::new())?.as_bytes(),
+        ))),
+        _ => Node::Other,
+    })
+}
+
+fn is_empty_dir(fd: &OwnedFd) -> Result<bool> {
+    let mut d = rustix::fs::Dir::read_from(fd)?;
+    while let Some(e) = d.read() {
+        let name = e?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Names in a directory, without `.` and `..`.
+pub fn list(fd: &OwnedFd) -> Result<Vec<(OsString, FileType)>> {
+    let mut out = Vec::new();
+    let mut d = rustix::fs::Dir::read_from(fd)?;
+    while let Some(e) = d.read() {
+        let e = e?;
+        let name = e.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            out.push((OsStr::from_bytes(name).to_os_string(), e.file_type()));
+        }
+    }
+    Ok(out)
+}
+
+/// (device, inode) of an open descriptor.
+pub fn identity(fd: &OwnedFd) -> Result<(u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// Owner and mode of an open descriptor.
+pub fn owner_of(fd: &OwnedFd) -> Result<(u32, u32, u32)> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok((st.st_uid, st.st_gid, st.st_mode & 0o7777))
+}
+
+/// Whether the descriptor is the root of a mount (bind-mounted there).
+pub fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
+    let st = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, rustix::fs::StatxFlags::BASIC_STATS)?;
+    let bit = rustix::fs::StatxAttributes::MOUNT_ROOT;
+    Ok(st.stx_attributes_mask.contains(bit) && st.stx_attributes.contains(bit))
+}
+
+/// Sets owner and mode on a directory or regular file found as `name` in `dir`.
+pub fn set_owner(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    directory: bool,
+    (uid, gid, mode): (u32, u32, u32),
+) -> Result<()> {
+    let fd = open_read(dir, name, directory)?;
+    set_owner_fd(&fd, (uid, gid, mode))
+}
+
+fn set_owner_fd(fd: &OwnedFd, (uid, gid, mode): (u32, u32, u32)) -> Result<()> {
+    // chown clears setuid bits, so the mode comes second.
+    rustix::fs::fchown(
+        fd,
+        Some(rustix::process::Uid::from_raw(uid)),
+        Some(rustix::process::Gid::from_raw(gid)),
+    )
+    .context("chown")?;
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).context("chmod")?;
+    Ok(())
+}
+
+fn temp_name(name: &OsStr) -> OsString {
+    let mut t = OsString::from(format!("{TEMP_PREFIX}{}.", std::process::id()));
+    t.push(name);
+    t
+}
+
+/// What a new path holds.
+pub enum New<'a> {
+    Dir,
+    File(&'a [u8]),
+}
+
+/// Creates `name` in `dir` with its owner and mode already set when it appears (made under a
+/// temporary name, renamed into place without replacing anything).
+pub fn create(dir: BorrowedFd<'_>, name: &OsStr, what: New<'_>, owner: (u32, u32, u32)) -> Result<()> {
+    let temp = temp_name(name);
+    let made = match what {
+        New::Dir => rustix::fs::mkdirat(dir, &temp, Mode::empty())
+            .map_err(Error::from)
+            .and_then(|()| set_owner(dir, &temp, true, owner)),
+        New::File(content) => (|| {
+            let fd = rustix::fs::openat2(
+                dir,
+                &temp,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            )?;
+            let mut file = std::fs::File::from(fd);
+            std::io::Write::write_all(&mut file, content)?;
+            file.sync_all()?;
+            set_owner_fd(&OwnedFd::from(file), owner)
+        })(),
+    };
+    let placed = made.and_then(|()| {
+        rustix::fs::renameat_with(dir, &temp, dir, name, RenameFlags::NOREPLACE).map_err(Error::from)
+    });
+    if placed.is_err() {
+        let flags = if matches!(what, New::Dir) { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        let _ = rustix::fs::unlinkat(dir, &temp, flags);
+    }
+    placed
+}
+
+/// Moves `name` from `from` to `to_name` in `to`, never replacing: a rename on the same
+/// filesystem, else a copy with owners, modes, times and xattrs, then the original removed.
+pub fn move_tree(from: BorrowedFd<'_>, name: &OsStr, to: BorrowedFd<'_>, to_name: &OsStr) -> Result<()> {
+    match rustix::fs::renameat_with(from, name, to, to_name, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::XDEV) => {
+            let temp = temp_name(to_name);
+            copy(from, name, to, &temp).context("copy")?;
+            rustix::fs::renameat_with(to, &temp, to, to_name, RenameFlags::NOREPLACE)
+                .context("rename the copy")?;
+            remove(from, name).context("remove the original after copying")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Copies `name` (a directory tree, file, symlink or special file) from `from` to `to`.
+pub fn copy(from: BorrowedFd<'_>, name: &OsStr, to: BorrowedFd<'_>, to_name: &OsStr) -> Result<()> {
+    let src = open_path(from, name)?;
+    let st = rustix::fs::fstat(&src)?;
+    let owner = (st.st_uid, st.st_gid, st.st_mode & 0o7777);
+    let times = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec { tv_sec: st.st_atime as _, tv_nsec: st.st_atime_nsec as _ },
+        last_modification: rustix::fs::Timespec { tv_sec: st.st_mtime as _, tv_nsec: st.st_mtime_nsec as _ },
+    };
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => {
+            rustix::fs::mkdirat(to, to_name, Mode::from_raw_mode(0o700))?;
+            let src = open_read(from, name, true)?;
+            let dst = open_read(to, to_name, true)?;
+            for (child, _) in list(&src)? {
+                copy(src.as_fd(), &child, dst.as_fd(), &child)
+                    .with_context(|| Path::new(name).join(&child).display().to_string())?;
+            }
+            copy_xattrs(&src, &dst)?;
+            set_owner_fd(&dst, owner)?;
+            rustix::fs::futimens(&dst, &times)?;
+        }
+        FileType::RegularFile => {
+            let src = open_read(from, name, false)?;
+            let dst = rustix::fs::openat2(
+                to,
+                to_name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+                RESOLVE,
+            )?;
+            let (mut r, mut w) = (std::fs::File::from(src), std::fs::File::from(dst));
+            std::io::copy(&mut r, &mut w)?;
+            let (src, dst) = (OwnedFd::from(r), OwnedFd::from(w));
+            copy_xattrs(&src, &dst)?;
+            set_owner_fd(&dst, owner)?;
+            rustix::fs::futimens(&dst, &times)?;
+        }
+        FileType::Symlink => {
+            let target = rustix::fs::readlinkat(from, name, Vec::new())?;
+            rustix::fs::symlinkat(target.as_c_str(), to, to_name)?;
+            rustix::fs::chownat(
+                to,
+                to_name,
+                Some(rustix::process::Uid::from_raw(st.st_uid)),
+                Some(rustix::process::Gid::from_raw(st.st_gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+            rustix::fs::utimensat(to, to_name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        kind => {
+            rustix::fs::mknodat(to, to_name, kind, Mode::from_raw_mode(owner.2), st.st_rdev)?;
+            let dst = open_path(to, to_name)?;
+            rustix::fs::chownat(
+                &dst,
+                "",
+                Some(rustix::process::Uid::from_raw(st.st_uid)),
+                Some(rustix::process::Gid::from_raw(st.st_gid)),
+                AtFlags::EMPTY_PATH,
+            )?;
+            rustix::fs::utimensat(to, to_name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_xattrs(src: &OwnedFd, dst: &OwnedFd) -> Result<()> {
+    let size = match rustix::fs::flistxattr_query(src) {
+        Ok(n) => n,
+        Err(Errno::NOTSUP) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut names = vec![0u8; size];
+    let n = rustix::fs::flistxattr(src, &mut names[..])?;
+    for name in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = OsStr::from_bytes(name);
+        let len = rustix::fs::fgetxattr_query(src, name)?;
+        let mut value = vec![0u8; len];
+        let len = rustix::fs::fgetxattr(src, name, &mut value[..])?;
+        rustix::fs::fsetxattr(dst, name, &value[..len], rustix::fs::XattrFlags::empty())
+            .with_context(|| format!("xattr {}", name.to_string_lossy()))?;
+    }
+    Ok(())
+}
+
+/// Removes `name` from `dir`, a whole tree when it is a directory (only after it was copied).
+pub fn remove(dir: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
+    let fd = open_path(dir, name)?;
+    if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Directory {
+        let d = open_read(dir, name, true)?;
+        for (child, _) in list(&d)? {
+            remove(d.as_fd(), &child)?;
+        }
+        rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
+    } else {
+        rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
+    }
+    Ok(())
+}

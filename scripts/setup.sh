@@ -46,6 +46,8 @@ packages=(
     busybox-static dropbear-bin openssh-server hyperfine
     # nix evaluation of the module
     nix-bin
+    # GPT test disks (sfdisk; by-partlabel / by-partuuid)
+    fdisk
 )
 missing=()
 for p in "${packages[@]}"; do

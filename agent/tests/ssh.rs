@@ -403,6 +403,20 @@ fn aliases_of_unlock_and_unknown_commands() {
 }
 
 #[test]
+fn the_text_of_an_unknown_command_is_never_logged() {
+    // `ssh host "$PASS"`: the passphrase arrives as the command line.
+    let server = Server::start(Options::default());
+    for args in [&["hunter2-typed-as-a-command"][..], &["unlock", "hunter2-as-an-argument"]] {
+        let out = server.ssh(&server.key, args, b"");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+    }
+    let log = server.log();
+    assert!(!log.contains("hunter2"), "{log}");
+    assert!(log.contains("refused a command of 26 bytes (its text is not logged)"), "{log}");
+    assert!(log.contains("refused a command of 29 bytes (its text is not logged)"), "{log}");
+}
+
+#[test]
 fn interactive_prompt_edits_and_does_not_echo() {
     let mut server = Server::start(Options::default());
     let mut s = server.interactive(&[]);

@@ -240,13 +240,19 @@ impl SessionChannel {
             (None, Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             (None, None) => None,
         };
+        let length = command.as_ref().map_or(0, String::len);
         let status = match command.as_deref().map(Command::parse) {
             None => self.interactive().await,
             Some(Ok(Command::Unlock)) if self.pty => self.interactive().await,
             Some(Ok(Command::Unlock)) => self.scripted().await,
             Some(Ok(Command::Status)) => self.status().await,
             Some(Err(e)) => {
-                log::info!("ssh: {}: refused command: {e}", self.peer);
+                // `ssh host "$PASS"` makes the passphrase the command line: its text (and the
+                // reason, which quotes it) stays out of the log, which reaches the console.
+                log::info!(
+                    "ssh: {}: refused a command of {length} bytes (its text is not logged)",
+                    self.peer
+                );
                 self.stderr(&format!(
                     "lethe: {e}; this initrd runs only: {} (there is no shell)",
                     Command::NAMES.join(", ")

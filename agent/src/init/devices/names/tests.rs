@@ -32,13 +32,19 @@ fn identify(model: &str, serial: &str) -> Vec<u8> {
 
 #[test]
 fn by_id_names() {
-    // The seed host's disk: the kernel trims the model's and serial's padding; nsid is 1.
-    let wd = nvme("WD_BLACK SN850X 2000GB", "24517E4ABM06", "eui.e8238fa6bf530001001b444a41cf4f9c", "1");
+    // The seed host's disk, its model and serial padded as the kernel (6.1) shows them.
+    let wd = nvme(
+        "WD_BLACK SN850X 2000GB                  \n",
+        "24517E4ABM06        \n",
+        "eui.e8238fa6bf530001001b444a41cf4f9c\n",
+        "1\n",
+    );
+    // Exactly as sysfs showed them in the VM (vm-tests disk-by-id, `-device nvme,serial=...`).
     let qemu = nvme(
-        "QEMU NVMe Ctrl",
-        "24517E4ABM06",
-        "nvme.1b36-3234353137453441424d3036-51454d55204e564d65204374726c-00000001",
-        "1",
+        "QEMU NVMe Ctrl                          \n",
+        "24517E4ABM06        \n",
+        "nvme.1b36-3234353137453441424d3036-51454d55204e564d65204374726c-00000001\n",
+        "1\n",
     );
     let virtio = DiskIds { kernel: "vda".into(), serial: Some("overlayblk".into()), ..Default::default() };
     let ata = DiskIds {

@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod datasets;
+pub mod device;
 pub mod network;
 pub mod persistence;
 mod reader;
@@ -67,7 +68,7 @@ impl Config {
             Some(VERSION) => Ok(VERSION),
             _ => v.expected(&format!("{VERSION} (the config format this lethe reads)")),
         })?;
-        Ok(Config {
+        let config = Config {
             version,
             boot: obj.optional("boot", boot::read)?,
             network: obj.optional("network", network::read)?,
@@ -76,7 +77,9 @@ impl Config {
             rollback: obj.optional("rollback", rollback::read)?,
             persistence: obj.optional("persistence", persistence::read)?,
             datasets: obj.optional("datasets", datasets::read)?,
-        })
+        };
+        unlock::check_someone_can_answer(config.unlock.as_ref(), config.ssh.is_some())?;
+        Ok(config)
     }
 
     /// Reads and parses `path`; every message starts with the file's name.

@@ -700,6 +700,18 @@ fn host_key_readable_by_others_is_refused() {
 }
 
 #[test]
+fn host_key_that_is_a_symlink_is_refused() {
+    let dir = temp_dir();
+    let real = keygen(&dir, "real_key");
+    let link = dir.join("host_key");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let log = serve_fails(dir, link.clone());
+    let want =
+        format!("{}: refusing host key: it is a symbolic link (name the key file itself)", link.display());
+    assert!(log.contains(&want), "{log}");
+}
+
+#[test]
 fn missing_or_protected_host_key_is_refused() {
     let dir = temp_dir();
     let missing = dir.join("no_such_key");

@@ -200,10 +200,7 @@ pub fn links(
     (wanted, rejected)
 }
 
-/// The `/dev/disk/` directories lethe makes links in; a config naming another kind waits in vain.
-pub const KINDS: &[&str] = &["by-uuid", "by-label", "by-partuuid", "by-partlabel", "by-id"];
-/// The `by-id/` prefixes lethe makes.
-pub const BY_ID_PREFIXES: &[&str] = &["nvme-", "virtio-", "ata-"];
+// Which of these a config may name is `config::device` (the one list).
 
 #[cfg(test)]
 mod tests;

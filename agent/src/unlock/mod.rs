@@ -46,6 +46,7 @@ pub mod agent;
 pub mod command;
 pub mod console;
 mod direct;
+pub mod line;
 pub mod stage1;
 
 use crate::config::unlock::{Device, Unlock};

@@ -55,6 +55,8 @@ packages=(
     # and the Debian initrd bench/boot races (initramfs-tools with SSH unlock); the host boots
     # no initrd of its own, so their kernel hooks find nothing to rebuild
     dracut-core initramfs-tools cryptsetup-initramfs dropbear-initramfs bc
+    # GPT test disks (sfdisk; by-partlabel / by-partuuid)
+    fdisk
 )
 missing=()
 for p in "${packages[@]}"; do

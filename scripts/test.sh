@@ -29,5 +29,8 @@ LETHE_BIN=$bin nixos-module/check
 step "DHCP reply handling under 200,000 mutated packets (fuzz/, stable loop)"
 (cd fuzz && cargo run --locked --release --quiet --bin reply_loop -- 200000)
 
+step "stage-1 parsers (config, authorized_keys, cmdline, kmod, probe, ask_password, line_editor) under 100,000 mutated inputs each (fuzz/, stable loop)"
+(cd fuzz && cargo run --locked --release --quiet --bin parsers_loop -- all 100000)
+
 step "VM scenarios (real Debian kernel under QEMU)"
 LETHE_BIN=$bin vm-tests/run

@@ -182,6 +182,26 @@ async fn ctrl_c_clears_and_ctrl_d_asks_again() {
     prompt.await.unwrap().unwrap();
 }
 
+/// A long line (longer than the old 1024-byte console buffer, which ended the prompt and could
+/// fail the boot) is tried like any other; the terminal itself caps a line at 4095 bytes, so the
+/// "too long, type it again" path is the SSH prompt's and the buffer's unit tests'.
+#[tokio::test]
+async fn a_long_line_does_not_end_the_prompt() {
+    let s = Scratch::new("console-long");
+    let pty = Pty::new();
+    let unlocker = unlocker(&s, &[("crypted", "correct horse")]);
+    let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));
+    pty.wait_for("Passphrase for crypted (", 1).await;
+    let mut long = vec![b'a'; 3000];
+    long.push(b'\n');
+    pty.type_in(&long);
+    pty.wait_for("Wrong passphrase", 1).await;
+    pty.wait_for("Passphrase for crypted (", 2).await;
+    pty.type_in(b"correct horse\n");
+    pty.wait_for("Opened crypted", 1).await;
+    prompt.await.unwrap().unwrap();
+}
+
 /// systemdAgent mode: the console shows each request's message, sends the answer to its
 /// socket, waits for the next request, and restores the terminal when stopped.
 #[tokio::test]

@@ -90,9 +90,10 @@ fn no_input_exits_2() {
 #[test]
 fn missing_device_names_it() {
     let s = Scratch::new("missing");
-    let cfg = config(&s, r#"{"devices": [{"name": "crypted", "device": "/dev/disk/by-id/no-such-disk"}]}"#);
+    let cfg =
+        config(&s, r#"{"devices": [{"name": "crypted", "device": "/dev/disk/by-id/nvme-no-such-disk"}]}"#);
     let o = unlock(&cfg, "correct horse\n", true);
-    assert_exit(&o, 2, "crypted: /dev/disk/by-id/no-such-disk: No such file or directory");
+    assert_exit(&o, 2, "crypted: /dev/disk/by-id/nvme-no-such-disk: No such file or directory");
 }
 
 #[test]

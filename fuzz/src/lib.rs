@@ -10,6 +10,56 @@ pub mod dhcp {
     pub mod packet;
 }
 
+#[allow(dead_code)]
+#[path = "../../agent/src/config/mod.rs"]
+pub mod config;
+/// The stage-1 parsers of the other fuzz targets ([`parsers`]), compiled in the same way.
+#[allow(dead_code)]
+#[path = "../../agent/src/error.rs"]
+pub mod error;
+#[allow(dead_code)]
+#[path = "../../agent/src/kmod.rs"]
+pub mod kmod;
+#[allow(dead_code)]
+#[path = "../../agent/src/ssh"]
+pub mod ssh {
+    pub mod command;
+    pub mod from;
+    pub mod keys;
+    pub mod line;
+}
+#[allow(dead_code)]
+#[path = "../../agent/src/init"]
+pub mod init {
+    pub mod cmdline;
+    pub mod devices;
+}
+#[allow(dead_code)]
+#[path = "../../agent/src/net"]
+pub mod net {
+    pub mod cmdline;
+}
+#[allow(dead_code)]
+#[path = "../../agent/src/unlock"]
+pub mod unlock {
+    pub mod agent;
+    pub mod line;
+    // Stand-ins for the two types agent.rs names from unlock/mod.rs, which would bring in
+    // libcryptsetup; the parser under test does not use them.
+    pub struct Passphrase(zeroize::Zeroizing<Vec<u8>>);
+    impl Passphrase {
+        pub fn as_bytes(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    pub enum Attempt {
+        Unlocked { opened: Vec<String> },
+        Failed(String),
+        NothingPending,
+    }
+}
+pub mod parsers;
+
 use dhcp::client::{Client, Output};
 use dhcp::packet::{build_reply, parse_reply, typical_options};
 use dhcproto::v4::{Message, MessageType};

@@ -70,6 +70,7 @@ free_port() {
 
 # boot_vm --initrd F --log LOG [--disk IMG]... [--append "ARGS"] [--timeout S] [--mem M]
 #         [--hostfwd HOSTPORT:GUESTPORT]... [--net] [--background PIDFILE [--console BASE]]
+#         [--qemu ARG]...
 # Boots the kernel under QEMU TCG (qboot firmware, PVH entry, virtio), serial console to LOG.
 # Returns QEMU's status (124 when the hard timeout hit). The VM has no network unless --net or
 # --hostfwd is given (user-mode networking, whose DHCP server is real: 10.0.2.15/24).
@@ -91,6 +92,8 @@ boot_vm() {
             --net) net=1; shift ;;
             --background) bg=$2; shift 2 ;;
             --console) console=$2; shift 2 ;;
+            # --qemu ARG: one more QEMU argument (other disk buses: -drive if=none + -device nvme).
+            --qemu) drives+=("$2"); shift 2 ;;
             *) echo "boot_vm: unknown argument $1" >&2; return 2 ;;
         esac
     done

@@ -83,7 +83,7 @@ fn mount(at: At<'_>) -> Result<Mount> {
         }
     })?;
     Ok(Mount {
-        device: obj.required("device", |v| v.abs_path())?,
+        device: obj.required("device", super::device::read)?,
         mount_point,
         fs_type: obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into()),
         options: obj.optional("options", |v| v.string())?.unwrap_or_default(),
@@ -113,7 +113,7 @@ fn fs_type(at: At<'_>) -> Result<String> {
 fn root(at: At<'_>) -> Result<Root> {
     let obj = at.object_of(&["device", "fsType", "options"])?;
     Ok(Root {
-        device: obj.required("device", |v| v.abs_path())?,
+        device: obj.required("device", super::device::read)?,
         fs_type: obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into()),
         options: obj.optional("options", |v| v.string())?.unwrap_or_default(),
     })
@@ -129,7 +129,7 @@ pub fn read(at: At<'_>) -> Result<Boot> {
             .optional("deviceTimeoutSeconds", |v| v.uint("a number of seconds", 1, 3600))?
             .unwrap_or(30) as u32,
         init: obj.optional("init", |v| v.abs_path())?.unwrap_or_else(|| "/sbin/init".into()),
-        resume_device: obj.optional("resumeDevice", |v| v.abs_path())?,
+        resume_device: obj.optional("resumeDevice", super::device::read)?,
         on_failure: obj.optional("onFailure", on_failure)?.unwrap_or(OnFailure::Reboot),
         failure_delay_seconds: obj
             .optional("failureDelaySeconds", |v| v.uint("a number of seconds", 0, 86400))?

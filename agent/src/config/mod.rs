@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod datasets;
+pub mod device;
 pub mod network;
 pub mod persistence;
 mod reader;
@@ -81,6 +82,7 @@ impl Config {
         if let (Some(r), Some(b)) = (&config.rollback, &config.boot) {
             rollback::check_mounts(r, b)?;
         }
+        unlock::check_someone_can_answer(config.unlock.as_ref(), config.ssh.is_some())?;
         Ok(config)
     }
 

@@ -42,7 +42,7 @@ fn inside(path: &str, dir: &str) -> bool {
 pub fn read(at: At<'_>) -> Result<Rollback> {
     let obj = at.object_of(FIELDS)?;
     let rollback = Rollback {
-        device: obj.required("device", |v| v.abs_path())?,
+        device: obj.required("device", super::device::read)?,
         subvolume: obj.optional("subvolume", subvolume_path)?.unwrap_or_else(|| "root".into()),
         archive: obj.optional("archive", subvolume_path)?.unwrap_or_else(|| "old_roots".into()),
         retention_days: obj

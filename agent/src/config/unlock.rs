@@ -50,10 +50,10 @@ fn device(at: At<'_>) -> Result<Device> {
     let obj = at.object_of(DEVICE_FIELDS)?;
     Ok(Device {
         name: obj.required("name", mapper_name)?,
-        device: obj.required("device", |v| v.abs_path())?,
+        device: obj.required("device", super::device::read)?,
         allow_discards: obj.optional("allowDiscards", |v| v.bool())?.unwrap_or(false),
         bypass_workqueues: obj.optional("bypassWorkqueues", |v| v.bool())?.unwrap_or(false),
-        header: obj.optional("header", |v| v.abs_path())?,
+        header: obj.optional("header", super::device::read)?,
     })
 }
 
@@ -88,4 +88,16 @@ pub fn read(at: At<'_>) -> Result<Unlock> {
         }
     }
     Ok(unlock)
+}
+
+/// An `unlock` section with no `ssh` section and `console: false` has nobody to ask: the boot
+/// would wait for a passphrase that cannot come.
+pub(super) fn check_someone_can_answer(unlock: Option<&Unlock>, has_ssh: bool) -> Result<()> {
+    match unlock {
+        Some(u) if !u.console && !has_ssh => Err(error(
+            "unlock.console",
+            "expected true when there is no ssh section (nothing else could type the passphrase), got false",
+        )),
+        _ => Ok(()),
+    }
 }

@@ -339,8 +339,7 @@ fn mount_others(stage: &mut Stage1) -> Result<String> {
     let mut done = Vec::new();
     for m in &mounts {
         let device = devices::wait_for(&m.device, timeout)?;
-        let target = stage.sysroot.join(m.mount_point.strip_prefix("/").unwrap_or(&m.mount_point));
-        mounts::mount_filesystem(&device, &target, &m.fs_type, &m.options)?;
+        mounts::mount_in_root(&device, &stage.sysroot, &m.mount_point, &m.fs_type, &m.options)?;
         done.push(m.mount_point.display().to_string());
     }
     Ok(done.join(", "))

@@ -6,21 +6,39 @@ use crate::error::{Context, Error, Result};
 use russh::keys::ssh_key::authorized_keys::Entry;
 use russh::keys::ssh_key::{Algorithm, HashAlg};
 use russh::keys::{PrivateKey, PublicKey};
+use std::io::Read;
 use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-/// Reads one OpenSSH private host key. Refused, with the reason: missing, not a regular file,
-/// readable or writable by group or others, owned by someone else, passphrase-protected, or of an
-/// algorithm the server cannot sign with.
+/// Reads one OpenSSH private host key. Refused, with the reason: missing, a symlink, not a
+/// regular file, readable or writable by group or others, owned by someone else,
+/// passphrase-protected, or of an algorithm the server cannot sign with.
+///
+/// The file is opened once (`O_NOFOLLOW`), and the checks (`fstat`) and the read use that one
+/// descriptor: checking a path and then reading it again would let a swap in between pass a
+/// key that was never checked.
 pub fn load_host_key(path: &Path) -> Result<PrivateKey> {
+    use rustix::fs::{Mode, OFlags};
     let shown = path.display();
-    let meta = std::fs::metadata(path).with_context(|| format!("{shown}: cannot use host key"))?;
-    if !meta.is_file() {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::LOOP) => {
+            return Err(Error::msg(format!(
+                "{shown}: refusing host key: it is a symbolic link (name the key file itself)"
+            )))
+        }
+        Err(e) => {
+            return Err(Error::msg(format!("{shown}: cannot use host key: {}", std::io::Error::from(e))))
+        }
+    };
+    let meta =
+        rustix::fs::fstat(&fd).map_err(|e| Error::msg(format!("{shown}: cannot use host key: {e}")))?;
+    if rustix::fs::FileType::from_raw_mode(meta.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(Error::msg(format!("{shown}: cannot use host key: not a regular file")));
     }
-    let mode = meta.mode() & 0o7777;
+    let mode = meta.st_mode & 0o7777;
     if mode & 0o077 != 0 {
         return Err(Error::msg(format!(
             "{shown}: refusing host key: it is accessible by group or others (mode {mode:04o}); \
@@ -28,14 +46,19 @@ pub fn load_host_key(path: &Path) -> Result<PrivateKey> {
         )));
     }
     let euid = rustix::process::geteuid().as_raw();
-    if meta.uid() != euid {
+    if meta.st_uid != euid {
         return Err(Error::msg(format!(
             "{shown}: refusing host key: owned by uid {}, not by uid {euid} that runs lethe",
-            meta.uid()
+            meta.st_uid
         )));
     }
-    let bytes =
-        Zeroizing::new(std::fs::read(path).with_context(|| format!("{shown}: cannot read host key"))?);
+    // Full size at once (a key is a few hundred bytes; 64 KiB is far beyond any): growing would
+    // reallocate and leave an unzeroized copy of the key behind.
+    const MAX_KEY: usize = 65536;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_KEY));
+    std::io::Read::take(std::fs::File::from(fd), MAX_KEY as u64)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{shown}: cannot read host key"))?;
     let key = PrivateKey::from_openssh(&*bytes)
         .with_context(|| format!("{shown}: not an OpenSSH private key (ssh-keygen -t ed25519 makes one)"))?;
     if key.is_encrypted() {

@@ -91,6 +91,53 @@ impl Penalties {
     }
 }
 
+/// Connections handled at once; more are refused until some end (sshd's MaxStartups idea).
+pub const MAX_CONNECTIONS: usize = 16;
+/// Connections one address may have open that have not logged in: a silent or slow client
+/// holds a slot until the login grace time, so one address must not hold them all.
+pub const MAX_UNAUTHENTICATED_PER_ADDRESS: usize = 3;
+
+/// One open connection, as the accept loop sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    pub ip: IpAddr,
+    pub logged_in: bool,
+}
+
+/// What to do with a new connection from an address.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    Yes,
+    /// Take it, and cut the open connection at this index (`live` is oldest first) to make room.
+    Evict(usize),
+    Refuse(&'static str),
+}
+
+/// Whether a new connection from `ip` gets a slot among `live` (oldest first). When every slot
+/// is taken, the address holding the most connections that have not logged in gives up its
+/// oldest one, if it holds more than `ip` does: many silent connections from a few addresses
+/// cannot keep another address out. Logged-in connections are never cut.
+pub fn admit(live: &[Slot], ip: IpAddr) -> Admit {
+    let waiting = |a: IpAddr| live.iter().filter(|s| !s.logged_in && s.ip == a).count();
+    let own = waiting(ip);
+    if own >= MAX_UNAUTHENTICATED_PER_ADDRESS {
+        return Admit::Refuse("too many connections from this address that have not logged in");
+    }
+    if live.len() < MAX_CONNECTIONS {
+        return Admit::Yes;
+    }
+    // On a tie, the address whose oldest connection is oldest (max_by_key keeps the last: rev).
+    let busiest =
+        live.iter().filter(|s| !s.logged_in).rev().map(|s| (waiting(s.ip), s.ip)).max_by_key(|&(n, _)| n);
+    match busiest {
+        Some((n, heavy)) if n >= 2 && n > own => {
+            let victim = live.iter().position(|s| !s.logged_in && s.ip == heavy).expect("counted above");
+            Admit::Evict(victim)
+        }
+        _ => Admit::Refuse("too many connections"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +175,52 @@ mod tests {
             p.wrong_passphrase(a, t0);
         }
         assert_eq!(p.wrong_passphrase(a, t0), MAX_PASSPHRASE_DELAY);
+    }
+
+    fn slots(spec: &[(&str, bool)]) -> Vec<Slot> {
+        spec.iter().map(|&(a, logged_in)| Slot { ip: ip(a), logged_in }).collect()
+    }
+
+    #[test]
+    fn admission() {
+        let a = "192.0.2.1";
+        let b = "192.0.2.2";
+        let good = "192.0.2.9";
+        // A full table: 3 silent from a, 3 silent from b, 10 logged in from elsewhere.
+        let mut full: Vec<(&str, bool)> =
+            vec![(a, false), (b, false), (a, false), (b, false), (a, false), (b, false)];
+        full.extend(std::iter::repeat_n(("192.0.2.100", true), 10));
+        type Case<'a> = (Vec<(&'a str, bool)>, &'a str, Admit);
+        let cases: Vec<Case> = vec![
+            (vec![], good, Admit::Yes),
+            (vec![(a, false), (a, false)], a, Admit::Yes),
+            (
+                vec![(a, false), (a, false), (a, false)],
+                a,
+                Admit::Refuse("too many connections from this address that have not logged in"),
+            ),
+            // Logged-in connections do not count against the address.
+            (vec![(a, true), (a, true), (a, true), (a, false)], a, Admit::Yes),
+            // Full: the busiest waiting address gives up its oldest connection.
+            (full.clone(), good, Admit::Evict(0)),
+            (
+                full.clone(),
+                a,
+                Admit::Refuse("too many connections from this address that have not logged in"),
+            ),
+            // Full of logged-in connections, or of one waiting connection per address: refused.
+            (std::iter::repeat_n((a, true), 16).collect(), good, Admit::Refuse("too many connections")),
+        ];
+        for (live, from, want) in cases {
+            assert_eq!(admit(&slots(&live), ip(from)), want, "{live:?} + {from}");
+        }
+        let distinct: Vec<Slot> =
+            (0..16u8).map(|i| Slot { ip: IpAddr::from([10, 0, 0, i]), logged_in: false }).collect();
+        assert_eq!(admit(&distinct, ip(good)), Admit::Refuse("too many connections"));
+        // Two waiting from one address among distinct others: the new address gets that slot.
+        let mut two = distinct.clone();
+        two[15].ip = two[3].ip;
+        assert_eq!(admit(&two, ip(good)), Admit::Evict(3));
     }
 
     #[test]

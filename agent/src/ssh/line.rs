@@ -1,10 +1,9 @@
 //! The passphrase line editor of the interactive prompt: bytes from the client's terminal in,
 //! a finished passphrase out. Nothing is echoed. Pure, so every key is unit-tested.
 
+use crate::unlock::line::LineBuffer;
+pub use crate::unlock::line::MAX_LEN;
 use zeroize::Zeroizing;
-
-/// Longest passphrase accepted; cryptsetup's own limit is 8 MiB, a typed one is far shorter.
-pub const MAX_LEN: usize = 4096;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Key {
@@ -14,11 +13,13 @@ pub enum Key {
     Enter(Zeroizing<Vec<u8>>),
     /// Ctrl-C or Ctrl-D: the user leaves.
     Leave,
+    /// Enter after more than [`MAX_LEN`] bytes: nothing of the line is kept.
+    TooLong,
 }
 
 #[derive(Default)]
 pub struct LineEditor {
-    line: Zeroizing<Vec<u8>>,
+    line: LineBuffer,
     /// Inside an escape sequence (arrow keys and the like), which is skipped.
     escape: Escape,
     /// The previous byte was a carriage return: a following line feed is the same Enter.
@@ -35,8 +36,7 @@ enum Escape {
 
 impl LineEditor {
     pub fn new() -> LineEditor {
-        // Full size at once: growing would reallocate and free the old copy unzeroized.
-        LineEditor { line: Zeroizing::new(Vec::with_capacity(MAX_LEN)), ..Default::default() }
+        LineEditor::default()
     }
 
     /// Feeds one byte.
@@ -59,19 +59,14 @@ impl LineEditor {
             b'\n' if after_cr => Key::Pending,
             b'\r' | b'\n' => {
                 self.after_cr = byte == b'\r';
-                let mut line = Zeroizing::new(Vec::with_capacity(self.line.len()));
-                line.extend_from_slice(&self.line);
-                self.line.clear();
-                Key::Enter(line)
+                match self.line.finish() {
+                    Ok(line) => Key::Enter(line),
+                    Err(_) => Key::TooLong,
+                }
             }
             0x03 | 0x04 => Key::Leave,
             0x7f | 0x08 => {
-                // One character, not one byte: drop UTF-8 continuation bytes with their lead.
-                while let Some(b) = self.line.pop() {
-                    if b & 0xc0 != 0x80 {
-                        break;
-                    }
-                }
+                self.line.pop_char();
                 Key::Pending
             }
             0x15 => {
@@ -84,9 +79,7 @@ impl LineEditor {
             }
             b if b < 0x20 => Key::Pending,
             b => {
-                if self.line.len() < MAX_LEN {
-                    self.line.push(b);
-                }
+                self.line.push(b);
                 Key::Pending
             }
         }
@@ -104,6 +97,7 @@ impl LineEditor {
         Key::Pending
     }
 
+    /// Forgets what was typed, every byte overwritten.
     pub fn clear(&mut self) {
         self.line.clear();
         self.escape = Escape::No;
@@ -154,13 +148,11 @@ mod tests {
     }
 
     #[test]
-    fn length_is_capped() {
-        let long = vec![b'a'; MAX_LEN + 10];
+    fn an_over_long_line_is_refused_whole_and_the_next_one_works() {
         let mut e = LineEditor::new();
-        e.feed_all(&long);
-        match e.feed(b'\r') {
-            Key::Enter(p) => assert_eq!(p.len(), MAX_LEN),
-            other => panic!("{other:?}"),
-        }
+        e.feed_all(&vec![b'a'; MAX_LEN + 10]);
+        assert_eq!(e.feed(b'\r'), Key::TooLong);
+        assert_eq!(e.feed_all(&[b'a'; MAX_LEN]), Key::Pending);
+        assert_eq!(e.feed(b'\r'), Key::Enter(Zeroizing::new(vec![b'a'; MAX_LEN])));
     }
 }

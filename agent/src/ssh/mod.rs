@@ -3,9 +3,10 @@
 //!
 //! The accept loop is ours rather than russh's `run_on_socket`, because it decides per
 //! connection: locked-out addresses are turned away before the key exchange, too many
-//! unauthenticated connections are refused, the login grace time is enforced, failed logins are
-//! counted per source address when a connection ends, and closing the listener (after the
-//! unlock) is dropping it.
+//! unauthenticated connections are refused (per address, and a full table makes the busiest
+//! address give up a slot: [`limits::admit`]), the login grace time is enforced and counts as a
+//! failed login, failed logins are counted per source address when a connection ends, and
+//! closing the listener (after the unlock) is dropping it.
 
 pub mod command;
 pub mod from;
@@ -22,7 +23,7 @@ use limits::Penalties;
 use russh::server::Config as RusshConfig;
 use russh::{MethodKind, MethodSet};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,8 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Connections handled at once; more are refused until some end (sshd's MaxStartups idea).
-pub const MAX_CONNECTIONS: usize = 16;
+pub use limits::{MAX_CONNECTIONS, MAX_UNAUTHENTICATED_PER_ADDRESS};
 /// After the unlock, how long sessions get to print their last words before being cut.
 const DRAIN: Duration = Duration::from_secs(3);
 
@@ -108,6 +108,8 @@ impl Server {
     pub async fn run(self, listener: TcpListener, stop: impl Future<Output = ()>) -> Result<()> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
+        // The open connections, oldest first, for the admission decision (limits::admit).
+        let mut live: Vec<(IpAddr, Arc<ConnectionState>)> = Vec::new();
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -123,14 +125,33 @@ impl Server {
                         }
                     };
                     while connections.try_join_next().is_some() {}
-                    if connections.len() >= MAX_CONNECTIONS {
-                        log::warn!("ssh: {peer}: refused: already {MAX_CONNECTIONS} connections");
-                        tokio::spawn(turn_away(socket, "too many connections; try again later".into()));
-                        continue;
+                    live.retain(|(_, state)| !state.ended.load(Ordering::SeqCst));
+                    let ip = peer.ip().to_canonical();
+                    // IPv4 clients of the dual-stack socket read as 192.0.2.1, not [::ffff:192.0.2.1].
+                    let peer = SocketAddr::new(ip, peer.port());
+                    let slots: Vec<limits::Slot> = live
+                        .iter()
+                        .map(|(ip, state)| limits::Slot { ip: *ip, logged_in: state.logged_in.load(Ordering::SeqCst) })
+                        .collect();
+                    match limits::admit(&slots, ip) {
+                        limits::Admit::Yes => {}
+                        limits::Admit::Evict(i) => {
+                            let (victim, state) = &live[i];
+                            log::warn!("ssh: {victim}: cutting its oldest connection that has not logged in, to make room for {ip}");
+                            state.evict.notify_one();
+                            live.remove(i);
+                        }
+                        limits::Admit::Refuse(why) => {
+                            log::warn!("ssh: {peer}: refused: {why}");
+                            tokio::spawn(turn_away(socket, format!("{why}; try again later")));
+                            continue;
+                        }
                     }
+                    let state = Arc::new(ConnectionState::default());
+                    live.push((ip, state.clone()));
                     let shared = self.shared.clone();
                     let russh = self.russh.clone();
-                    connections.spawn(connection(shared, russh, socket, peer, shutdown_rx.clone()));
+                    connections.spawn(connection(shared, russh, socket, peer, state, shutdown_rx.clone()));
                 }
             }
         }
@@ -155,11 +176,24 @@ async fn turn_away(mut socket: TcpStream, why: String) {
     let _ = socket.shutdown().await;
 }
 
-/// Per-connection facts the handler sets and the accept loop reads when the connection ends.
+/// Per-connection facts the handler sets and the accept loop reads.
 #[derive(Default)]
 pub(crate) struct ConnectionState {
     pub logged_in: AtomicBool,
     pub refused: AtomicU32,
+    /// The connection task has returned: its slot is free.
+    pub ended: AtomicBool,
+    /// The accept loop needs this (not logged-in) connection's slot.
+    pub evict: tokio::sync::Notify,
+}
+
+/// Marks the connection ended however its task returns.
+struct Ended(Arc<ConnectionState>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::SeqCst);
+    }
 }
 
 async fn connection(
@@ -167,8 +201,10 @@ async fn connection(
     russh: Arc<RusshConfig>,
     socket: TcpStream,
     peer: SocketAddr,
+    state: Arc<ConnectionState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _ended = Ended(state.clone());
     let ip = peer.ip().to_canonical();
     // IPv4 clients of the dual-stack socket read as 192.0.2.1, not [::ffff:192.0.2.1].
     let peer = SocketAddr::new(ip, peer.port());
@@ -182,7 +218,6 @@ async fn connection(
     // The grace time covers everything up to the login, the version exchange included: a
     // client that connects and says nothing must not hold a connection slot for long.
     let deadline = tokio::time::Instant::now() + shared.login_grace;
-    let state = Arc::new(ConnectionState::default());
     // A second handle on the socket: russh's session owns the stream, and a peer that ignores
     // our disconnect (or is stuck mid key exchange) is cut by shutting the socket down.
     let hangup = match socket.as_fd().try_clone_to_owned() {
@@ -193,35 +228,61 @@ async fn connection(
         }
     };
     let handler = session::Client::new(shared.clone(), peer, state.clone());
-    let session =
-        match tokio::time::timeout_at(deadline, russh::server::run_stream(russh, socket, handler)).await {
+    let setup = tokio::time::timeout_at(deadline, russh::server::run_stream(russh, socket, handler));
+    let session = tokio::select! {
+        setup = setup => match setup {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                log::debug!("ssh: {peer}: connection setup failed: {e}");
+                log::warn!("ssh: {peer}: connection setup failed: {e}");
                 return;
             }
             Err(_) => {
                 log::warn!("ssh: {peer}: no login within {} s; disconnecting", shared.login_grace.as_secs());
+                count_failed_login(&shared, ip);
                 return;
             }
-        };
+        },
+        () = state.evict.notified() => {
+            count_failed_login(&shared, ip);
+            return;
+        }
+    };
     let handle = session.handle();
     tokio::pin!(session);
     let grace = tokio::time::sleep_until(deadline);
     tokio::pin!(grace);
     let mut grace_over = false;
+    let mut timed_out = false;
     loop {
         tokio::select! {
             result = &mut session => {
                 if let Err(e) = result {
-                    log::debug!("ssh: {peer}: session ended: {e}");
+                    // Before the login this is the key exchange or the authentication failing.
+                    if state.logged_in.load(Ordering::SeqCst) {
+                        log::debug!("ssh: {peer}: session ended: {e}");
+                    } else {
+                        log::warn!("ssh: {peer}: key exchange or login failed: {e}");
+                    }
                 }
                 break;
+            }
+            () = state.evict.notified(), if !state.logged_in.load(Ordering::SeqCst) => {
+                let _ = handle.disconnect(
+                    russh::Disconnect::TooManyConnections,
+                    "too many connections from your address".into(),
+                    String::new(),
+                ).await;
+                let _ = rustix::net::shutdown(&hangup, rustix::net::Shutdown::Both);
+                let _ = (&mut session).await;
+                // Held a slot without logging in until it had to give it up: as a grace timeout.
+                count_failed_login(&shared, ip);
+                return;
             }
             () = &mut grace, if !grace_over => {
                 grace_over = true;
                 if !state.logged_in.load(Ordering::SeqCst) {
                     log::warn!("ssh: {peer}: no login within {} s; disconnecting", shared.login_grace.as_secs());
+                    timed_out = true;
                     let _ = handle.disconnect(
                         russh::Disconnect::ByApplication,
                         "login grace time exceeded".into(),
@@ -248,9 +309,14 @@ async fn connection(
             }
         }
     }
-    if !state.logged_in.load(Ordering::SeqCst) && state.refused.load(Ordering::SeqCst) > 0 {
-        if let Some(lockout) = shared.penalties.lock().unwrap().failed_login(ip, Instant::now()) {
-            log::warn!("ssh: {ip}: locked out for {} s after repeated failed logins", lockout.as_secs());
-        }
+    // A grace timeout is a failed login too: silent connections lock their address out.
+    if !state.logged_in.load(Ordering::SeqCst) && (timed_out || state.refused.load(Ordering::SeqCst) > 0) {
+        count_failed_login(&shared, ip);
+    }
+}
+
+fn count_failed_login(shared: &Shared, ip: IpAddr) {
+    if let Some(lockout) = shared.penalties.lock().unwrap().failed_login(ip, Instant::now()) {
+        log::warn!("ssh: {ip}: locked out for {} s after repeated failed logins", lockout.as_secs());
     }
 }

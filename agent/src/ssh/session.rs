@@ -5,6 +5,7 @@ use super::command::Command;
 use super::keys::{self, AuthorizedKey};
 use super::line::{Key, LineEditor, MAX_LEN};
 use super::{ConnectionState, Shared};
+use crate::unlock::line::LineBuffer;
 use crate::unlock::{Attempt, Mode, Passphrase};
 use russh::keys::ssh_key::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -209,6 +210,8 @@ enum Input {
 /// How a read of the passphrase ended.
 enum Read {
     Line(Zeroizing<Vec<u8>>),
+    /// Longer than the cap: said so, and asked again.
+    TooLong,
     Leave,
     Gone,
     /// Another prompt opened everything meanwhile.
@@ -240,13 +243,19 @@ impl SessionChannel {
             (None, Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             (None, None) => None,
         };
+        let length = command.as_ref().map_or(0, String::len);
         let status = match command.as_deref().map(Command::parse) {
             None => self.interactive().await,
             Some(Ok(Command::Unlock)) if self.pty => self.interactive().await,
             Some(Ok(Command::Unlock)) => self.scripted().await,
             Some(Ok(Command::Status)) => self.status().await,
             Some(Err(e)) => {
-                log::info!("ssh: {}: refused command: {e}", self.peer);
+                // `ssh host "$PASS"` makes the passphrase the command line: its text (and the
+                // reason, which quotes it) stays out of the log, which reaches the console.
+                log::info!(
+                    "ssh: {}: refused a command of {length} bytes (its text is not logged)",
+                    self.peer
+                );
                 self.stderr(&format!(
                     "lethe: {e}; this initrd runs only: {} (there is no shell)",
                     Command::NAMES.join(", ")
@@ -305,6 +314,7 @@ impl SessionChannel {
                 Input::Data(bytes) => match editor.feed_all(&bytes) {
                     Key::Pending => {}
                     Key::Enter(line) => return Read::Line(line),
+                    Key::TooLong => return Read::TooLong,
                     Key::Leave => return Read::Leave,
                 },
                 Input::Eof => return Read::Leave,
@@ -373,6 +383,10 @@ impl SessionChannel {
             editor.clear();
             let line = match self.read_line(&mut editor).await {
                 Read::Line(line) => line,
+                Read::TooLong => {
+                    self.say(&format!("\nLonger than {MAX_LEN} bytes: not tried. Type it again.\n")).await;
+                    continue;
+                }
                 end => return self.ended(end).await,
             };
             self.say("\n").await;
@@ -440,7 +454,7 @@ impl SessionChannel {
                 self.say("\nLeft without unlocking.\n").await;
                 Some(EXIT_LEFT)
             }
-            Read::Gone | Read::Line(_) => None,
+            Read::Gone | Read::Line(_) | Read::TooLong => None,
         }
     }
 
@@ -448,19 +462,12 @@ impl SessionChannel {
     /// attempt, one line on stderr, the exit status.
     async fn scripted(&mut self) -> Option<u32> {
         let unlocker = self.shared.unlocker.clone();
-        // Full size at once: growing would reallocate and free the old copy unzeroized.
-        let mut line = Zeroizing::new(Vec::with_capacity(MAX_LEN + 1));
+        let mut buffer = LineBuffer::new();
         loop {
             match self.input().await {
                 Input::Data(bytes) => {
                     let end = bytes.iter().position(|&b| b == b'\n');
-                    let part = &bytes[..end.unwrap_or(bytes.len())];
-                    // `\r\n` endings leave one byte more than the passphrase itself.
-                    if line.len() + part.len() > MAX_LEN + 1 {
-                        self.stderr(&format!("lethe: passphrase longer than {MAX_LEN} bytes")).await;
-                        return Some(EXIT_FAILED);
-                    }
-                    line.extend_from_slice(part);
+                    bytes[..end.unwrap_or(bytes.len())].iter().for_each(|&b| buffer.push(b));
                     if end.is_some() {
                         break;
                     }
@@ -469,9 +476,13 @@ impl SessionChannel {
                 Input::Gone => return None,
             }
         }
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
+        let line = match buffer.finish() {
+            Ok(line) => line,
+            Err(too_long) => {
+                self.stderr(&format!("lethe: {too_long}")).await;
+                return Some(EXIT_FAILED);
+            }
+        };
         if line.is_empty() {
             self.stderr("lethe: no passphrase on stdin (use: echo -n PASSPHRASE | ssh root@HOST unlock)")
                 .await;

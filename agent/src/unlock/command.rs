@@ -3,6 +3,7 @@
 //! scripts: exit 0 when nothing is left pending, 1 on a wrong passphrase or a config that cannot
 //! be used, 2 on any other failure (an unreadable config included).
 
+use super::line::{LineBuffer, TooLong};
 use super::{Attempt, Mode, Passphrase, Unlocker};
 use crate::config::Config;
 use crate::error::{Context, Result};
@@ -90,59 +91,76 @@ fn report(unlocker: &Unlocker, attempt: Attempt) -> u8 {
     }
 }
 
-/// One line from stdin; on a terminal, prompted on stderr with echo off.
+/// One line from stdin; on a terminal, prompted on stderr with echo off (and asked again when
+/// the line is too long).
 fn read_passphrase(prompt: &str) -> Result<Passphrase> {
     let stdin = std::io::stdin();
     let tty = termios::isatty(&stdin);
+    loop {
+        match read_passphrase_once(&stdin, tty, prompt)? {
+            Ok(mut line) => return Ok(Passphrase::new(std::mem::take(&mut *line))),
+            Err(too_long) if tty => eprintln!("lethe: {too_long}: not tried. Type it again."),
+            Err(too_long) => crate::bail!("stdin: {too_long}"),
+        }
+    }
+}
+
+fn read_passphrase_once(
+    stdin: &std::io::Stdin,
+    tty: bool,
+    prompt: &str,
+) -> Result<std::result::Result<zeroize::Zeroizing<Vec<u8>>, TooLong>> {
     let saved = if tty {
         // Echo off before the prompt shows, so nothing typed after it can be echoed; ISIG off
         // so Ctrl-C comes back as a byte (and the mode is restored) instead of killing us with
         // echo still off. Typed-ahead input is kept (TCSANOW, not TCSAFLUSH).
-        let saved = termios::tcgetattr(&stdin).context("stdin: cannot read the terminal mode")?;
+        let saved = termios::tcgetattr(stdin).context("stdin: cannot read the terminal mode")?;
         let mut quiet = saved.clone();
         quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ISIG);
         quiet.local_modes.insert(LocalModes::ECHONL);
         // Ctrl-C also ends the line (as an extra end-of-line character), so it is seen at once.
         quiet.special_codes[SpecialCodeIndex::VEOL] = 0x03;
-        termios::tcsetattr(&stdin, OptionalActions::Now, &quiet).context("stdin: cannot turn echo off")?;
+        termios::tcsetattr(stdin, OptionalActions::Now, &quiet).context("stdin: cannot turn echo off")?;
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
         Some(saved)
     } else {
         None
     };
-    let read = read_line(&stdin, tty);
+    let mut buffer = LineBuffer::new();
+    let read = read_line(stdin, tty, &mut buffer);
     if let Some(saved) = saved {
-        let _ = termios::tcsetattr(&stdin, OptionalActions::Now, &saved);
+        let _ = termios::tcsetattr(stdin, OptionalActions::Now, &saved);
     }
-    let mut line = read.context("stdin: cannot read the passphrase")?;
-    if tty && line.contains(&0x03) {
-        zeroize::Zeroize::zeroize(&mut line);
-        crate::bail!("cancelled (Ctrl-C)");
+    match read.context("stdin: cannot read the passphrase")? {
+        End::CtrlC => {
+            buffer.clear();
+            crate::bail!("cancelled (Ctrl-C)");
+        }
+        End::Eof if buffer.is_empty() => crate::bail!("stdin: no passphrase (end of input)"),
+        End::Eof | End::Newline => Ok(buffer.finish()),
     }
-    if line.is_empty() {
-        crate::bail!("stdin: no passphrase (end of input)");
-    }
-    Ok(Passphrase::from_line(line))
 }
 
-/// Reads up to and including the first newline (or Ctrl-C, on a terminal), a byte at a time: std's buffered stdin would
-/// keep a copy of the passphrase in a buffer nobody zeroizes.
-fn read_line(fd: impl std::os::fd::AsFd, ctrl_c_ends: bool) -> std::io::Result<Vec<u8>> {
-    let mut line = Vec::with_capacity(1024);
-    let mut byte = [0u8; 1];
+enum End {
+    Newline,
+    CtrlC,
+    Eof,
+}
+
+/// Reads up to the first newline (or Ctrl-C, on a terminal) into the one passphrase buffer, a
+/// byte at a time: std's buffered stdin would keep a copy in a buffer nobody zeroizes.
+fn read_line(fd: impl std::os::fd::AsFd, ctrl_c_ends: bool, buffer: &mut LineBuffer) -> std::io::Result<End> {
+    let mut byte = zeroize::Zeroizing::new([0u8; 1]);
     loop {
-        match rustix::io::read(&fd, &mut byte) {
-            Ok(0) => return Ok(line),
-            Ok(_) => {
-                line.push(byte[0]);
-                if byte[0] == b'\n' || (ctrl_c_ends && byte[0] == 0x03) {
-                    return Ok(line);
-                }
-            }
+        match rustix::io::read(&fd, &mut byte[..]) {
+            Ok(0) => return Ok(End::Eof),
+            Ok(_) if byte[0] == b'\n' => return Ok(End::Newline),
+            Ok(_) if ctrl_c_ends && byte[0] == 0x03 => return Ok(End::CtrlC),
+            Ok(_) => buffer.push(byte[0]),
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => {
-                zeroize::Zeroize::zeroize(&mut line);
+                buffer.clear();
                 return Err(e.into());
             }
         }

@@ -6,6 +6,7 @@
 //! a byte (it clears the line) instead of signalling whoever owns the console. The previous
 //! mode is restored when the prompt ends, however it ends.
 
+use super::line::{LineBuffer, MAX_LEN};
 use super::{Attempt, Mode, Passphrase, Unlocker};
 use crate::error::{Context, Result};
 use rustix::fs::{Mode as FileMode, OFlags};
@@ -18,9 +19,6 @@ use tokio::io::unix::AsyncFd;
 use zeroize::Zeroizing;
 
 pub const CONSOLE: &str = "/dev/console";
-
-/// Longest line read; longer input is refused rather than cut.
-const MAX_LINE: usize = 1024;
 
 /// Prompts on `/dev/console` until nothing is pending (in systemdAgent mode: forever, one
 /// prompt per request). A console that cannot be used is logged and the prompt ends.
@@ -95,17 +93,20 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
                 continue;
             }
         };
-        let Some(line) = line else {
-            if tty {
-                continue; // Ctrl-D on an empty line: ask again.
+        let mut line = match line {
+            Line::Typed(line) => line,
+            Line::End if tty => continue, // Ctrl-D on an empty line: ask again.
+            Line::End => crate::bail!("{shown}: end of input"),
+            Line::Cleared => {
+                say(&fd, "(cleared)\n").await?;
+                continue;
             }
-            crate::bail!("{shown}: end of input");
+            Line::TooLong => {
+                say(&fd, &format!("Longer than {MAX_LEN} bytes: not tried. Type it again.\n")).await?;
+                continue;
+            }
         };
-        if line.contains(&0x03) {
-            say(&fd, "(cleared)\n").await?;
-            continue;
-        }
-        let attempt = unlocker.try_passphrase(Passphrase::from_line(line.to_vec())).await;
+        let attempt = unlocker.try_passphrase(Passphrase::new(std::mem::take(&mut *line))).await;
         match attempt {
             Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
                 say(&fd, &format!("Passphrase sent to: {}\n", opened.join(", "))).await?;
@@ -156,31 +157,49 @@ async fn say(fd: &AsyncFd<OwnedFd>, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// One line, without waiting on anything else; `None` at end of input. The buffer is zeroized.
-async fn read_line(fd: &AsyncFd<OwnedFd>) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
-    let mut line = Zeroizing::new(Vec::with_capacity(MAX_LINE + 1));
+/// How reading one line ended.
+enum Line {
+    Typed(Zeroizing<Vec<u8>>),
+    /// Ctrl-C (the terminal's extra end-of-line character, see above): the line is dropped.
+    Cleared,
+    TooLong,
+    /// End of input with nothing typed.
+    End,
+}
+
+/// One line into the one passphrase buffer ([`LineBuffer`]), without waiting on anything else.
+async fn read_line(fd: &AsyncFd<OwnedFd>) -> std::io::Result<Line> {
+    let mut buffer = LineBuffer::new();
     let mut chunk = Zeroizing::new([0u8; 256]);
     loop {
         let mut guard = fd.readable().await?;
         match guard
             .try_io(|inner| rustix::io::read(inner.get_ref().as_fd(), &mut chunk[..]).map_err(Into::into))
         {
-            Ok(Ok(0)) if line.is_empty() => return Ok(None),
-            Ok(Ok(0)) => return Ok(Some(line)),
+            Ok(Ok(0)) if buffer.is_empty() => return Ok(Line::End),
+            Ok(Ok(0)) => return Ok(finished(&mut buffer)),
             Ok(Ok(n)) => {
-                if line.len() + n > MAX_LINE {
-                    line.clear();
-                    return Err(std::io::Error::other(format!("line longer than {MAX_LINE} bytes")));
-                }
-                line.extend_from_slice(&chunk[..n]);
-                // A line ends at Enter, or at Ctrl-C (VEOL on a terminal, see above).
-                if matches!(line.last(), Some(&b'\n' | &0x03)) {
-                    return Ok(Some(line));
+                for &b in &chunk[..n] {
+                    match b {
+                        b'\n' => return Ok(finished(&mut buffer)),
+                        0x03 => {
+                            buffer.clear();
+                            return Ok(Line::Cleared);
+                        }
+                        b => buffer.push(b),
+                    }
                 }
             }
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Ok(Err(e)) => return Err(e),
             Err(_would_block) => {}
         }
+    }
+}
+
+fn finished(buffer: &mut LineBuffer) -> Line {
+    match buffer.finish() {
+        Ok(line) => Line::Typed(line),
+        Err(_) => Line::TooLong,
     }
 }

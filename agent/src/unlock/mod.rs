@@ -45,6 +45,7 @@ pub mod agent;
 pub mod command;
 pub mod console;
 mod direct;
+pub mod line;
 
 use crate::config::unlock::{Device, Unlock};
 use std::path::PathBuf;

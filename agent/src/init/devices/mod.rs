@@ -1,7 +1,12 @@
 //! Block devices in stage 1 without udev: waiting (bounded) for a device node, and the
-//! `/dev/disk/by-uuid/` and `/dev/disk/by-label/` links that configs commonly name, made by
-//! reading the filesystem's own superblock (btrfs, ext2/3/4, LUKS, swap). The kernel's devtmpfs
-//! makes `/dev/vda` etc. by itself; only the links are ours.
+//! `/dev/disk/` links that configs name, with udev's names ([`names`]): `by-uuid/` and
+//! `by-label/` from the filesystem's own superblock (btrfs, ext2/3/4, LUKS, swap),
+//! `by-partuuid/` and `by-partlabel/` from the partition table ([`gpt`]), `by-id/` (nvme-, ata-,
+//! virtio-) from sysfs. The kernel's devtmpfs makes `/dev/vda` etc. by itself; only the links
+//! are ours.
+
+pub mod gpt;
+pub mod names;
 
 use crate::error::{Error, Result};
 use std::collections::HashSet;
@@ -72,8 +77,59 @@ pub fn block_devices() -> Vec<String> {
     names
 }
 
-/// Makes `/dev/disk/by-uuid/UUID` and `/dev/disk/by-label/LABEL` links for the devices not
-/// probed yet (`seen`). Unreadable devices (an empty CD drive) are skipped.
+/// A sysfs attribute's text, if the file exists.
+fn sysfs_attr(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read(dir.join(name)).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// udev's `ATTRS{name}`: the attribute of the device or of its nearest parent that has one.
+fn sysfs_attr_up(dir: &Path, name: &str) -> Option<String> {
+    dir.ancestors().take_while(|d| d.starts_with("/sys/devices/")).find_map(|d| sysfs_attr(d, name))
+}
+
+/// What sysfs says about the whole disk `dir` (canonical sysfs path) for its by-id names.
+fn disk_ids(dir: &Path) -> names::DiskIds {
+    let kernel = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // SAT's ATA Information VPD page: IDENTIFY DEVICE data starts at byte 60.
+    let ata_identify =
+        std::fs::read(dir.join("device/vpd_pg89")).ok().and_then(|p| p.get(60..572).map(<[u8]>::to_vec));
+    names::DiskIds {
+        wwid: sysfs_attr(dir, "wwid"),
+        nsid: sysfs_attr_up(dir, "nsid"),
+        model: sysfs_attr_up(dir, "model"),
+        serial: sysfs_attr_up(dir, "serial"),
+        vendor: sysfs_attr_up(dir, "vendor"),
+        ata_identify,
+        kernel,
+    }
+}
+
+/// The partition table entry of partition `number` of the disk at `/dev/DISK`: (uuid, GPT name).
+/// An MBR partition's "UUID" is blkid's `DISKID-NN`; it has no name.
+fn partition_entry(disk_node: &Path, disk_dir: &Path, number: u32) -> Option<(String, Option<String>)> {
+    let file = std::fs::File::open(disk_node).ok()?;
+    let sector: u64 = sysfs_attr(disk_dir, "queue/logical_block_size")?.trim().parse().ok()?;
+    let size = sysfs_attr(disk_dir, "size")?.trim().parse::<u64>().ok()?.checked_mul(512)?;
+    let mut read = |at: u64, len: usize| {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, at).ok().map(|()| buf)
+    };
+    match gpt::read_table(&mut read, sector, size) {
+        Ok(parts) => parts.into_iter().find(|p| p.number == number).map(|p| (p.uuid, Some(p.name))),
+        Err(why) => {
+            log::debug!("{}: no GPT: {why}", disk_node.display());
+            let mbr = read(0, 512)?;
+            let id = u32::from_le_bytes(mbr[440..444].try_into().ok()?);
+            (mbr[510..512] == [0x55, 0xaa] && id != 0).then(|| (format!("{id:08x}-{number:02x}"), None))
+        }
+    }
+}
+
+/// Makes the `/dev/disk/by-*` links of the devices not probed yet (`seen`): by-uuid and
+/// by-label from the superblock, by-partuuid and by-partlabel from the partition table, by-id
+/// from sysfs. Unreadable devices (an empty CD drive) are skipped; names that cannot be a file
+/// name (a header saying `..`) are refused with a warning.
 fn link_new_devices(seen: &mut HashSet<String>) {
     for name in block_devices() {
         if seen.contains(&name) {
@@ -86,18 +142,36 @@ fn link_new_devices(seen: &mut HashSet<String>) {
             Err(_) => continue,
         };
         seen.insert(name.clone());
-        let Some(id) = identify(&head[..n]) else { continue };
-        log::debug!("{}: {} uuid {} label {:?}", node.display(), id.kind, id.uuid, id.label);
-        let target = Path::new("../..").join(&name);
-        let mut links = vec![Path::new("/dev/disk/by-uuid").join(&id.uuid)];
-        if let Some(label) = id.label.as_deref().filter(|l| !l.contains('/')) {
-            links.push(Path::new("/dev/disk/by-label").join(label));
+        let mut contents = names::Contents::default();
+        if let Some(id) = identify(&head[..n]) {
+            log::debug!("{}: {} uuid {} label {:?}", node.display(), id.kind, id.uuid, id.label);
+            contents.fs_uuid = Some(id.uuid);
+            contents.fs_label = id.label;
         }
-        for link in links {
-            if let Some(dir) = link.parent() {
-                let _ = std::fs::create_dir_all(dir);
+        let dir = std::fs::canonicalize(Path::new("/sys/class/block").join(&name)).unwrap_or_default();
+        let part = sysfs_attr(&dir, "partition").and_then(|p| p.trim().parse::<u32>().ok());
+        let disk_dir = if part.is_some() { dir.parent().map(Path::to_path_buf) } else { Some(dir.clone()) };
+        let ids = disk_dir.as_deref().map(disk_ids);
+        if let (Some(number), Some(disk_dir), Some(ids)) = (part, &disk_dir, &ids) {
+            if let Some((uuid, label)) =
+                partition_entry(&Path::new("/dev").join(&ids.kernel), disk_dir, number)
+            {
+                contents.part_uuid = Some(uuid);
+                contents.part_label = label.filter(|l| !l.is_empty());
             }
+        }
+        let number = part.and_then(|_| names::kernel_number(&name));
+        let (links, rejected) = names::links(&contents, ids.as_ref(), number);
+        for bad in rejected {
+            log::warn!("{}: not making link /dev/disk/{bad}: not a safe file name", node.display());
+        }
+        let target = Path::new("../..").join(&name);
+        for (kind, file) in links {
+            let dir = Path::new("/dev/disk").join(kind);
+            let _ = std::fs::create_dir_all(&dir);
+            let link = dir.join(file);
             if link.symlink_metadata().is_err() {
+                log::debug!("{} -> {}", link.display(), target.display());
                 let _ = std::os::unix::fs::symlink(&target, &link);
             }
         }

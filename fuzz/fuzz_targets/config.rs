@@ -1,0 +1,6 @@
+//! libFuzzer target: `fuzz/run-libfuzzer.sh RUNS config` (see src/parsers.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    lethe_fuzz::parsers::config(data);
+});

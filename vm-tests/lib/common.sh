@@ -71,6 +71,7 @@ free_port() {
 # boot_vm --initrd F --log LOG [--disk IMG]... [--append "ARGS"] [--timeout S] [--mem M]
 #         [--hostfwd HOSTPORT:GUESTPORT]... [--net] [--background PIDFILE [--console BASE]]
 # Boots the kernel under QEMU TCG (qboot firmware, PVH entry, virtio), serial console to LOG.
+# VM_SMP=N gives the guest N vCPUs (default 1; bench/stage1 compares 1 and 2).
 # Returns QEMU's status (124 when the hard timeout hit). The VM has no network unless --net or
 # --hostfwd is given (user-mode networking, whose DHCP server is real: 10.0.2.15/24).
 # With --background, QEMU runs in the background and its PID is written to PIDFILE. With
@@ -111,7 +112,7 @@ boot_vm() {
         serial=(-chardev "pipe,id=ser0,path=$console" -serial chardev:ser0)
     fi
     local -a cmd=(timeout -k 5 "$timeout" qemu-system-x86_64 -nodefaults -no-user-config
-        -display none -M pc -accel tcg -cpu max -m "$mem" -bios /usr/share/qemu/qboot.rom
+        -display none -M pc -accel tcg -cpu max -smp "${VM_SMP:-1}" -m "$mem" -bios /usr/share/qemu/qboot.rom
         -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS $append"
         "${serial[@]}" -monitor none -no-reboot "${drives[@]}" "${netargs[@]}")
     if [[ -n $bg ]]; then

@@ -32,6 +32,20 @@ SRC
     rm -f /var/lib/lethe-apt-updated
 fi
 
+# non-free-firmware: firmware-realtek (r8169's rtl_nic/ files) and firmware-misc-nonfree
+# (e100's microcode), the firmware mkinitrd's tests and the VM scenarios put into initrds.
+fw_src=/etc/apt/sources.list.d/lethe-firmware.sources
+if [[ ! -e $fw_src ]]; then
+    cat >"$fw_src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    rm -f /var/lib/lethe-apt-updated
+fi
+
 packages=(
     # build: C toolchain, bindgen, static libraries and what the cryptsetup/lvm2 sources need
     build-essential pkg-config clang libclang-dev dpkg-dev autoconf automake libtool autopoint
@@ -57,6 +71,8 @@ packages=(
     dracut-core initramfs-tools cryptsetup-initramfs dropbear-initramfs bc
     # GPT test disks (sfdisk; by-partlabel / by-partuuid)
     fdisk
+    # NIC firmware for mkinitrd's tests and the net-r8169 / net-firmware scenarios
+    firmware-realtek firmware-misc-nonfree
 )
 missing=()
 for p in "${packages[@]}"; do

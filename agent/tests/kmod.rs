@@ -70,3 +70,38 @@ fn builtin_and_unknown_modules() {
     let e = index.plan(&["no_such_module".into()]).unwrap_err().to_string();
     assert_eq!(e, "kernel module no_such_module: not found in modules.dep, modules.builtin or modules.alias");
 }
+
+#[test]
+fn schedule_waits_for_every_hard_dependency_and_leaves_independent_modules_free() {
+    let (root, kver) = kernel_modules_dir();
+    let dir = root.join("lib/modules").join(&kver);
+    let index = Index::read(&dir).unwrap();
+    let dep_text = std::fs::read_to_string(dir.join("modules.dep")).unwrap();
+    // What the VM tests' initrds load: disk, filesystem, crypto and NIC modules together.
+    let names: Vec<String> = ["virtio_pci", "virtio_blk", "btrfs", "dm_crypt", "xts", "virtio_net", "r8169"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let steps = index.schedule(&names).unwrap();
+    let name = |i: usize| match &steps[i].action {
+        Action::Insert { name, .. } | Action::Builtin(name) => name.clone(),
+    };
+    for (i, step) in steps.iter().enumerate() {
+        let Action::Insert { name: m, .. } = &step.action else { continue };
+        assert!(step.needs.iter().chain(&step.after).all(|&j| j < i), "{m} waits for a later step");
+        let needs: Vec<String> = step.needs.iter().map(|&j| name(j)).collect();
+        let line = dep_text.lines().find(|l| name_of(l.split(':').next().unwrap()) == *m).unwrap();
+        for dep in line.split_once(':').unwrap().1.split_whitespace().map(name_of) {
+            assert!(needs.contains(&dep), "{m} must wait for {dep}: needs {needs:?}");
+        }
+    }
+    // Modules with nothing to wait for can all start at once: virtio_ring, raid6_pq, xor,
+    // libphy, dm_mod...
+    let free: Vec<String> = (0..steps.len())
+        .filter(|&i| steps[i].needs.is_empty() && steps[i].after.is_empty())
+        .map(name)
+        .collect();
+    for m in ["virtio_ring", "raid6_pq", "xor", "libphy", "dm_mod"] {
+        assert!(free.contains(&m.to_string()), "{m} should wait for nothing: free {free:?}");
+    }
+}

@@ -69,16 +69,19 @@ free_port() {
 }
 
 # boot_vm --initrd F --log LOG [--disk IMG]... [--append "ARGS"] [--timeout S] [--mem M]
-#         [--hostfwd HOSTPORT:GUESTPORT]... [--net] [--background PIDFILE [--console BASE]]
+#         [--hostfwd HOSTPORT:GUESTPORT]... [--net] [--nic MODEL] [--background PIDFILE [--console BASE]]
 #         [--qemu ARG]...
 # Boots the kernel under QEMU TCG (qboot firmware, PVH entry, virtio), serial console to LOG.
+# VM_SMP=N gives the guest N vCPUs (default 1; bench/stage1 compares 1 and 2).
 # Returns QEMU's status (124 when the hard timeout hit). The VM has no network unless --net or
-# --hostfwd is given (user-mode networking, whose DHCP server is real: 10.0.2.15/24).
+# --hostfwd is given (user-mode networking, whose DHCP server is real: 10.0.2.15/24). --nic picks
+# QEMU's NIC model (default virtio-net-pci; e.g. i82551 for the e100 driver).
 # With --background, QEMU runs in the background and its PID is written to PIDFILE. With
 # --console, the serial port is the FIFO pair BASE.in (what the test types; keep it open while
 # typing: QEMU sees EOF otherwise) and BASE.out (copied to LOG), as a person at the machine.
 boot_vm() {
     local initrd= log= append= timeout=${VM_TIMEOUT:-90} mem=${VM_MEM:-512} net= bg= console=
+    local nic=virtio-net-pci
     local -a drives=() fwds=()
     while (($#)); do
         case $1 in
@@ -90,6 +93,7 @@ boot_vm() {
             --mem) mem=$2; shift 2 ;;
             --hostfwd) fwds+=("hostfwd=tcp:127.0.0.1:${2%%:*}-:${2#*:}"); net=1; shift 2 ;;
             --net) net=1; shift ;;
+            --nic) nic=$2; net=1; shift 2 ;;
             --background) bg=$2; shift 2 ;;
             --console) console=$2; shift 2 ;;
             # --qemu ARG: one more QEMU argument (other disk buses: -drive if=none + -device nvme).
@@ -102,7 +106,7 @@ boot_vm() {
         local user=user,id=n0
         local f
         for f in "${fwds[@]}"; do user+=",$f"; done
-        netargs=(-netdev "$user" -device virtio-net-pci,netdev=n0,romfile=)
+        netargs=(-netdev "$user" -device "$nic,netdev=n0,romfile=")
     fi
     : >"$log"
     local -a serial=(-serial "file:$log")
@@ -114,7 +118,7 @@ boot_vm() {
         serial=(-chardev "pipe,id=ser0,path=$console" -serial chardev:ser0)
     fi
     local -a cmd=(timeout -k 5 "$timeout" qemu-system-x86_64 -nodefaults -no-user-config
-        -display none -M pc -accel tcg -cpu max -m "$mem" -bios /usr/share/qemu/qboot.rom
+        -display none -M pc -accel tcg -cpu max -smp "${VM_SMP:-1}" -m "$mem" -bios /usr/share/qemu/qboot.rom
         -kernel "$KERNEL_DIR/vmlinux" -initrd "$initrd" -append "$VM_KERNEL_ARGS $append"
         "${serial[@]}" -monitor none -no-reboot "${drives[@]}" "${netargs[@]}")
     if [[ -n $bg ]]; then

@@ -10,7 +10,7 @@ scenario() {
     boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 90 --append "single" ||
         { echo "QEMU ended with status $? (124: timeout)"; return 1; }
     check_log "$log" \
-        --want 'lethe: .*step 3/[0-9]+ load kernel modules: loaded [0-9]+ \(.*btrfs' \
+        --want 'lethe: .*step [0-9]+/[0-9]+ load kernel modules: loaded [0-9]+ \(.*btrfs' \
         --want 'lethe: .*mount the root filesystem: /dev/vda on /sysroot' \
         --want '@@STAGE2 pid=1 ' \
         --want '@@ROOT btrfs .*subvol=/root' \

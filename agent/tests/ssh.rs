@@ -1050,6 +1050,8 @@ fn soak_silent_connections_and_failed_logins_do_not_lock_the_owner_out() {
     let owner_refused =
         log.lines().filter(|l| l.contains("ssh: 127.0.0.1:") && l.contains("refused")).count();
     assert_eq!(owner_refused, 0, "{log}");
+}
+
 /// Nagle's algorithm is off on every accepted connection. With it on, the server's small
 /// writes during the key exchange and login wait for the client's delayed ACK (40 ms on Linux):
 /// connect -> prompt took 60 ms or 104 ms at random (bench/ssh). russh's `nodelay` setting

@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn direct_mode_waits_for_its_devices_without_a_time_limit() {
         let f = files(
-            r#"{"version": 1, "unlock": {"console": false, "devices": [{"name": "crypted", "device": "/dev/vda"}]},
+            r#"{"version": 1, "unlock": {"devices": [{"name": "crypted", "device": "/dev/vda"}]},
                 "rollback": {"device": "/dev/mapper/crypted"}}"#,
         );
         assert_eq!(f[0].0, "initrd.target.d/50-lethe.conf");

@@ -18,8 +18,12 @@ pub mod config;
 #[path = "../../agent/src/error.rs"]
 pub mod error;
 #[allow(dead_code)]
-#[path = "../../agent/src/kmod.rs"]
-pub mod kmod;
+// A directory path, so that kmod.rs finds its own submodule (kmod/parallel.rs) as in the agent.
+#[path = "../../agent/src"]
+mod agent_kmod {
+    pub mod kmod;
+}
+pub use agent_kmod::kmod;
 #[allow(dead_code)]
 #[path = "../../agent/src/ssh"]
 pub mod ssh {

@@ -15,7 +15,7 @@ let
   owner = {
     user = opt types.str "Owner when lethe creates it (default root).";
     group = opt types.str "Group when lethe creates it (default root).";
-    mode = opt types.str "Mode when lethe creates it, like \"0755\".";
+    mode = opt types.str "Mode when lethe creates it: octal like \"0755\" or chmod's absolute form like \"u=rwx,g=,o=\".";
   };
   lethe = {
     inInitrd = opt types.bool "Applied by stage 1 to the new root before the hand-off (owners numeric or root).";

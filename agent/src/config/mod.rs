@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod datasets;
 pub mod device;
+mod mode;
 pub mod network;
 pub mod persistence;
 mod reader;

@@ -6,6 +6,7 @@
 //! Conflicts between entries (the same path twice, an entry under `/proc` or `/nix`, an entry
 //! that contains a store) are found here, so `check-config` names both places before a boot.
 
+use super::mode::For;
 use super::reader::{error, At, Object, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -111,13 +112,19 @@ impl Owner {
     }
 }
 
-/// `"0755"`-style permission bits.
+/// A directory's permission bits, octal or chmod's `u=rwx,g=,o=`, normalized to `"0755"` form.
 pub fn mode(at: At<'_>) -> Result<String> {
+    mode_for(at, For::Directory)
+}
+
+fn mode_for(at: At<'_>, kind: For) -> Result<String> {
     let s = at.string()?;
-    match u32::from_str_radix(&s, 8) {
-        Ok(m) if m <= 0o7777 && (3..=4).contains(&s.len()) => Ok(format!("{m:04o}")),
-        _ => at.expected("an octal mode like \"0755\""),
-    }
+    super::mode::parse(&s, kind).map(|m| format!("{m:04o}")).map_err(|why| error(at.path, why))
+}
+
+/// A file's own mode (no `X`).
+fn file_mode(at: At<'_>) -> Result<String> {
+    mode_for(at, For::File)
 }
 
 pub fn user_name(at: At<'_>) -> Result<String> {
@@ -174,6 +181,10 @@ fn when(obj: &Object<'_>) -> Result<When> {
 }
 
 fn owner(obj: &Object<'_>, default: &Owner) -> Result<Owner> {
+    owner_with(obj, default, mode)
+}
+
+fn owner_with(obj: &Object<'_>, default: &Owner, mode: fn(At<'_>) -> Result<String>) -> Result<Owner> {
     Ok(Owner {
         user: obj.optional("user", user_name)?.unwrap_or_else(|| default.user.clone()),
         group: obj.optional("group", user_name)?.or_else(|| default.group.clone()),
@@ -254,7 +265,7 @@ fn file(at: At<'_>, default: &Owner, in_home: bool) -> Result<File> {
         .unwrap_or_else(|| default.clone());
     let explicit = ["user", "group", "mode"].iter().any(|k| obj.get(k).is_some_and(|v| !v.is_null()));
     Ok(File {
-        owner: if explicit { Some(owner(&obj, &file_owner(&parent, &path))?) } else { None },
+        owner: if explicit { Some(owner_with(&obj, &file_owner(&parent, &path), file_mode)?) } else { None },
         file: path,
         parent_directory: parent,
         method: obj.optional("method", method)?.unwrap_or(Method::Auto),

@@ -6,7 +6,8 @@
 //! Conflicts between entries (the same path twice, an entry under `/proc` or `/nix`, an entry
 //! that contains a store) are found here, so `check-config` names both places before a boot.
 
-use super::mode::For;
+use super::datasets::{self, PersistedDataset};
+use super::owner::{file_mode, mode, user_name};
 use super::reader::{error, At, Object, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -55,6 +56,10 @@ pub struct Directory {
     pub persistent_storage_path: Option<PathBuf>,
     #[serde(flatten)]
     pub when: When,
+    /// lethe's addition (top level only): the directory is its own ZFS dataset, a
+    /// `persist: true` service of `datasets` (see `config::persisted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<PersistedDataset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -109,32 +114,6 @@ pub struct Owner {
 impl Owner {
     fn root(mode: &str) -> Owner {
         Owner { user: "root".into(), group: Some("root".into()), mode: mode.into() }
-    }
-}
-
-/// A directory's permission bits, octal or chmod's `u=rwx,g=,o=`, normalized to `"0755"` form.
-pub fn mode(at: At<'_>) -> Result<String> {
-    mode_for(at, For::Directory)
-}
-
-fn mode_for(at: At<'_>, kind: For) -> Result<String> {
-    let s = at.string()?;
-    super::mode::parse(&s, kind).map(|m| format!("{m:04o}")).map_err(|why| error(at.path, why))
-}
-
-/// A file's own mode (no `X`).
-fn file_mode(at: At<'_>) -> Result<String> {
-    mode_for(at, For::File)
-}
-
-pub fn user_name(at: At<'_>) -> Result<String> {
-    let s = at.string()?;
-    let ok =
-        !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    if ok {
-        Ok(s)
-    } else {
-        at.expected("a user or group name")
     }
 }
 
@@ -205,11 +184,15 @@ fn directory(at: At<'_>, default: &Owner, in_home: bool) -> Result<Directory> {
             hide_mount: None,
             persistent_storage_path: None,
             when: When::default(),
+            dataset: None,
         });
     }
     let mut known = vec!["directory", "user", "group", "mode", "hideMount", "persistentStoragePath"];
     known.extend(["inInitrd", "neededBy"]);
     known.extend(IGNORED);
+    if !in_home {
+        known.push("dataset");
+    }
     let obj = at.object_of(&known)?;
     Ok(Directory {
         directory: obj.required("directory", |v| entry_path(v, in_home))?,
@@ -217,6 +200,7 @@ fn directory(at: At<'_>, default: &Owner, in_home: bool) -> Result<Directory> {
         hide_mount: obj.optional("hideMount", |v| v.bool())?,
         persistent_storage_path: obj.optional("persistentStoragePath", |v| v.abs_path())?,
         when: when(&obj)?,
+        dataset: obj.optional("dataset", datasets::persisted)?,
     })
 }
 
@@ -385,7 +369,7 @@ pub fn join(base: &Path, path: &Path) -> PathBuf {
 }
 
 /// The JSON path of a child, as the reader spells it (keys that are not plain names quoted).
-fn child(path: &str, key: &str) -> String {
+pub(super) fn child(path: &str, key: &str) -> String {
     let quoted = if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         key.to_string()
     } else {

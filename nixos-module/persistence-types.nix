@@ -22,6 +22,20 @@ let
     neededBy = opt (types.listOf types.str) "Units that must not start before it is mounted (lethe-persist is required by them and ordered before).";
     persistentStoragePath = opt types.str "Another store for this entry.";
   };
+  # lethe's addition on a top-level directory: its own ZFS dataset, <lethe.datasets.parentDataset>/<name>,
+  # mounted inside the store (lethe.datasets.parentMount must be the store) before the bind.
+  dataset = types.submodule {
+    options = {
+      name = opt types.str "The dataset's last component (default: the directory's last component).";
+      recordsize = opt types.str "Power of two from 512 to 16M, like \"8K\".";
+      compression = opt types.str "\"lz4\", \"zstd\", \"off\", …";
+      owner = opt types.str "Owner of the dataset's root once mounted.";
+      group = opt types.str "Group of the dataset's root once mounted.";
+      mode = opt types.str "Mode of the dataset's root once mounted.";
+      properties = opt (types.attrsOf types.str) "Further ZFS properties.";
+      restoreFrom = opt types.str "A dataset whose newest snapshot is received when this one is created.";
+    };
+  };
   directory = types.submodule {
     options = {
       directory = mkOption {
@@ -29,6 +43,7 @@ let
         description = "The directory's path.";
       };
       hideMount = opt types.bool "Mark the mount x-gvfs-hide.";
+      dataset = opt dataset "The directory's own ZFS dataset (top level only; needs lethe.datasets.parentDataset, and parentMount = the store).";
       # impermanence's; accepted and ignored by lethe.
       enableDebugging = opt types.bool "impermanence's debug switch (ignored).";
     }

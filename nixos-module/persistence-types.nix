@@ -23,15 +23,13 @@ let
     persistentStoragePath = opt types.str "Another store for this entry.";
   };
   # lethe's addition on a top-level directory: its own ZFS dataset, <lethe.datasets.parentDataset>/<name>,
-  # mounted inside the store (lethe.datasets.parentMount must be the store) before the bind.
+  # mounted inside the store (lethe.datasets.parentMount must be the store) before the bind; its
+  # root's owner and mode are the directory entry's user, group and mode.
   dataset = types.submodule {
     options = {
       name = opt types.str "The dataset's last component (default: the directory's last component).";
       recordsize = opt types.str "Power of two from 512 to 16M, like \"8K\".";
       compression = opt types.str "\"lz4\", \"zstd\", \"off\", …";
-      owner = opt types.str "Owner of the dataset's root once mounted.";
-      group = opt types.str "Group of the dataset's root once mounted.";
-      mode = opt types.str "Mode of the dataset's root once mounted.";
       properties = opt (types.attrsOf types.str) "Further ZFS properties.";
       restoreFrom = opt types.str "A dataset whose newest snapshot is received when this one is created.";
     };

@@ -363,9 +363,10 @@ pub fn is_component(name: &str) -> bool {
     !name.is_empty() && !name.contains('/') && name_problem(&format!("p/{name}")).is_none()
 }
 
-/// A service's fields but `mountpoint` (the directory) and `persist` (implied), plus `name`.
-const PERSISTED_FIELDS: &[&str] =
-    &["name", "recordsize", "compression", "owner", "group", "mode", "properties", "restoreFrom"];
+/// A service's fields but `mountpoint` (the directory), `persist` (implied) and the owner and
+/// mode (the directory entry's own `user`, `group`, `mode`: `lethe persist` converges those on
+/// the same directory, so a second owner would fight it every boot), plus `name`.
+const PERSISTED_FIELDS: &[&str] = &["name", "recordsize", "compression", "properties", "restoreFrom"];
 
 pub fn persisted(at: At<'_>) -> Result<PersistedDataset> {
     let dataset = dataset(at, PERSISTED_FIELDS)?;

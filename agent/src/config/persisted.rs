@@ -89,11 +89,18 @@ fn wanted(persistence: Option<&Persistence>) -> Vec<Wanted> {
             let directory = dir.directory.display().to_string();
             let last = dir.directory.file_name().map(|n| n.to_string_lossy().into_owned());
             let store_path = dir.persistent_storage_path.as_ref().unwrap_or(&store.persistent_storage_path);
+            // The dataset's root is the directory: one owner and mode, the entry's.
+            let dataset = Dataset {
+                owner: Some(dir.owner.user.clone()),
+                group: dir.owner.group.clone(),
+                mode: Some(dir.owner.mode.clone()),
+                ..ds.dataset.clone()
+            };
             out.push(Wanted {
                 name: ds.name.clone().or(last).unwrap_or_default(),
                 directory,
                 store: store_path.display().to_string().trim_end_matches('/').to_string(),
-                dataset: ds.dataset.clone(),
+                dataset,
                 at: format!("{base}[{i}].dataset"),
             });
         }

@@ -21,12 +21,7 @@
       group = "postgres";
       mode = "u=rwx,g=,o=";
       neededBy = [ "postgresql.service" ];
-      dataset = {
-        recordsize = "8K";
-        owner = "postgres";
-        group = "postgres";
-        mode = "0700";
-      };
+      dataset.recordsize = "8K";
     }
   ];
   lethe.datasets = {

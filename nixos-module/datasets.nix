@@ -74,7 +74,15 @@ let
       "path"
     ])
     cfg.services;
-  configured = cfg.services != { } || others != { };
+  # Persisted directories that name their own dataset (persistence-types.nix) need the
+  # datasets section and unit too; read where persistence.nix reads them (not lethe.config,
+  # which this module defines).
+  persistence =
+    if config.lethe.persistenceFromEnvironment then config.environment.persistence or { } else config.lethe.persistence;
+  persistedDatasets = lib.any
+    (s: lib.any (e: builtins.isAttrs e && (e.dataset or null) != null) (s.directories or [ ]))
+    (lib.attrValues persistence);
+  configured = cfg.services != { } || others != { } || persistedDatasets;
   names =
     lib.mapAttrsToList (_: s: s.dataset) cfg.services
     ++ lib.attrNames others

@@ -15,12 +15,24 @@ let
   owner = {
     user = opt types.str "Owner when lethe creates it (default root).";
     group = opt types.str "Group when lethe creates it (default root).";
-    mode = opt types.str "Mode when lethe creates it, like \"0755\".";
+    mode = opt types.str "Mode when lethe creates it: octal like \"0755\" or chmod's absolute form like \"u=rwx,g=,o=\".";
   };
   lethe = {
     inInitrd = opt types.bool "Applied by stage 1 to the new root before the hand-off (owners numeric or root).";
     neededBy = opt (types.listOf types.str) "Units that must not start before it is mounted (lethe-persist is required by them and ordered before).";
     persistentStoragePath = opt types.str "Another store for this entry.";
+  };
+  # lethe's addition on a top-level directory: its own ZFS dataset, <lethe.datasets.parentDataset>/<name>,
+  # mounted inside the store (lethe.datasets.parentMount must be the store) before the bind; its
+  # root's owner and mode are the directory entry's user, group and mode.
+  dataset = types.submodule {
+    options = {
+      name = opt types.str "The dataset's last component (default: the directory's last component).";
+      recordsize = opt types.str "Power of two from 512 to 16M, like \"8K\".";
+      compression = opt types.str "\"lz4\", \"zstd\", \"off\", …";
+      properties = opt (types.attrsOf types.str) "Further ZFS properties.";
+      restoreFrom = opt types.str "A dataset whose newest snapshot is received when this one is created.";
+    };
   };
   directory = types.submodule {
     options = {
@@ -29,6 +41,7 @@ let
         description = "The directory's path.";
       };
       hideMount = opt types.bool "Mark the mount x-gvfs-hide.";
+      dataset = opt dataset "The directory's own ZFS dataset (top level only; needs lethe.datasets.parentDataset, and parentMount = the store).";
       # impermanence's; accepted and ignored by lethe.
       enableDebugging = opt types.bool "impermanence's debug switch (ignored).";
     }

@@ -9,7 +9,9 @@
 # nothing changed; then, with tank exported, the same config on `rpool` with only
 # parentDataset changed (the single-disk host) creates everything there. Also: a create-only
 # property that differs is an error for its dataset (exit 2); a pool that is not imported is
-# one error naming it (exit 2); a migration interrupted after the create is finished.
+# one error naming it (exit 2); a migration interrupted after the create is finished. Boot 1
+# also: a persisted directory's own dataset (persistence ... dataset), created inside the store
+# by lethe datasets and bound into place by lethe persist.
 
 scenario() {
     source "$VM_ROOT/lib/zfs.sh"
@@ -31,8 +33,10 @@ scenario() {
     sed 's|"tank/services"|"rpool/safe/persist/services"|' "$WORK/cfg/2.json" >"$WORK/cfg/rpool.json"
     sed 's/"logbias": "latency"/"logbias": "latency", "casesensitivity": "insensitive"/' "$WORK/cfg/2.json" >"$WORK/cfg/createonly.json"
     echo '{"version": 1, "datasets": {"parentDataset": "tank/services", "parentMount": "/persist/services", "services": {"radarr": {"mountpoint": "/var/lib/radarr"}}}}' >"$WORK/cfg/resume.json"
+    # A persisted directory that names its own dataset (one declaration): boot 1.
+    echo '{"version": 1, "persistence": {"/persist": {"directories": [{"directory": "/var/lib/pgdata", "user": "postgres", "group": "postgres", "mode": "u=rwx,g=,o=", "dataset": {"recordsize": "8K"}}]}}, "datasets": {"parentDataset": "tank/dirs", "parentMount": "/persist"}}' >"$WORK/cfg/persisted.json"
     local c
-    for c in "$WORK"/cfg/{1,2,rpool,createonly,resume}.json; do "$LETHE_BIN" check-config "$c" >/dev/null || { echo "$c: rejected on the host"; return 1; }; done
+    for c in "$WORK"/cfg/{1,2,rpool,createonly,resume,persisted}.json; do "$LETHE_BIN" check-config "$c" >/dev/null || { echo "$c: rejected on the host"; return 1; }; done
     "$LETHE_BIN" check-config "$WORK/cfg/bad.json" >/dev/null 2>&1 && { echo "bad.json was accepted"; return 1; }
 
     cat >"$WORK/zfs-check" <<'CHECK'
@@ -103,6 +107,18 @@ if [ ! -e /persist/zfs/tank.img ]; then
     echo "@@OLD-DIR $($B ls -d /var/lib/sonarr.lethe-migrated.* 2>/dev/null | $B wc -l) $($B find /var/lib/sonarr.lethe-migrated.* -type f | $B wc -l)"
     zfs get -H -o value lethe:migration tank/services/sonarr | $B sed 's/^/@@MARK /'
     datasets 1.json NOOP
+    # lethe datasets mounts the directory's dataset inside the store first, lethe persist binds it.
+    datasets persisted.json PDS
+    $L persist --config $C/persisted.json >/tmp/out 2>&1
+    echo "@@PERSIST-STATUS $?"
+    $B sed 's/^/@@PERSIST /' /tmp/out
+    echo pg >/var/lib/pgdata/PG_VERSION
+    echo "@@PDS-MOUNT $($B awk '$2 == "/persist/var/lib/pgdata" { print $1, $3 }' /proc/mounts)"
+    echo "@@PDS-BIND $($B cat /persist/var/lib/pgdata/PG_VERSION) $($B awk '$2 == "/var/lib/pgdata" { print $1, $3 }' /proc/mounts)"
+    zfs get -H -p -o name,property,value,source recordsize tank/dirs/pgdata | $B sed 's/^/@@GET /'
+    own /var/lib/pgdata
+    datasets persisted.json PDSNOOP
+    $B umount /var/lib/pgdata
     zpool export tank && zpool export backup && echo "@@EXPORTED"
 else
     echo "@@BOOT 2"
@@ -166,7 +182,12 @@ CHECK
         --want '@@MIGRATED-INTACT' --want '@@MIGRATED-DB-OWNER 1001:1001 640' --want '@@OLD-DIR 1 2' \
         --want '@@MARK done:/var/lib/sonarr.lethe-migrated.' \
         --want '@@NOOP datasets: 6 declared, all as declared' --want '@@NOOP-STATUS 0' \
-        --want '@@EXPORTED' --want '@@STAGE2-DONE' --refuse '@@NOOP (create|set|own|migrate)' ||
+        --want '@@PDS create  tank/dirs/pgdata: mountpoint=/persist/var/lib/pgdata recordsize=8192' --want '@@PDS-STATUS 0' \
+        --want '@@PERSIST mounted /persist/var/lib/pgdata on /var/lib/pgdata' --want '@@PERSIST-STATUS 0' \
+        --want '@@PDS-MOUNT tank/dirs/pgdata zfs' --want '@@PDS-BIND pg tank/dirs/pgdata zfs' \
+        --want "@@GET tank/dirs/pgdata	recordsize	8192	local" --want '@@OWN /var/lib/pgdata 1003:1003 700' \
+        --want '@@PDSNOOP datasets: 1 declared, all as declared' --want '@@PDSNOOP-STATUS 0' \
+        --want '@@EXPORTED' --want '@@STAGE2-DONE' --refuse '@@(NOOP|PDSNOOP) (create|set|own|migrate)' ||
         { echo "boot 1 failed"; return 1; }
 
     VM_MEM=1024 boot_vm --initrd "$initrd" --disk "$disk" --log "$log2" --timeout 300 ||

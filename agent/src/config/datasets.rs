@@ -6,7 +6,7 @@
 //! Everything that can be checked without the machine is checked here, before any change:
 //! dataset names by ZFS's rules, recordsize, compression, property names, mountpoints.
 
-use super::persistence::{mode, user_name};
+use super::owner::{mode, user_name};
 use super::reader::{error, At, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,6 +23,17 @@ pub struct Datasets {
     /// Full-name entries, written back as keys of the same object.
     #[serde(flatten)]
     pub others: BTreeMap<String, Dataset>,
+}
+
+/// A persisted directory's own dataset (`persistence.<store>.directories[i].dataset`): a
+/// `persist: true` service whose mountpoint is the directory, named after its last component
+/// unless `name` says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersistedDataset {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub dataset: Dataset,
 }
 
 /// One service's dataset: `<parentDataset>/<name>`.
@@ -347,8 +358,31 @@ fn dataset(at: At<'_>, fields: &[&str]) -> Result<Dataset> {
     })
 }
 
+/// Whether `name` can be one component of a dataset name, below the parent.
+pub fn is_component(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && name_problem(&format!("p/{name}")).is_none()
+}
+
+/// A service's fields but `mountpoint` (the directory), `persist` (implied) and the owner and
+/// mode (the directory entry's own `user`, `group`, `mode`: `lethe persist` converges those on
+/// the same directory, so a second owner would fight it every boot), plus `name`.
+const PERSISTED_FIELDS: &[&str] = &["name", "recordsize", "compression", "properties", "restoreFrom"];
+
+pub fn persisted(at: At<'_>) -> Result<PersistedDataset> {
+    let dataset = dataset(at, PERSISTED_FIELDS)?;
+    let name = at.map()?.optional("name", |v| {
+        let s = v.string()?;
+        if is_component(&s) {
+            Ok(s)
+        } else {
+            v.expected("one dataset name component (letters, digits, _ - . :), like \"postgresql\"")
+        }
+    })?;
+    Ok(PersistedDataset { name, dataset })
+}
+
 fn service(name: &str, at: At<'_>) -> Result<Service> {
-    if name.is_empty() || name.contains('/') || name_problem(&format!("p/{name}")).is_some() {
+    if !is_component(name) {
         return Err(error(
             at.path,
             "expected the key to be one dataset name component (letters, digits, _ - . :), like \"sonarr\"",
@@ -406,7 +440,7 @@ pub fn read(at: At<'_>) -> Result<Datasets> {
 
 /// Checks across entries: the parent fields the services need, one entry per dataset, one
 /// dataset per mountpoint.
-fn check_whole(d: &Datasets, path: &str) -> Result<()> {
+pub fn check_whole(d: &Datasets, path: &str) -> Result<()> {
     let at = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
     if !d.services.is_empty() && d.parent_dataset.is_none() {
         return Err(error(

@@ -4,7 +4,10 @@
 pub mod boot;
 pub mod datasets;
 pub mod device;
+mod mode;
 pub mod network;
+mod owner;
+pub mod persisted;
 pub mod persistence;
 mod reader;
 pub mod rollback;
@@ -83,7 +86,16 @@ impl Config {
             rollback::check_mounts(r, b)?;
         }
         unlock::check_someone_can_answer(config.unlock.as_ref(), config.ssh.is_some())?;
+        persisted::merged(config.persistence.as_ref(), config.datasets.as_ref())?;
         Ok(config)
+    }
+
+    /// The datasets `lethe datasets` keeps: the `datasets` section plus the persisted
+    /// directories that name their own dataset (checked by `parse`).
+    pub fn all_datasets(&self) -> datasets::Datasets {
+        persisted::merged(self.persistence.as_ref(), self.datasets.as_ref())
+            .expect("checked by Config::parse")
+            .unwrap_or_default()
     }
 
     /// Reads and parses `path`; every message starts with the file's name.

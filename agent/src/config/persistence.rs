@@ -6,6 +6,8 @@
 //! Conflicts between entries (the same path twice, an entry under `/proc` or `/nix`, an entry
 //! that contains a store) are found here, so `check-config` names both places before a boot.
 
+use super::datasets::{self, PersistedDataset};
+use super::owner::{file_mode, mode, user_name};
 use super::reader::{error, At, Object, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,6 +56,10 @@ pub struct Directory {
     pub persistent_storage_path: Option<PathBuf>,
     #[serde(flatten)]
     pub when: When,
+    /// lethe's addition (top level only): the directory is its own ZFS dataset, a
+    /// `persist: true` service of `datasets` (see `config::persisted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<PersistedDataset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,26 +117,6 @@ impl Owner {
     }
 }
 
-/// `"0755"`-style permission bits.
-pub fn mode(at: At<'_>) -> Result<String> {
-    let s = at.string()?;
-    match u32::from_str_radix(&s, 8) {
-        Ok(m) if m <= 0o7777 && (3..=4).contains(&s.len()) => Ok(format!("{m:04o}")),
-        _ => at.expected("an octal mode like \"0755\""),
-    }
-}
-
-pub fn user_name(at: At<'_>) -> Result<String> {
-    let s = at.string()?;
-    let ok =
-        !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    if ok {
-        Ok(s)
-    } else {
-        at.expected("a user or group name")
-    }
-}
-
 /// A path inside a home: relative (or `/`-led, which impermanence joins the same way), no `..`.
 fn home_path(at: At<'_>) -> Result<PathBuf> {
     match at.value {
@@ -174,6 +160,10 @@ fn when(obj: &Object<'_>) -> Result<When> {
 }
 
 fn owner(obj: &Object<'_>, default: &Owner) -> Result<Owner> {
+    owner_with(obj, default, mode)
+}
+
+fn owner_with(obj: &Object<'_>, default: &Owner, mode: fn(At<'_>) -> Result<String>) -> Result<Owner> {
     Ok(Owner {
         user: obj.optional("user", user_name)?.unwrap_or_else(|| default.user.clone()),
         group: obj.optional("group", user_name)?.or_else(|| default.group.clone()),
@@ -194,11 +184,15 @@ fn directory(at: At<'_>, default: &Owner, in_home: bool) -> Result<Directory> {
             hide_mount: None,
             persistent_storage_path: None,
             when: When::default(),
+            dataset: None,
         });
     }
     let mut known = vec!["directory", "user", "group", "mode", "hideMount", "persistentStoragePath"];
     known.extend(["inInitrd", "neededBy"]);
     known.extend(IGNORED);
+    if !in_home {
+        known.push("dataset");
+    }
     let obj = at.object_of(&known)?;
     Ok(Directory {
         directory: obj.required("directory", |v| entry_path(v, in_home))?,
@@ -206,6 +200,7 @@ fn directory(at: At<'_>, default: &Owner, in_home: bool) -> Result<Directory> {
         hide_mount: obj.optional("hideMount", |v| v.bool())?,
         persistent_storage_path: obj.optional("persistentStoragePath", |v| v.abs_path())?,
         when: when(&obj)?,
+        dataset: obj.optional("dataset", datasets::persisted)?,
     })
 }
 
@@ -254,7 +249,7 @@ fn file(at: At<'_>, default: &Owner, in_home: bool) -> Result<File> {
         .unwrap_or_else(|| default.clone());
     let explicit = ["user", "group", "mode"].iter().any(|k| obj.get(k).is_some_and(|v| !v.is_null()));
     Ok(File {
-        owner: if explicit { Some(owner(&obj, &file_owner(&parent, &path))?) } else { None },
+        owner: if explicit { Some(owner_with(&obj, &file_owner(&parent, &path), file_mode)?) } else { None },
         file: path,
         parent_directory: parent,
         method: obj.optional("method", method)?.unwrap_or(Method::Auto),
@@ -374,7 +369,7 @@ pub fn join(base: &Path, path: &Path) -> PathBuf {
 }
 
 /// The JSON path of a child, as the reader spells it (keys that are not plain names quoted).
-fn child(path: &str, key: &str) -> String {
+pub(super) fn child(path: &str, key: &str) -> String {
     let quoted = if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         key.to_string()
     } else {

@@ -71,6 +71,15 @@ fn modes_are_normalized_to_four_digits() {
 }
 
 #[test]
+fn symbolic_modes_are_normalized_to_octal() {
+    // impermanence's README form, pasted unchanged; a dataset's mode takes the same.
+    let c = parse(
+        r#"{"version": 1, "persistence": {"/p": {"directories": [{"directory": "/d", "mode": "u=rwx,g=,o="}]}}}"#,
+    );
+    assert_eq!(c.persistence.unwrap()[std::path::Path::new("/p")].directories[0].owner.mode, "0700");
+}
+
+#[test]
 fn long_values_are_cut_in_messages() {
     let long = "x".repeat(200);
     let e = error(&format!(r#"{{"version": 1, "rollback": {{"device": "{long}"}}}}"#));

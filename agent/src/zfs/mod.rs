@@ -77,7 +77,7 @@ pub fn main(file: &std::path::Path, dry_run: bool, json: bool) -> std::process::
         Ok(c) => c,
         Err(status) => return ExitCode::from(status),
     };
-    let datasets = config.datasets.unwrap_or_default();
+    let datasets = config.all_datasets();
     let facts = match apply::gather(&datasets) {
         Ok(f) => f,
         Err(e) => {

@@ -57,7 +57,7 @@ fn run_case(dir: &Path) -> Result<(), String> {
     let read =
         |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{}: {e}", dir.join(f).display()));
     let config = Config::parse(&read("config.json")?).map_err(|e| format!("config.json: {e}"))?;
-    let datasets = config.datasets.unwrap_or_default();
+    let datasets = config.all_datasets();
     let state = parse_get(&read("state.txt")?)?;
     let got = crate::zfs::render_plan(&plan(&datasets, &facts(dir, state)));
     let expected_file = dir.join("expected.txt");

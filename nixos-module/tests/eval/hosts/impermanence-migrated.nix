@@ -40,7 +40,7 @@
         "Downloads"
         {
           directory = ".gnupg";
-          mode = "0700";
+          mode = "u=rwx,g=,o="; # impermanence README's own form
         }
         {
           directory = ".local/share/Steam";

@@ -88,12 +88,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
         match sink.as_mut() {
-            Some((Sink::Kmsg, Some(kmsg))) => {
-                for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    // A record the kernel refuses (too long, kmsg rate limit) is not worth failing for.
-                    let _ = kmsg.write(line);
-                }
-            }
+            Some((Sink::Kmsg, Some(kmsg))) => write_records(kmsg, buf),
             _ => {
                 let _ = std::io::stderr().write_all(buf);
             }
@@ -103,6 +98,22 @@ impl Write for Output {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Writes each line of `buf` as one `/dev/kmsg` record (the kernel takes one record per write),
+/// newline included: a record without one is left open for a continuation, and the kernel
+/// prints it (console, dmesg) only when the next record arrives, from anyone. Without it the
+/// last line before a quiet spell stayed invisible: "ssh: listening" while SSH waited, or
+/// "DHCP lease ..." while the console prompt waited, which read as a stalled stage 1.
+fn write_records(kmsg: &mut impl Write, buf: &[u8]) {
+    let mut record = Vec::new();
+    for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        record.clear();
+        record.extend_from_slice(line);
+        record.push(b'\n');
+        // A record the kernel refuses (too long, kmsg rate limit) is not worth failing for.
+        let _ = kmsg.write(&record);
     }
 }
 
@@ -158,6 +169,67 @@ mod tests {
         assert_eq!(s(false, false, true), Sink::StderrWithPriority);
         assert_eq!(s(true, false, false), Sink::Kmsg);
         assert_eq!(s(true, true, false), Sink::StderrWithPriority);
+    }
+
+    /// Each write call, as the kernel would see it.
+    #[derive(Default)]
+    struct Records(Vec<Vec<u8>>);
+
+    impl Write for Records {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn each_line_is_one_record_ending_in_a_newline() {
+        // A record without its newline is left open for a continuation: the kernel shows it
+        // (console, dmesg) only once the next record arrives, so the last line before a quiet
+        // spell ("ssh: listening", "DHCP lease ...") stays invisible.
+        let mut out = Records::default();
+        write_records(&mut out, b"<6>lethe: one\n<6>lethe: two\n\n<4>lethe: three");
+        let want: Vec<&[u8]> = vec![b"<6>lethe: one\n", b"<6>lethe: two\n", b"<4>lethe: three\n"];
+        assert_eq!(out.0, want);
+    }
+
+    /// The real kernel log: a line written through [`write_records`] can be read back from
+    /// `/dev/kmsg` at once, before anything else is logged. (Needs root, as CI runs.)
+    #[test]
+    fn a_line_is_readable_from_the_kernel_log_at_once() {
+        use std::io::{Read, Seek, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .expect("/dev/kmsg: cannot open for reading");
+        reader.seek(SeekFrom::End(0)).expect("/dev/kmsg: cannot seek to the end");
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/kmsg")
+            .expect("/dev/kmsg: cannot open for writing");
+        let marker =
+            format!("lethe-test: kmsg record {} {:?}", std::process::id(), std::time::Instant::now());
+        write_records(&mut writer, format!("<7>{marker}\n").as_bytes());
+        // Records others log meanwhile come first; ours is in the buffer already, or never.
+        let mut seen = Vec::new();
+        let mut record = vec![0u8; 8192];
+        loop {
+            match reader.read(&mut record) {
+                Ok(n) => seen.push(String::from_utf8_lossy(&record[..n]).into_owned()),
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue, // overwritten ones
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("/dev/kmsg: read: {e}"),
+            }
+        }
+        assert!(
+            seen.iter().any(|r| r.contains(&marker)),
+            "{marker:?} is not in the kernel log yet (records since: {seen:?})"
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! configured. As PID 1 it runs stage 1 whatever name it was started under (see [`is_pid1`]).
 //!
 //! The flow is a list of named steps, so features slot in where they belong:
-//! network and SSH unlock after the modules are loaded, rollback once the root device is there
-//! and before the root subvolume is mounted.
+//! the network starts first (in the background), SSH unlock after the modules are loaded,
+//! rollback once the root device is there and before the root subvolume is mounted.
 
 pub mod cmdline;
 pub mod devices;
@@ -102,8 +102,10 @@ pub fn steps() -> Vec<Step> {
     vec![
         Step { name: "mount /proc, /sys, /dev and /run", run: mount_kernel_filesystems },
         Step { name: "read the kernel command line and the config", run: read_config },
-        Step { name: "load kernel modules", run: load_modules },
+        // The network first: it runs in the background, so its driver, the wait for carrier
+        // and DHCP overlap the loading of the other modules instead of following it.
         Step { name: "bring the network up", run: start_network },
+        Step { name: "load kernel modules", run: load_modules },
         Step { name: "unlock the encrypted devices", run: unlock::step },
         // After the unlock: the swap holding the image may be on an encrypted device.
         Step { name: "resume from hibernation", run: resume },

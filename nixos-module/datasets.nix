@@ -12,13 +12,7 @@ let
   inherit (lib) mkOption types;
   leth = import ./lib.nix { inherit lib; };
   cfg = config.lethe.datasets;
-  opt =
-    type: description:
-    mkOption {
-      type = types.nullOr type;
-      default = null;
-      inherit description;
-    };
+  inherit (leth) opt;
   common = {
     recordsize = opt types.str "Power of two from 512 to 16M, like \"16K\" or \"1M\".";
     compression = opt types.str "\"lz4\", \"zstd\", \"zstd-3\", \"off\", …";

@@ -9,6 +9,16 @@ in
 rec {
   unitDir = ../initrd-glue/systemd;
 
+  # An option that is null unless set: lethe fills its own defaults, so an unset field is left
+  # out of the JSON (`clean` below) and the config reads as it was written.
+  opt =
+    type: description:
+    lib.mkOption {
+      type = lib.types.nullOr type;
+      default = null;
+      inherit description;
+    };
+
   # The unit text of initrd-glue/systemd/STAGE/NAME, with `@lethe@` (the only placeholder,
   # see interfaces) replaced by the package's binary. A missing file stops the evaluation
   # with its path: the module needs the whole repository (the flake's source), not a copy.

@@ -5,13 +5,7 @@
 { lib }:
 let
   inherit (lib) mkOption types;
-  opt =
-    type: description:
-    mkOption {
-      type = types.nullOr type;
-      default = null;
-      inherit description;
-    };
+  inherit (import ./lib.nix { inherit lib; }) opt;
   owner = {
     user = opt types.str "Owner when lethe creates it (default root).";
     group = opt types.str "Group when lethe creates it (default root).";

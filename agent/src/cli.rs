@@ -246,7 +246,7 @@ pub fn print_result(text: &str) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lethe: stdout: {e}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(EXIT_FAILED)
         }
     }
 }

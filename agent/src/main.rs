@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("lethe: {e}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
+            return ExitCode::from(cli::EXIT_FAILED);
         }
     };
     lethe::log::init();

@@ -43,25 +43,25 @@ pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::proc
                 "lethe: {}: no \"network\" section (and no ip= on the kernel command line)",
                 file.display()
             );
-            return ExitCode::from(1);
+            return ExitCode::from(crate::cli::EXIT_BAD_INPUT);
         }
         Err(e) => {
             eprintln!("lethe: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(crate::cli::EXIT_BAD_INPUT);
         }
     };
     let signals = match stop_signals() {
         Ok(fd) => fd,
         Err(e) => {
             eprintln!("lethe: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::cli::EXIT_FAILED);
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lethe: tokio runtime: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::cli::EXIT_FAILED);
         }
     };
     let options = Options { give_up: true, ..Options::default() };
@@ -115,7 +115,7 @@ pub fn command(config: &std::path::Path, once: bool, cmdline: &str) -> std::proc
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
-            ExitCode::from(2)
+            ExitCode::from(crate::cli::EXIT_FAILED)
         }
     }
 }

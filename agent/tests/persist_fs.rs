@@ -151,6 +151,41 @@ fn created_parents_never_show_the_wrong_owner_or_mode() {
 }
 
 #[test]
+fn setgid_parents_and_the_umask_do_not_change_what_is_made() {
+    // lethe makes each path with the asked mode and sets what then differs: a setgid parent
+    // gives new directories its group and the setgid bit, the umask takes bits away.
+    let dir = private_tmpfs();
+    let root = dir.join("root");
+    build(&dir, "d /root 2775 0:1000\nd /root/persist 2775 0:1000\n");
+    let config = write_config(
+        &dir,
+        r#"{"/persist": {"directories": ["/srv/plain", {"directory": "/srv/shared", "group": "100", "mode": "0775"}],
+            "files": [{"file": "/etc/app.conf", "method": "bind", "mode": "0664"}]}}"#,
+    );
+    let status = Command::new("sh")
+        .args(["-c", "umask 027; exec \"$0\" \"$@\""])
+        .arg(lethe())
+        .args(["persist", "--config", config.to_str().unwrap(), "--root", root.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (rel, want) in [
+        ("srv", (0, 0, 0o755)),
+        ("srv/plain", (0, 0, 0o755)),
+        ("srv/shared", (0, 100, 0o775)),
+        ("etc", (0, 0, 0o755)),
+        ("etc/app.conf", (0, 0, 0o664)),
+    ] {
+        for side in [root.join(rel), root.join("persist").join(rel)] {
+            let meta = std::fs::symlink_metadata(&side).unwrap();
+            let got = (meta.uid(), meta.gid(), meta.permissions().mode() & 0o7777);
+            assert_eq!(got, want, "{}", side.display());
+        }
+    }
+    drop(dir);
+}
+
+#[test]
 fn a_removed_entry_is_unmounted_and_its_data_kept() {
     let (dir, root) = root();
     let both = write_config(

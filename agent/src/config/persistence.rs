@@ -466,7 +466,8 @@ pub fn check_conflicts(entries: &[Entry]) -> Result<()> {
     for e in entries {
         stores.entry(e.store.as_path()).or_insert(e.at.as_str());
     }
-    let mut targets: BTreeMap<&Path, &Entry> = BTreeMap::new();
+    // Hashed: thousands of paths, each compared component by component in a BTreeMap.
+    let mut targets: std::collections::HashMap<&Path, &Entry> = std::collections::HashMap::new();
     for e in entries {
         let target = e.target.display();
         if e.target == Path::new("/") {

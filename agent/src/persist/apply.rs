@@ -6,7 +6,7 @@
 use super::accounts::Accounts;
 use super::plan::{self, Facts, Node, Plan, Step};
 use super::record::{Made, Record};
-use super::tree::{self, New};
+use super::tree::{self, Emptiness, Look, New};
 use crate::config::persistence::{join, Entry, Kind, Method};
 use crate::error::{Context, Error, Result};
 use rustix::fd::{AsFd, OwnedFd};
@@ -114,19 +114,27 @@ pub fn run(
 ) -> std::result::Result<Summary, RunError> {
     let owners = owners(entries, accounts).map_err(RunError::BadInput)?;
     let root = tree::open_root(&opts.root).map_err(RunError::Failed)?;
-    let mut ctx =
-        Ctx { root, opts, out, made: Vec::new(), summary: Summary::default(), stores: Default::default() };
+    let mut ctx = Ctx {
+        root,
+        opts,
+        out,
+        made: Vec::new(),
+        summary: Summary::default(),
+        stores: Default::default(),
+        fresh_target: None,
+        known_source: None,
+    };
     let previous = Record::load(&opts.state).map_err(RunError::Failed)?;
     let result = ctx.apply_all(entries, &owners, &previous);
     match result {
         Ok(kept) => {
             if !opts.dry_run {
-                let mut record = Record { mounts: kept };
                 // An entry mounted again (someone unmounted it) is recorded once.
-                for m in &ctx.made {
-                    record.mounts.retain(|r| r.target != m.target);
-                    record.mounts.push(m.clone());
-                }
+                let again: std::collections::HashSet<&Path> =
+                    ctx.made.iter().map(|m| m.target.as_path()).collect();
+                let mut record = Record { mounts: kept };
+                record.mounts.retain(|r| !again.contains(r.target.as_path()));
+                record.mounts.extend(ctx.made.iter().cloned());
                 record.save(&opts.state).map_err(RunError::Failed)?;
             }
             Ok(ctx.summary)
@@ -147,12 +155,24 @@ struct Ctx<'a> {
     summary: Summary,
     /// Each store looked at once per run: `Some(why)` when it cannot be used.
     stores: std::collections::HashMap<PathBuf, Option<String>>,
+    /// The target this run just created (step CreateTarget), for the Bind step after it.
+    fresh_target: Option<(PathBuf, OwnedFd)>,
+    /// The source of the entry being applied, as its facts found it.
+    known_source: Option<(PathBuf, OwnedFd)>,
+}
+
+/// What pass one learned of an entry.
+enum Seen {
+    /// The target holds no data to move: only the target was looked at.
+    Target(Look),
+    /// Source and target (data may have moved for it).
+    Full(Facts),
 }
 
 /// Parents first, whatever the config's order; ties keep it.
 fn by_depth(entries: &[Entry]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| entries[i].target.components().count());
+    order.sort_by_cached_key(|&i| entries[i].target.components().count());
     order
 }
 
@@ -174,12 +194,19 @@ impl Ctx<'_> {
         let mut moved = vec![false; entries.len()];
         // What the first pass saw stays true for an entry unless data moved for it, or an
         // entry it lies in (by target or by source) was changed earlier in the second pass.
-        let mut seen: Vec<Option<Facts>> = vec![None; entries.len()];
+        let mut seen: Vec<Option<Seen>> = (0..entries.len()).map(|_| None).collect();
         for &i in order.iter().rev() {
             let e = &entries[i];
-            let facts = self.observe(e)?;
+            let mut target = tree::look(self.root.as_fd(), &e.target, Emptiness::Check)?;
+            target.fd = None;
+            if !matches!(target.node, Node::Dir { empty: false } | Node::File { .. }) {
+                // Nothing there to adopt or keep aside: the source is looked at in pass two.
+                seen[i] = Some(Seen::Target(target));
+                continue;
+            }
+            let (facts, _) = self.observe(e, Some(target))?;
             let plan = plan::plan(e, &facts, owners[i].want);
-            seen[i] = Some(facts);
+            seen[i] = Some(Seen::Full(facts));
             if let Plan::Steps(steps) = plan {
                 if steps.iter().any(|s| matches!(s, Step::Adopt | Step::KeepAside)) {
                     moved[i] = true;
@@ -192,7 +219,7 @@ impl Ctx<'_> {
             }
         }
         order.dedup();
-        let mut changed: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+        let mut changed: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
         for i in order {
             let e = &entries[i];
             match e.kind {
@@ -201,10 +228,13 @@ impl Ctx<'_> {
             }
             let source = e.source();
             let inside_changed = e.target.ancestors().chain(source.ancestors()).any(|a| changed.contains(a));
-            let facts = match seen[i].take() {
-                Some(f) if !moved[i] && !inside_changed => f,
-                _ => self.observe(e)?,
+            let (facts, source_fd) = match seen[i].take() {
+                Some(Seen::Full(f)) if !moved[i] && !inside_changed => (f, None),
+                Some(Seen::Target(t)) if !inside_changed => self.observe(e, Some(t))?,
+                _ => self.observe(e, None)?,
             };
+            // The source as just looked up, for the Bind step (its steps before keep it).
+            self.known_source = source_fd.map(|fd| (source.clone(), fd));
             match plan::plan(e, &facts, owners[i].want) {
                 Plan::InPlace => log::debug!("{}: in place", e.target.display()),
                 Plan::Refuse(why) => {
@@ -229,11 +259,14 @@ impl Ctx<'_> {
                     changed.insert(source);
                 }
             }
+            self.known_source = None;
         }
         Ok(kept)
     }
 
-    fn observe(&mut self, e: &Entry) -> Result<Facts> {
+    /// The facts of one entry, looking the target up unless `target` says what it is; and the
+    /// source's descriptor, when it exists.
+    fn observe(&mut self, e: &Entry, target: Option<Look>) -> Result<(Facts, Option<OwnedFd>)> {
         if !self.stores.contains_key(&e.store) {
             let store = tree::find(self.root.as_fd(), &e.store)?;
             let problem = match (store.blocked, &store.node) {
@@ -247,24 +280,26 @@ impl Ctx<'_> {
             self.stores.insert(e.store.clone(), problem);
         }
         if let Some(problem) = &self.stores[&e.store] {
-            return Ok(blocked(problem.clone()));
+            return Ok((blocked(problem.clone()), None));
         }
-        let source = tree::find(self.root.as_fd(), &e.source())?;
-        let target = tree::find(self.root.as_fd(), &e.target)?;
-        let mut facts = Facts {
+        // The plan never asks whether a source directory is empty, only a target.
+        let source = tree::look(self.root.as_fd(), &e.source(), Emptiness::Skip)?;
+        let target = match target {
+            Some(t) => t,
+            None => tree::look(self.root.as_fd(), &e.target, Emptiness::Check)?,
+        };
+        let in_place = match (source.meta, target.meta) {
+            (Some(s), Some(t)) => s.identity == t.identity,
+            _ => false,
+        };
+        let facts = Facts {
             blocked: source.blocked.or(target.blocked),
-            in_place: false,
-            source_owner: None,
+            in_place,
+            source_owner: source.meta.map(|m| m.owner),
             source: source.node,
             target: target.node,
         };
-        if let Some(s) = &source.fd {
-            facts.source_owner = Some(tree::owner_of(s)?);
-            if let Some(t) = &target.fd {
-                facts.in_place = tree::identity(s)? == tree::identity(t)?;
-            }
-        }
-        Ok(facts)
+        Ok((facts, source.fd))
     }
 
     fn step(&mut self, e: &Entry, owners: &Owners, step: &Step) -> Result<()> {
@@ -335,6 +370,23 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// An existing path, in one lookup (the plan saw it, or this run made it); when that fails,
+    /// looked up again component by component to name what is in the way.
+    fn open_existing(&self, path: &Path) -> Result<OwnedFd> {
+        if let Ok(fd) = tree::open_beneath(self.root.as_fd(), path, rustix::fs::OFlags::empty()) {
+            return Ok(fd);
+        }
+        let found = tree::find_with(self.root.as_fd(), path, Emptiness::Skip)?;
+        match (found.blocked, found.fd, found.node) {
+            (Some(b), _, _) => Err(Error::msg(b)),
+            (None, Some(_), Node::Symlink(to)) => {
+                Err(Error::msg(format!("{}: is a symlink (to {})", path.display(), to.display())))
+            }
+            (None, Some(fd), _) => Ok(fd),
+            (None, None, _) => Err(Error::msg(format!("{}: missing", path.display()))),
+        }
+    }
+
     /// The parent directory of an existing path, and its last name.
     fn parent_of(&self, path: &Path) -> Result<(OwnedFd, OsString)> {
         let found = tree::find(self.root.as_fd(), path)?;
@@ -357,12 +409,25 @@ impl Ctx<'_> {
         let full = join(base, &e.target);
         let parts = tree::components(&full);
         let base_len = tree::components(base).len();
-        let found = tree::find(self.root.as_fd(), &full)?;
-        if let Some(b) = found.blocked {
-            return Err(Error::msg(b));
-        }
-        let mut dir = found.dir;
-        let existing = if found.fd.is_some() { parts.len() } else { found.depth };
+        // The parent in one lookup when it is there (the usual case), and the last component
+        // then made without looking first: the rename that puts it in place replaces nothing,
+        // so one that is there already is found then.
+        let parent: PathBuf = Path::new("/").join(parts[..parts.len() - 1].iter().collect::<PathBuf>());
+        let fast = match self.opts.dry_run {
+            true => None,
+            false => tree::open_beneath(self.root.as_fd(), &parent, rustix::fs::OFlags::DIRECTORY).ok(),
+        };
+        let (mut dir, existing, guessed) = match fast {
+            Some(dir) => (dir, parts.len() - 1, true),
+            None => {
+                let found = tree::find(self.root.as_fd(), &full)?;
+                if let Some(b) = found.blocked {
+                    return Err(Error::msg(b));
+                }
+                let existing = if found.fd.is_some() { parts.len() } else { found.depth };
+                (found.dir, existing, false)
+            }
+        };
         if existing < base_len {
             return Err(Error::msg(format!("{}: does not exist", base.display())));
         }
@@ -376,9 +441,10 @@ impl Ctx<'_> {
             let rel: PathBuf = Path::new("/").join(parts[base_len..=i].iter().collect::<PathBuf>());
             let owner = self.owner_for(e, owners, &rel, is_last);
             let shown = Path::new("/").join(&here);
-            self.summary.created += 1;
-            self.say(format!("created {} ({}:{} {:04o})", shown.display(), owner.0, owner.1, owner.2));
+            let line = format!("created {} ({}:{} {:04o})", shown.display(), owner.0, owner.1, owner.2);
             if self.opts.dry_run {
+                self.summary.created += 1;
+                self.say(line);
                 // Nothing below a directory that is not there can be looked at.
                 return Ok((dir, parts.last().cloned().unwrap_or_default()));
             }
@@ -386,10 +452,18 @@ impl Ctx<'_> {
                 (Some(New::File(c)), true) => New::File(c),
                 _ => New::Dir,
             };
-            tree::create(dir.as_fd(), name, new, owner)
-                .with_context(|| format!("{}: cannot create", shown.display()))?;
+            let made = match tree::create(dir.as_fd(), name, new, owner) {
+                Ok(made) => made,
+                // It was there after all: nothing to make.
+                Err(_) if guessed && tree::open_path(dir.as_fd(), name).is_ok() => break,
+                Err(err) => return Err(err).with_context(|| format!("{}: cannot create", shown.display())),
+            };
+            self.summary.created += 1;
+            self.say(line);
             if !is_last {
-                dir = tree::open_path(dir.as_fd(), name)?;
+                dir = made;
+            } else if base == Path::new("/") {
+                self.fresh_target = Some((e.target.clone(), made));
             }
         }
         Ok((dir, parts.last().cloned().unwrap_or_default()))
@@ -466,20 +540,22 @@ impl Ctx<'_> {
             self.say(format!("mounted {} on {}", source.display(), e.target.display()));
             return Ok(());
         }
-        let from = tree::find(self.root.as_fd(), &source)?
-            .fd
-            .ok_or_else(|| Error::msg(format!("{}: missing", source.display())))?;
-        let to = tree::find(self.root.as_fd(), &e.target)?;
-        let to = match (to.blocked, to.fd) {
-            (None, Some(fd)) => fd,
-            (b, _) => {
-                return Err(Error::msg(b.unwrap_or_else(|| format!("{}: missing", e.target.display()))))
+        let from = match self.known_source.take() {
+            Some((looked, fd)) if looked == source => fd,
+            _ => self.open_existing(&source)?,
+        };
+        let to = match self.fresh_target.take() {
+            // Made empty a moment ago: it cannot show the source already.
+            Some((made, fd)) if made == e.target => fd,
+            _ => {
+                let to = self.open_existing(&e.target)?;
+                if tree::identity(&from)? == tree::identity(&to)? {
+                    // Inside a parent entry mounted from the same store: shows the source.
+                    return Ok(());
+                }
+                to
             }
         };
-        if tree::identity(&from)? == tree::identity(&to)? {
-            // Inside a parent entry mounted from the same store: already shows the source.
-            return Ok(());
-        }
         let tree_fd = rustix::mount::open_tree(
             &from,
             "",
@@ -507,8 +583,11 @@ impl Ctx<'_> {
     fn unmount_removed(&mut self, entries: &[Entry], previous: &Record) -> Result<Vec<Made>> {
         let mut kept = Vec::new();
         let mut gone: Vec<&Made> = Vec::new();
+        let sources: Vec<PathBuf> = entries.iter().map(Entry::source).collect();
+        let configured: std::collections::HashSet<(&Path, &Path)> =
+            entries.iter().zip(&sources).map(|(e, s)| (e.target.as_path(), s.as_path())).collect();
         for m in &previous.mounts {
-            let configured = entries.iter().any(|e| m.matches(e));
+            let configured = configured.contains(&(m.target.as_path(), m.source.as_path()));
             if configured {
                 kept.push(m.clone());
             } else {
@@ -612,14 +691,22 @@ fn now() -> i64 {
 /// adopted into the store; the store's older copy is kept aside. Returns how many.
 pub fn adopt_replaced(entries: &[Entry], opts: &Options, out: &mut dyn FnMut(String)) -> Result<usize> {
     let root = tree::open_root(&opts.root)?;
-    let mut ctx =
-        Ctx { root, opts, out, made: Vec::new(), summary: Summary::default(), stores: Default::default() };
+    let mut ctx = Ctx {
+        root,
+        opts,
+        out,
+        made: Vec::new(),
+        summary: Summary::default(),
+        stores: Default::default(),
+        fresh_target: None,
+        known_source: None,
+    };
     let mut n = 0;
     for e in entries {
         if !matches!(e.kind, Kind::File(Method::Auto | Method::Symlink)) {
             continue;
         }
-        let facts = ctx.observe(e)?;
+        let (facts, _) = ctx.observe(e, None)?;
         if facts.blocked.is_some() || facts.in_place || !matches!(facts.target, Node::File { .. }) {
             continue;
         }

@@ -6,9 +6,31 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn line(text: String) {
-    // A closed stdout must not stop the mounts (the journal may be gone at shutdown).
-    let _ = cli::print_stdout(&format!("{text}\n"));
+/// The action lines, written in blocks: thousands of entries would otherwise cost a `write`
+/// each. Flushed before anything goes to stderr, so the two stay in order.
+#[derive(Default)]
+struct Lines(String);
+
+impl Lines {
+    fn line(&mut self, text: String) {
+        self.0.push_str(&text);
+        self.0.push('\n');
+        if self.0.len() >= 16 * 1024 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        // A closed stdout must not stop the mounts (the journal may be gone at shutdown).
+        let _ = cli::print_stdout(&self.0);
+        self.0.clear();
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 pub fn persist(args: &PersistArgs) -> ExitCode {
@@ -25,10 +47,13 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
         state: super::below(&args.root, Path::new("/run/lethe")),
         dry_run: args.dry_run,
     };
+    let mut out = Lines::default();
     if args.stop {
-        return match apply::adopt_replaced(&entries, &opts, &mut line) {
+        let adopted = apply::adopt_replaced(&entries, &opts, &mut |l| out.line(l));
+        out.flush();
+        return match adopted {
             Ok(n) => {
-                line(format!("adopted {n} replaced files"));
+                out.line(format!("adopted {n} replaced files"));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -38,9 +63,13 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
         };
     }
     let accounts = Accounts::load(&args.root);
-    match apply::run(&entries, &accounts, &opts, &mut line) {
+    let applied = apply::run(&entries, &accounts, &opts, &mut |l| out.line(l));
+    if let Ok(summary) = &applied {
+        out.line(summary.to_string());
+    }
+    out.flush();
+    match applied {
         Ok(summary) => {
-            line(summary.to_string());
             if summary.refused > 0 {
                 eprintln!(
                     "lethe: persist: {} entries refused (named above); the others are in place",

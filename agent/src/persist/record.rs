@@ -23,10 +23,6 @@ impl Made {
     pub fn symlink(e: &Entry) -> Made {
         Made { target: e.target.clone(), source: e.source(), symlink: true }
     }
-
-    pub fn matches(&self, e: &Entry) -> bool {
-        self.target == e.target && self.source == e.source()
-    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]

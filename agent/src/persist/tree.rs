@@ -24,6 +24,15 @@ pub fn open_path(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedF
     rustix::fs::openat2(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
 }
 
+/// Opens an existing absolute `path` below `root` in one `openat2`, refusing a symlink
+/// anywhere on the way (the last component too): an `O_PATH` descriptor.
+/// `extra` may add `O_NOFOLLOW`: then a symlink as the last component is opened as itself.
+pub fn open_beneath(root: BorrowedFd<'_>, path: &Path, extra: OFlags) -> rustix::io::Result<OwnedFd> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    rustix::fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC | extra, Mode::empty(), RESOLVE)
+}
+
 /// Opens `name` in `dir` for reading (a directory or a regular file), refusing symlinks.
 pub fn open_read(dir: BorrowedFd<'_>, name: &OsStr, directory: bool) -> rustix::io::Result<OwnedFd> {
     let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
@@ -48,6 +57,30 @@ pub fn components(path: &Path) -> Vec<OsString> {
         .collect()
 }
 
+/// What one `fstat` of a found path told: kept so callers need not ask again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// (device, inode)
+    pub identity: (u64, u64),
+    /// (uid, gid, mode & 0o7777)
+    pub owner: (u32, u32, u32),
+}
+
+impl Meta {
+    fn of(st: &rustix::fs::Stat) -> Meta {
+        Meta { identity: (st.st_dev, st.st_ino), owner: (st.st_uid, st.st_gid, st.st_mode & 0o7777) }
+    }
+}
+
+/// Whether [`find`] reads a found directory to tell whether it is empty (one more open and a
+/// `getdents`): the plan needs it for targets, never for sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emptiness {
+    Check,
+    /// A found directory is reported as `Dir { empty: false }` without looking.
+    Skip,
+}
+
 /// An absolute path looked up below the root.
 pub struct Found {
     /// The deepest existing directory on the way (the root at least).
@@ -57,6 +90,8 @@ pub struct Found {
     /// The last component, when it exists.
     pub fd: Option<OwnedFd>,
     pub node: Node,
+    /// The last component's identity, owner and mode, when it exists.
+    pub meta: Option<Meta>,
     /// Something other than a directory in the middle of the path, named.
     pub blocked: Option<String>,
 }
@@ -64,6 +99,11 @@ pub struct Found {
 /// Looks `path` up below `root`: in one `openat2` of the parent when that works, else
 /// component by component, to name what is in the way.
 pub fn find(root: BorrowedFd<'_>, path: &Path) -> Result<Found> {
+    find_with(root, path, Emptiness::Check)
+}
+
+/// [`find`], telling whether a found directory is empty only when asked.
+pub fn find_with(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<Found> {
     let parts = components(path);
     if let Some((last, parents)) = parts.split_last() {
         let dir = if parents.is_empty() {
@@ -78,21 +118,61 @@ pub fn find(root: BorrowedFd<'_>, path: &Path) -> Result<Found> {
             match open_path(dir.as_fd(), last) {
                 Ok(fd) => {
                     let st = rustix::fs::fstat(&fd).with_context(|| path.display())?;
-                    let node = node_of(&dir, last, FileType::from_raw_mode(st.st_mode), st.st_size)
-                        .with_context(|| path.display())?;
-                    return Ok(Found { dir, depth, fd: Some(fd), node, blocked: None });
+                    let node = node_of(&dir, last, &st, emptiness).with_context(|| path.display())?;
+                    let meta = Some(Meta::of(&st));
+                    return Ok(Found { dir, depth, fd: Some(fd), node, meta, blocked: None });
                 }
                 Err(Errno::NOENT) => {
-                    return Ok(Found { dir, depth, fd: None, node: Node::Missing, blocked: None })
+                    return Ok(Found { dir, depth, fd: None, node: Node::Missing, meta: None, blocked: None })
                 }
                 Err(_) => {}
             }
         }
     }
-    find_slowly(root, &parts)
+    find_slowly(root, &parts, emptiness)
 }
 
-fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString]) -> Result<Found> {
+/// What is at a path: [`find`] without the parent's descriptor.
+pub struct Look {
+    pub node: Node,
+    pub meta: Option<Meta>,
+    pub blocked: Option<String>,
+    /// An `O_PATH` descriptor of the path itself, when it exists.
+    pub fd: Option<OwnedFd>,
+}
+
+/// What is at an absolute `path` below `root`: one `openat2` of the whole path when it exists or
+/// some part of it is missing (`RESOLVE_NO_SYMLINKS` fails on a symlink before reaching a
+/// missing part, so `ENOENT` means plain directories up to it); anything else is looked up
+/// again by [`find_with`], which names what is in the way.
+pub fn look(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<Look> {
+    let fd = match open_beneath(root, path, OFlags::NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Look { node: Node::Missing, meta: None, blocked: None, fd: None }),
+        Err(_) => {
+            let found = find_with(root, path, emptiness)?;
+            return Ok(Look { node: found.node, meta: found.meta, blocked: found.blocked, fd: found.fd });
+        }
+    };
+    let st = rustix::fs::fstat(&fd).with_context(|| path.display())?;
+    let node = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory if emptiness == Emptiness::Skip => Node::Dir { empty: false },
+        FileType::Directory => {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+            let dir = rustix::fs::openat(&fd, ".", flags, Mode::empty()).with_context(|| path.display())?;
+            Node::Dir { empty: is_empty_dir(dir).with_context(|| path.display())? }
+        }
+        FileType::RegularFile => Node::File { empty: st.st_size == 0 },
+        FileType::Symlink => {
+            let to = rustix::fs::readlinkat(&fd, "", Vec::new()).with_context(|| path.display())?;
+            Node::Symlink(PathBuf::from(OsStr::from_bytes(to.as_bytes())))
+        }
+        _ => Node::Other,
+    };
+    Ok(Look { node, meta: Some(Meta::of(&st)), blocked: None, fd: Some(fd) })
+}
+
+fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString], emptiness: Emptiness) -> Result<Found> {
     let mut dir = rustix::io::fcntl_dupfd_cloexec(root, 0).context("dup")?;
     let mut here = PathBuf::from("/");
     for (i, name) in parts.iter().enumerate() {
@@ -101,7 +181,7 @@ fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString]) -> Result<Found> {
         let fd = match open_path(dir.as_fd(), name) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => {
-                return Ok(Found { dir, depth: i, fd: None, node: Node::Missing, blocked: None });
+                return Ok(Found { dir, depth: i, fd: None, node: Node::Missing, meta: None, blocked: None });
             }
             Err(e) => {
                 return Err(Error::msg(format!(
@@ -114,8 +194,9 @@ fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString]) -> Result<Found> {
         let st = rustix::fs::fstat(&fd).with_context(|| format!("{}: cannot stat", here.display()))?;
         let kind = FileType::from_raw_mode(st.st_mode);
         if last {
-            let node = node_of(&dir, name, kind, st.st_size).with_context(|| here.display())?;
-            return Ok(Found { dir, depth: i, fd: Some(fd), node, blocked: None });
+            let node = node_of(&dir, name, &st, emptiness).with_context(|| here.display())?;
+            let meta = Some(Meta::of(&st));
+            return Ok(Found { dir, depth: i, fd: Some(fd), node, meta, blocked: None });
         }
         match kind {
             FileType::Directory => dir = fd,
@@ -124,29 +205,46 @@ fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString]) -> Result<Found> {
                     rustix::fs::readlinkat(&dir, name, Vec::new()).map(|t| t.to_string_lossy().into_owned());
                 let blocked =
                     format!("{}: is a symlink (to {})", here.display(), to.unwrap_or_else(|_| "?".into()));
-                return Ok(Found { dir, depth: i, fd: None, node: Node::Missing, blocked: Some(blocked) });
+                return Ok(Found {
+                    dir,
+                    depth: i,
+                    fd: None,
+                    node: Node::Missing,
+                    meta: None,
+                    blocked: Some(blocked),
+                });
             }
             _ => {
                 let blocked = format!("{}: is not a directory", here.display());
-                return Ok(Found { dir, depth: i, fd: None, node: Node::Missing, blocked: Some(blocked) });
+                return Ok(Found {
+                    dir,
+                    depth: i,
+                    fd: None,
+                    node: Node::Missing,
+                    meta: None,
+                    blocked: Some(blocked),
+                });
             }
         }
     }
     // The root itself.
     let fd = rustix::io::fcntl_dupfd_cloexec(root, 0).context("dup")?;
+    let meta = Some(Meta::of(&rustix::fs::fstat(&fd)?));
     Ok(Found {
         dir: fd.try_clone()?,
         depth: 0,
         fd: Some(fd),
         node: Node::Dir { empty: false },
+        meta,
         blocked: None,
     })
 }
 
-fn node_of(dir: &OwnedFd, name: &OsStr, kind: FileType, size: i64) -> Result<Node> {
-    Ok(match kind {
-        FileType::Directory => Node::Dir { empty: is_empty_dir(&open_read(dir.as_fd(), name, true)?)? },
-        FileType::RegularFile => Node::File { empty: size == 0 },
+fn node_of(dir: &OwnedFd, name: &OsStr, st: &rustix::fs::Stat, emptiness: Emptiness) -> Result<Node> {
+    Ok(match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory if emptiness == Emptiness::Skip => Node::Dir { empty: false },
+        FileType::Directory => Node::Dir { empty: is_empty_dir(open_read(dir.as_fd(), name, true)?)? },
+        FileType::RegularFile => Node::File { empty: st.st_size == 0 },
         FileType::Symlink => Node::Symlink(PathBuf::from(OsStr::from_bytes(
             rustix::fs::readlinkat(dir, name, Vec::new())?.as_bytes(),
         ))),
@@ -154,8 +252,9 @@ fn node_of(dir: &OwnedFd, name: &OsStr, kind: FileType, size: i64) -> Result<Nod
     })
 }
 
-fn is_empty_dir(fd: &OwnedFd) -> Result<bool> {
-    let mut d = rustix::fs::Dir::read_from(fd)?;
+fn is_empty_dir(fd: OwnedFd) -> Result<bool> {
+    // `Dir::new` reads this descriptor; `read_from` would open the directory once more.
+    let mut d = rustix::fs::Dir::new(fd)?;
     while let Some(e) = d.read() {
         let name = e?.file_name().to_bytes().to_vec();
         if name != b"." && name != b".." {
@@ -221,8 +320,18 @@ fn set_owner_fd(fd: &OwnedFd, (uid, gid, mode): (u32, u32, u32)) -> Result<()> {
     Ok(())
 }
 
+/// Sets owner and mode when they are not what is wanted already.
+fn converge_fd(fd: &OwnedFd, want: (u32, u32, u32)) -> Result<()> {
+    let st = rustix::fs::fstat(fd).context("stat")?;
+    if (st.st_uid, st.st_gid, st.st_mode & 0o7777) != want {
+        set_owner_fd(fd, want)?;
+    }
+    Ok(())
+}
+
 fn temp_name(name: &OsStr) -> OsString {
-    let mut t = OsString::from(format!("{TEMP_PREFIX}{}.", std::process::id()));
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let mut t = OsString::from(format!("{TEMP_PREFIX}{}.", PID.get_or_init(std::process::id)));
     t.push(name);
     t
 }
@@ -234,29 +343,43 @@ pub enum New<'a> {
 }
 
 /// Creates `name` in `dir` with its owner and mode already set when it appears (made under a
-/// temporary name, renamed into place without replacing anything).
-pub fn create(dir: BorrowedFd<'_>, name: &OsStr, what: New<'_>, owner: (u32, u32, u32)) -> Result<()> {
+/// temporary name, renamed into place without replacing anything). Returns a descriptor of what
+/// it made, so a caller that mounts on it need not look it up again.
+pub fn create(dir: BorrowedFd<'_>, name: &OsStr, what: New<'_>, owner: (u32, u32, u32)) -> Result<OwnedFd> {
     let temp = temp_name(name);
+    // Made with the wanted mode: the umask, a setgid parent or a default ACL can only take
+    // bits away or change the group, and what differs is then set (owner first: chown clears
+    // setuid bits), all before the rename makes it visible.
+    let mode = Mode::from_raw_mode(owner.2 & 0o777);
     let made = match what {
-        New::Dir => rustix::fs::mkdirat(dir, &temp, Mode::empty())
-            .map_err(Error::from)
-            .and_then(|()| set_owner(dir, &temp, true, owner)),
+        New::Dir => rustix::fs::mkdirat(dir, &temp, mode).map_err(Error::from).and_then(|()| {
+            let fd = open_read(dir, &temp, true)?;
+            converge_fd(&fd, owner)?;
+            Ok(fd)
+        }),
         New::File(content) => (|| {
             let fd = rustix::fs::openat2(
                 dir,
                 &temp,
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
+                mode,
                 RESOLVE,
             )?;
             let mut file = std::fs::File::from(fd);
-            std::io::Write::write_all(&mut file, content)?;
-            file.sync_all()?;
-            set_owner_fd(&OwnedFd::from(file), owner)
+            if !content.is_empty() {
+                // Content lethe writes (machine-id's marker) must survive a crash; an empty
+                // file is only a place to mount on.
+                std::io::Write::write_all(&mut file, content)?;
+                file.sync_all()?;
+            }
+            let fd = OwnedFd::from(file);
+            converge_fd(&fd, owner)?;
+            Ok(fd)
         })(),
     };
-    let placed = made.and_then(|()| {
-        rustix::fs::renameat_with(dir, &temp, dir, name, RenameFlags::NOREPLACE).map_err(Error::from)
+    let placed = made.and_then(|fd| {
+        rustix::fs::renameat_with(dir, &temp, dir, name, RenameFlags::NOREPLACE).map_err(Error::from)?;
+        Ok(fd)
     });
     if placed.is_err() {
         let flags = if matches!(what, New::Dir) { AtFlags::REMOVEDIR } else { AtFlags::empty() };

@@ -373,7 +373,16 @@ fn loaders() -> usize {
 /// happened and the failures of required steps, in plan order; a soft dependency that fails
 /// is only skipped.
 fn apply(dir: &Path, steps: &[Step]) -> (Summary, Vec<Error>) {
-    let outcomes = parallel::run(steps, loaders(), |name, path| {
+    // A module's size stands for its cost (the kernel copies it, checks its signature and
+    // relocates it): the big ones and what they wait for start first.
+    let costs: Vec<u64> = steps
+        .iter()
+        .map(|s| match &s.action {
+            Action::Insert { path, .. } => std::fs::metadata(dir.join(path)).map_or(0, |m| m.len()),
+            Action::Builtin(_) => 0,
+        })
+        .collect();
+    let outcomes = parallel::run(steps, loaders(), &costs, |name, path| {
         let start = std::time::Instant::now();
         let result = insert(dir, name, path);
         if let Ok(true) = result {

@@ -307,15 +307,25 @@ pub fn modules_dir() -> PathBuf {
     Path::new("/lib/modules").join(release)
 }
 
+/// Which modules go first when several load at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum First {
+    /// The config's order: the devices of its first modules appear soonest (the NIC's bus
+    /// driver, when stage 1 waits for a lease to open the SSH door).
+    ConfigOrder,
+    /// The costliest chains ([`parallel::order`]): the whole set is in soonest.
+    CostliestChains,
+}
+
 /// Loads `names` and everything they need from the running kernel's modules directory.
 /// Names already loaded or built in are fine; the first that cannot be loaded is the error.
 /// Stage 1 loads `boot.kernelModules` with it ([`load_each`] serves the NIC modules).
-pub fn load_all(names: &[String]) -> Result<Summary> {
-    load_all_from(&modules_dir(), names)
+pub fn load_all(names: &[String], first: First) -> Result<Summary> {
+    load_all_from(&modules_dir(), names, first)
 }
 
 /// [`load_all`] with an explicit modules directory.
-pub fn load_all_from(dir: &Path, names: &[String]) -> Result<Summary> {
+pub fn load_all_from(dir: &Path, names: &[String], first: First) -> Result<Summary> {
     if names.is_empty() {
         return Ok(Summary::default());
     }
@@ -326,7 +336,7 @@ pub fn load_all_from(dir: &Path, names: &[String]) -> Result<Summary> {
         )));
     }
     let index = Index::read(dir)?;
-    let (summary, errors) = apply(dir, &index.schedule(names)?);
+    let (summary, errors) = apply(dir, &index.schedule(names)?, first);
     match errors.into_iter().next() {
         Some(first) => Err(first),
         None => Ok(summary),
@@ -355,7 +365,7 @@ pub fn load_each(names: &[String]) -> (Summary, Vec<Error>) {
     }
     // Each of `known` plans on its own, so together they do too.
     let (summary, failed) = match index.schedule(&known) {
-        Ok(steps) => apply(&dir, &steps),
+        Ok(steps) => apply(&dir, &steps, First::ConfigOrder),
         Err(e) => (Summary::default(), vec![e]),
     };
     errors.extend(failed);
@@ -372,7 +382,7 @@ fn loaders() -> usize {
 /// Carries out a plan: inserts what is not there yet, independent modules at once. Returns what
 /// happened and the failures of required steps, in plan order; a soft dependency that fails
 /// is only skipped.
-fn apply(dir: &Path, steps: &[Step]) -> (Summary, Vec<Error>) {
+fn apply(dir: &Path, steps: &[Step], first: First) -> (Summary, Vec<Error>) {
     // A module's size stands for its cost (the kernel copies it, checks its signature and
     // relocates it): the big ones and what they wait for start first.
     let costs: Vec<u64> = steps
@@ -382,7 +392,8 @@ fn apply(dir: &Path, steps: &[Step]) -> (Summary, Vec<Error>) {
             Action::Builtin(_) => 0,
         })
         .collect();
-    let outcomes = parallel::run(steps, loaders(), &costs, |name, path| {
+    let costs = (first == First::CostliestChains).then_some(&costs[..]);
+    let outcomes = parallel::run(steps, loaders(), costs, |name, path| {
         let start = std::time::Instant::now();
         let result = insert(dir, name, path);
         if let Ok(true) = result {
@@ -646,8 +657,12 @@ alias pci:v00001AF4d00001001sv*sd*bc*sc*i* virtio_blk
 
     #[test]
     fn a_missing_modules_directory_is_explained() {
-        let e = load_all_from(Path::new("/nonexistent/lib/modules/0"), &["btrfs".into()]).unwrap_err();
+        let e = load_all_from(Path::new("/nonexistent/lib/modules/0"), &["btrfs".into()], First::ConfigOrder)
+            .unwrap_err();
         assert!(e.to_string().contains("no modules for the running kernel"), "{e}");
-        assert_eq!(load_all_from(Path::new("/nonexistent"), &[]).unwrap(), Summary::default());
+        assert_eq!(
+            load_all_from(Path::new("/nonexistent"), &[], First::ConfigOrder).unwrap(),
+            Summary::default()
+        );
     }
 }

@@ -247,7 +247,13 @@ fn load_modules(stage: &mut Stage1) -> Result<String> {
     if names.is_empty() {
         return Ok("none configured".into());
     }
-    let summary = crate::kmod::load_all(&names)?;
+    // With a network to bring up (SSH unlock), the config's order: its bus drivers first, so
+    // the NIC and with it the SSH door appear soonest. Otherwise the whole set soonest.
+    let first = match stage.config()?.network {
+        Some(_) => crate::kmod::First::ConfigOrder,
+        None => crate::kmod::First::CostliestChains,
+    };
+    let summary = crate::kmod::load_all(&names, first)?;
     let mut note = format!("loaded {}", summary.loaded.len());
     if !summary.loaded.is_empty() {
         note.push_str(&format!(" ({})", summary.loaded.join(", ")));

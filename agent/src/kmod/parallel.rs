@@ -53,13 +53,13 @@ pub fn next(step: &Step, outcomes: &[Option<Outcome>]) -> Decision {
     Decision::Start
 }
 
-/// The order in which steps that may start are started, with several loaders: first the
-/// critical path (the step heading the costliest chain of work, a step's cost being its own
-/// plus the costliest chain waiting for it, then on down that chain), then the rest in plan
-/// order. With two loaders this starts raid6_pq's benchmark (then btrfs) at once, while the
-/// other loader keeps to the config's order (storage and NIC bus drivers first, whose devices
-/// then appear beside the rest).
-pub fn order(steps: &[Step], costs: &[u64]) -> Vec<usize> {
+/// The order in which steps that may start are started by `width` loaders: first the heads of
+/// the `width` costliest chains of work (steps that wait for nothing; a chain's cost is a step's
+/// own plus the costliest chain waiting for it), then the plan's order. On two loaders this
+/// starts zstd_compress and raid6_pq (whose benchmark alone takes ~0.28 s under TCG) at once,
+/// the two that btrfs waits longest for, while the other modules keep to the config's order
+/// (storage and NIC bus drivers first: their devices then appear beside the rest).
+pub fn order(steps: &[Step], costs: &[u64], width: usize) -> Vec<usize> {
     let cost = |i: usize| costs[i].saturating_add(1);
     let mut chain: Vec<u64> = (0..steps.len()).map(cost).collect();
     // What a step waits for comes earlier in the plan: walking backwards, a step's chain is
@@ -69,30 +69,28 @@ pub fn order(steps: &[Step], costs: &[u64]) -> Vec<usize> {
             chain[j] = chain[j].max(cost(j).saturating_add(chain[i]));
         }
     }
-    let waits_for = |i: usize, j: usize| steps[i].needs.contains(&j) || steps[i].after.contains(&j);
-    let mut path = Vec::new();
-    let mut at = (0..steps.len()).max_by_key(|&i| (chain[i], std::cmp::Reverse(i)));
-    while let Some(j) = at {
-        path.push(j);
-        at = (j + 1..steps.len())
-            .filter(|&i| waits_for(i, j) && chain[j] == cost(j).saturating_add(chain[i]))
-            .max_by_key(|&i| (chain[i], std::cmp::Reverse(i)));
-    }
-    let rest = (0..steps.len()).filter(|i| !path.contains(i));
-    path.iter().copied().chain(rest).collect()
+    let mut heads: Vec<usize> =
+        (0..steps.len()).filter(|&i| steps[i].needs.is_empty() && steps[i].after.is_empty()).collect();
+    heads.sort_by_key(|&i| (std::cmp::Reverse(chain[i]), i));
+    heads.truncate(width);
+    let rest = (0..steps.len()).filter(|i| !heads.contains(i));
+    heads.iter().copied().chain(rest).collect()
 }
 
 /// Runs every step, at most `width` `insert(name, path)` calls at once, each only after what it
-/// waits for; returns one outcome per step, in plan order. Several loaders start ready steps in
-/// [`order`] of `costs`; one loader keeps to the plan order (the total is the same, and devices
-/// appear in the config's order). `insert` says Ok(false) for a module that was already there.
-pub fn run<F>(steps: &[Step], width: usize, costs: &[u64], insert: F) -> Vec<Outcome>
+/// waits for; returns one outcome per step, in plan order. With `costs`, several loaders start
+/// ready steps in [`order`]; otherwise, or with one loader (the total is the same there), in
+/// plan order. `insert` says Ok(false) for a module that was already there.
+pub fn run<F>(steps: &[Step], width: usize, costs: Option<&[u64]>, insert: F) -> Vec<Outcome>
 where
     F: Fn(&str, &str) -> Result<bool> + Sync,
 {
     let mut outcomes: Vec<Option<Outcome>> = steps.iter().map(|_| None).collect();
     let mut started = vec![false; steps.len()];
-    let order = if width > 1 { order(steps, costs) } else { (0..steps.len()).collect() };
+    let order = match costs {
+        Some(costs) if width > 1 => order(steps, costs, width),
+        _ => (0..steps.len()).collect(),
+    };
     let (done_tx, done_rx) = mpsc::channel::<(usize, Result<bool>)>();
     std::thread::scope(|scope| {
         let mut running = 0;
@@ -197,13 +195,15 @@ mod tests {
     fn the_costliest_chain_starts_first_and_nothing_before_what_it_waits_for() {
         // a, b, c independent; d (huge) needs b and c; e after a.
         let plan = steps(&[(&[], &[]), (&[], &[]), (&[], &[]), (&[1, 2], &[]), (&[], &[0])]);
-        // The critical path (c, d) first, then the plan's order.
-        assert_eq!(order(&plan, &[1, 1, 50, 100, 1]), [2, 3, 0, 1, 4]);
-        // b costlier than c: the path is b, d; d starts only once c is in all the same.
-        assert_eq!(order(&plan, &[1, 60, 50, 100, 1]), [1, 3, 0, 2, 4]);
+        // The heads of the two costliest chains (c, then b), then the plan's order.
+        assert_eq!(order(&plan, &[1, 1, 50, 100, 1], 2), [2, 1, 0, 3, 4]);
+        assert_eq!(order(&plan, &[1, 60, 50, 100, 1], 2), [1, 2, 0, 3, 4]);
+        // Three loaders: a's chain (a, e) is the third.
+        assert_eq!(order(&plan, &[1, 60, 50, 100, 1], 3), [1, 2, 0, 3, 4]);
+        assert_eq!(order(&plan, &[1, 60, 50, 100, 1], 1), [1, 0, 2, 3, 4]);
         // On two loaders, never d before b and c are in.
         let finished = Mutex::new(Vec::<String>::new());
-        let outcomes = run(&plan, 2, &[1, 60, 50, 100, 1], |name, _| {
+        let outcomes = run(&plan, 2, Some(&[1, 60, 50, 100, 1]), |name, _| {
             if name == "d" {
                 let done = finished.lock().unwrap();
                 assert!(done.iter().any(|d| d == "b") && done.iter().any(|d| d == "c"), "{done:?}");
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(kinds(&outcomes), ["loaded"; 5]);
         // One loader keeps to the plan's order.
         let loaded = Mutex::new(Vec::new());
-        run(&plan, 1, &[1, 60, 50, 100, 1], |name, _| {
+        run(&plan, 1, Some(&[1, 60, 50, 100, 1]), |name, _| {
             loaded.lock().unwrap().push(name.to_string());
             Ok(true)
         });
@@ -239,7 +239,7 @@ mod tests {
         // a b c independent; d needs a and b; e needs d, after c; f after e.
         let plan = steps(&[(&[], &[]), (&[], &[]), (&[], &[]), (&[0, 1], &[]), (&[3], &[2]), (&[], &[4])]);
         let finished = Mutex::new(Vec::<String>::new());
-        let outcomes = run(&plan, 3, &vec![0; plan.len()], |name, _| {
+        let outcomes = run(&plan, 3, None, |name, _| {
             let i = (name.as_bytes()[0] - b'a') as usize;
             {
                 let done = finished.lock().unwrap();
@@ -268,7 +268,7 @@ mod tests {
         // guess): run one after the other, the first gives up after 20 s and fails.
         let plan = steps(&[(&[], &[]), (&[], &[]), (&[0, 1], &[])]);
         let inside = (Mutex::new(0), Condvar::new());
-        let outcomes = run(&plan, 2, &vec![0; plan.len()], |name, _| {
+        let outcomes = run(&plan, 2, None, |name, _| {
             if name == "c" {
                 return Ok(true);
             }
@@ -292,7 +292,7 @@ mod tests {
         // a is independent (runs).
         let plan = steps(&[(&[], &[]), (&[], &[]), (&[1], &[]), (&[2], &[]), (&[0], &[1])]);
         let tried = Mutex::new(Vec::new());
-        let outcomes = run(&plan, 4, &vec![0; plan.len()], |name, _| {
+        let outcomes = run(&plan, 4, None, |name, _| {
             tried.lock().unwrap().push(name.to_string());
             match name {
                 "b" => Err(Error::msg("b: no")),
@@ -311,7 +311,7 @@ mod tests {
         let mut plan = steps(&[(&[], &[]), (&[], &[]), (&[0], &[]), (&[], &[])]);
         plan[1].action = Action::Builtin("b".into());
         let order = Mutex::new(Vec::new());
-        let outcomes = run(&plan, 1, &vec![0; plan.len()], |name, _| {
+        let outcomes = run(&plan, 1, None, |name, _| {
             order.lock().unwrap().push(name.to_string());
             Ok(true)
         });
@@ -322,13 +322,7 @@ mod tests {
     #[test]
     fn a_panicking_loader_is_a_failure_not_a_hang() {
         let plan = steps(&[(&[], &[]), (&[0], &[])]);
-        let outcomes =
-            run(
-                &plan,
-                2,
-                &vec![0; plan.len()],
-                |name, _| if name == "a" { panic!("boom") } else { Ok(true) },
-            );
+        let outcomes = run(&plan, 2, None, |name, _| if name == "a" { panic!("boom") } else { Ok(true) });
         assert_eq!(kinds(&outcomes), ["failed: kernel module a: loader panicked", "blocked by 0"]);
     }
 }

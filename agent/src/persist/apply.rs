@@ -114,16 +114,7 @@ pub fn run(
 ) -> std::result::Result<Summary, RunError> {
     let owners = owners(entries, accounts).map_err(RunError::BadInput)?;
     let root = tree::open_root(&opts.root).map_err(RunError::Failed)?;
-    let mut ctx = Ctx {
-        root,
-        opts,
-        out,
-        made: Vec::new(),
-        summary: Summary::default(),
-        stores: Default::default(),
-        fresh_target: None,
-        known_source: None,
-    };
+    let mut ctx = Ctx::new(root, opts, out);
     let previous = Record::load(&opts.state).map_err(RunError::Failed)?;
     let result = ctx.apply_all(entries, &owners, &previous);
     match result {
@@ -176,7 +167,20 @@ fn by_depth(entries: &[Entry]) -> Vec<usize> {
     order
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(root: OwnedFd, opts: &'a Options, out: &'a mut dyn FnMut(String)) -> Ctx<'a> {
+        Ctx {
+            root,
+            opts,
+            out,
+            made: Vec::new(),
+            summary: Summary::default(),
+            stores: Default::default(),
+            fresh_target: None,
+            known_source: None,
+        }
+    }
+
     fn say(&mut self, line: String) {
         let line = if self.opts.dry_run { format!("would: {line}") } else { line };
         (self.out)(line);
@@ -691,16 +695,7 @@ fn now() -> i64 {
 /// adopted into the store; the store's older copy is kept aside. Returns how many.
 pub fn adopt_replaced(entries: &[Entry], opts: &Options, out: &mut dyn FnMut(String)) -> Result<usize> {
     let root = tree::open_root(&opts.root)?;
-    let mut ctx = Ctx {
-        root,
-        opts,
-        out,
-        made: Vec::new(),
-        summary: Summary::default(),
-        stores: Default::default(),
-        fresh_target: None,
-        known_source: None,
-    };
+    let mut ctx = Ctx::new(root, opts, out);
     let mut n = 0;
     for e in entries {
         if !matches!(e.kind, Kind::File(Method::Auto | Method::Symlink)) {

@@ -198,34 +198,26 @@ fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString], emptiness: Emptiness) -
             let meta = Some(Meta::of(&st));
             return Ok(Found { dir, depth: i, fd: Some(fd), node, meta, blocked: None });
         }
-        match kind {
-            FileType::Directory => dir = fd,
+        let blocked = match kind {
+            FileType::Directory => {
+                dir = fd;
+                continue;
+            }
             FileType::Symlink => {
                 let to =
                     rustix::fs::readlinkat(&dir, name, Vec::new()).map(|t| t.to_string_lossy().into_owned());
-                let blocked =
-                    format!("{}: is a symlink (to {})", here.display(), to.unwrap_or_else(|_| "?".into()));
-                return Ok(Found {
-                    dir,
-                    depth: i,
-                    fd: None,
-                    node: Node::Missing,
-                    meta: None,
-                    blocked: Some(blocked),
-                });
+                format!("{}: is a symlink (to {})", here.display(), to.unwrap_or_else(|_| "?".into()))
             }
-            _ => {
-                let blocked = format!("{}: is not a directory", here.display());
-                return Ok(Found {
-                    dir,
-                    depth: i,
-                    fd: None,
-                    node: Node::Missing,
-                    meta: None,
-                    blocked: Some(blocked),
-                });
-            }
-        }
+            _ => format!("{}: is not a directory", here.display()),
+        };
+        return Ok(Found {
+            dir,
+            depth: i,
+            fd: None,
+            node: Node::Missing,
+            meta: None,
+            blocked: Some(blocked),
+        });
     }
     // The root itself.
     let fd = rustix::io::fcntl_dupfd_cloexec(root, 0).context("dup")?;

@@ -118,7 +118,7 @@ pub fn find_with(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Res
             match open_path(dir.as_fd(), last) {
                 Ok(fd) => {
                     let st = rustix::fs::fstat(&fd).with_context(|| path.display())?;
-                    let node = node_of(&dir, last, &st, emptiness).with_context(|| path.display())?;
+                    let node = node_of(&fd, &st, emptiness).with_context(|| path.display())?;
                     let meta = Some(Meta::of(&st));
                     return Ok(Found { dir, depth, fd: Some(fd), node, meta, blocked: None });
                 }
@@ -155,20 +155,7 @@ pub fn look(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<L
         }
     };
     let st = rustix::fs::fstat(&fd).with_context(|| path.display())?;
-    let node = match FileType::from_raw_mode(st.st_mode) {
-        FileType::Directory if emptiness == Emptiness::Skip => Node::Dir { empty: false },
-        FileType::Directory => {
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-            let dir = rustix::fs::openat(&fd, ".", flags, Mode::empty()).with_context(|| path.display())?;
-            Node::Dir { empty: is_empty_dir(dir).with_context(|| path.display())? }
-        }
-        FileType::RegularFile => Node::File { empty: st.st_size == 0 },
-        FileType::Symlink => {
-            let to = rustix::fs::readlinkat(&fd, "", Vec::new()).with_context(|| path.display())?;
-            Node::Symlink(PathBuf::from(OsStr::from_bytes(to.as_bytes())))
-        }
-        _ => Node::Other,
-    };
+    let node = node_of(&fd, &st, emptiness).with_context(|| path.display())?;
     Ok(Look { node, meta: Some(Meta::of(&st)), blocked: None, fd: Some(fd) })
 }
 
@@ -194,7 +181,7 @@ fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString], emptiness: Emptiness) -
         let st = rustix::fs::fstat(&fd).with_context(|| format!("{}: cannot stat", here.display()))?;
         let kind = FileType::from_raw_mode(st.st_mode);
         if last {
-            let node = node_of(&dir, name, &st, emptiness).with_context(|| here.display())?;
+            let node = node_of(&fd, &st, emptiness).with_context(|| here.display())?;
             let meta = Some(Meta::of(&st));
             return Ok(Found { dir, depth: i, fd: Some(fd), node, meta, blocked: None });
         }
@@ -232,13 +219,18 @@ fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString], emptiness: Emptiness) -
     })
 }
 
-fn node_of(dir: &OwnedFd, name: &OsStr, st: &rustix::fs::Stat, emptiness: Emptiness) -> Result<Node> {
+/// What the `O_PATH` descriptor `fd` (opened without following, stat'ed as `st`) is. Read
+/// through the descriptor itself, so it is the same inode, not a second lookup by name.
+fn node_of(fd: &OwnedFd, st: &rustix::fs::Stat, emptiness: Emptiness) -> Result<Node> {
     Ok(match FileType::from_raw_mode(st.st_mode) {
         FileType::Directory if emptiness == Emptiness::Skip => Node::Dir { empty: false },
-        FileType::Directory => Node::Dir { empty: is_empty_dir(open_read(dir.as_fd(), name, true)?)? },
+        FileType::Directory => {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+            Node::Dir { empty: is_empty_dir(rustix::fs::openat(fd, ".", flags, Mode::empty())?)? }
+        }
         FileType::RegularFile => Node::File { empty: st.st_size == 0 },
         FileType::Symlink => Node::Symlink(PathBuf::from(OsStr::from_bytes(
-            rustix::fs::readlinkat(dir, name, Vec::new())?.as_bytes(),
+            rustix::fs::readlinkat(fd, "", Vec::new())?.as_bytes(),
         ))),
         _ => Node::Other,
     })

@@ -383,17 +383,19 @@ fn loaders() -> usize {
 /// happened and the failures of required steps, in plan order; a soft dependency that fails
 /// is only skipped.
 fn apply(dir: &Path, steps: &[Step], first: First) -> (Summary, Vec<Error>) {
+    let width = loaders();
     // A module's size stands for its cost (the kernel copies it, checks its signature and
-    // relocates it): the big ones and what they wait for start first.
-    let costs: Vec<u64> = steps
-        .iter()
-        .map(|s| match &s.action {
-            Action::Insert { path, .. } => std::fs::metadata(dir.join(path)).map_or(0, |m| m.len()),
-            Action::Builtin(_) => 0,
-        })
-        .collect();
-    let costs = (first == First::CostliestChains).then_some(&costs[..]);
-    let outcomes = parallel::run(steps, loaders(), costs, |name, path| {
+    // relocates it). Looked at only when the order uses it: one loader keeps the plan's order.
+    let costs: Option<Vec<u64>> = (first == First::CostliestChains && width > 1).then(|| {
+        steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Insert { path, .. } => std::fs::metadata(dir.join(path)).map_or(0, |m| m.len()),
+                Action::Builtin(_) => 0,
+            })
+            .collect()
+    });
+    let outcomes = parallel::run(steps, width, costs.as_deref(), |name, path| {
         let start = std::time::Instant::now();
         let result = insert(dir, name, path);
         if let Ok(true) = result {

@@ -58,7 +58,8 @@ pub fn next(step: &Step, outcomes: &[Option<Outcome>]) -> Decision {
 /// own plus the costliest chain waiting for it), then the plan's order. On two loaders this
 /// starts zstd_compress and raid6_pq (whose benchmark alone takes ~0.28 s under TCG) at once,
 /// the two that btrfs waits longest for, while the other modules keep to the config's order
-/// (storage and NIC bus drivers first: their devices then appear beside the rest).
+/// (storage and NIC bus drivers first: their devices then appear beside the rest). Every step
+/// still comes after what it waits for: heads wait for nothing, and the rest keep plan order.
 pub fn order(steps: &[Step], costs: &[u64], width: usize) -> Vec<usize> {
     let cost = |i: usize| costs[i].saturating_add(1);
     let mut chain: Vec<u64> = (0..steps.len()).map(cost).collect();
@@ -95,46 +96,39 @@ where
     std::thread::scope(|scope| {
         let mut running = 0;
         loop {
-            // Passes until nothing more can start: a step settled late in a pass (a builtin,
-            // a blocked one, an inline load) may let an earlier one in `order` start.
-            let mut progress = true;
-            while progress && running < width {
-                progress = false;
-                for &i in &order {
-                    let step = &steps[i];
-                    if started[i] || running >= width {
-                        continue;
-                    }
-                    match next(step, &outcomes) {
-                        Decision::Wait => continue,
-                        Decision::Block(j) => outcomes[i] = Some(Outcome::Blocked(j)),
-                        Decision::Start => match &step.action {
-                            Action::Builtin(_) => outcomes[i] = Some(Outcome::Builtin),
-                            // One loader: no threads to start (each costs milliseconds under QEMU).
-                            Action::Insert { name, path, .. } if width <= 1 => {
-                                outcomes[i] = Some(outcome(insert(name, path)));
-                            }
-                            Action::Insert { name, path, .. } => {
-                                let (tx, insert) = (done_tx.clone(), &insert);
-                                scope.spawn(move || {
-                                    // A panic must still report, or the wait below never ends
-                                    // (release builds abort on panic anyway).
-                                    let result =
-                                        std::panic::catch_unwind(AssertUnwindSafe(|| insert(name, path)))
-                                            .unwrap_or_else(|_| {
-                                                Err(Error::msg(format!(
-                                                    "kernel module {name}: loader panicked"
-                                                )))
-                                            });
-                                    let _ = tx.send((i, result));
-                                });
-                                running += 1;
-                            }
-                        },
-                    }
-                    started[i] = true;
-                    progress = true;
+            // Every step comes after what it waits for in `order`, so one pass settles every
+            // builtin and blocked step whose dependencies are known.
+            for &i in &order {
+                let step = &steps[i];
+                if started[i] || running >= width {
+                    continue;
                 }
+                match next(step, &outcomes) {
+                    Decision::Wait => continue,
+                    Decision::Block(j) => outcomes[i] = Some(Outcome::Blocked(j)),
+                    Decision::Start => match &step.action {
+                        Action::Builtin(_) => outcomes[i] = Some(Outcome::Builtin),
+                        // One loader: no threads to start (each costs milliseconds under QEMU).
+                        Action::Insert { name, path, .. } if width <= 1 => {
+                            outcomes[i] = Some(outcome(insert(name, path)));
+                        }
+                        Action::Insert { name, path, .. } => {
+                            let (tx, insert) = (done_tx.clone(), &insert);
+                            scope.spawn(move || {
+                                // A panic must still report, or the wait below never ends
+                                // (release builds abort on panic anyway).
+                                let result =
+                                    std::panic::catch_unwind(AssertUnwindSafe(|| insert(name, path)))
+                                        .unwrap_or_else(|_| {
+                                            Err(Error::msg(format!("kernel module {name}: loader panicked")))
+                                        });
+                                let _ = tx.send((i, result));
+                            });
+                            running += 1;
+                        }
+                    },
+                }
+                started[i] = true;
             }
             if running == 0 {
                 break;
@@ -201,6 +195,16 @@ mod tests {
         // Three loaders: a's chain (a, e) is the third.
         assert_eq!(order(&plan, &[1, 60, 50, 100, 1], 3), [1, 2, 0, 3, 4]);
         assert_eq!(order(&plan, &[1, 60, 50, 100, 1], 1), [1, 0, 2, 3, 4]);
+        // Whatever the costs, nothing comes before what it waits for (one pass settles all).
+        for costs in [[1, 60, 50, 100, 1], [100, 1, 1, 1, 100], [0; 5]] {
+            for width in 1..=5 {
+                let o = order(&plan, &costs, width);
+                let at = |i: usize| o.iter().position(|&x| x == i).unwrap();
+                for (i, s) in plan.iter().enumerate() {
+                    assert!(s.needs.iter().chain(&s.after).all(|&j| at(j) < at(i)), "{o:?}");
+                }
+            }
+        }
         // On two loaders, never d before b and c are in.
         let finished = Mutex::new(Vec::<String>::new());
         let outcomes = run(&plan, 2, Some(&[1, 60, 50, 100, 1]), |name, _| {

@@ -5,8 +5,8 @@
 # asks pkg-config for static libs, so the Rust build needs:
 #     PKG_CONFIG_PATH=$(initrd-glue/build-static-libs.sh)/lib/pkgconfig
 # Progress goes to stderr; stdout is only the prefix path (its last line).
-# Needs the deb-src line and build deps from scripts/setup.sh. Flags and measurements:
-# /work/shared/notes/static-libcryptsetup.md.
+# Needs the deb-src line and build deps from scripts/setup.sh. The configure flags are below;
+# why the gcrypt backend (the kernel backend fails where AF_ALG is missing): CONTRIBUTING.md.
 # Env: LETHE_CACHE (default /var/cache/lethe). Prefix: $LETHE_CACHE/static.
 set -euo pipefail
 

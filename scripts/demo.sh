@@ -9,6 +9,6 @@ cd "$here"
 scripts/setup.sh
 bin=$(scripts/build-static.sh | tail -n 1)
 echo "demo: lethe is one static binary: $bin ($(stat -c %s "$bin") bytes)"
-"$bin" check-config examples/seed-host.json >/dev/null
-echo "demo: the seed host's config (examples/seed-host.json) is valid"
+"$bin" check-config examples/forge.json >/dev/null
+echo "demo: the forge example host's config (examples/forge.json) is valid"
 exec vm-tests/demo "$bin"

@@ -38,8 +38,8 @@ fn good_examples_are_accepted_and_normalized() {
 }
 
 #[test]
-fn seed_host_gets_its_defaults() {
-    let out = run(&["check-config", repo_root().join("examples/seed-host.json").to_str().unwrap()]);
+fn forge_gets_its_defaults() {
+    let out = run(&["check-config", repo_root().join("examples/forge.json").to_str().unwrap()]);
     let config: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let rollback = &config["rollback"];
     assert_eq!(rollback["device"], "/dev/mapper/crypted");
@@ -102,7 +102,7 @@ fn help_version_and_usage_errors() {
 
 #[test]
 fn a_reader_that_went_away_is_not_a_crash() {
-    let example = repo_root().join("examples/seed-host.json");
+    let example = repo_root().join("examples/forge.json");
     for args in [vec!["check-config", example.to_str().unwrap()], vec!["--help"], vec!["--version"]] {
         // The read end is closed before lethe starts, so its first write fails with EPIPE.
         let (reader, writer) = std::io::pipe().unwrap();

@@ -8,7 +8,9 @@
 VM_ROOT=${VM_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 REPO=${REPO:-$(cd "$VM_ROOT/.." && pwd)}
 
-# Kernel options that make TCG boots fast and deterministic (see /work/shared/notes/vm.md).
+# Kernel options that make TCG boots fast and deterministic: no mitigations, crypto self-tests,
+# page zeroing, i8042/EDD probing, KASLR, LSMs or extra UARTs, and a trusted TSC (with them a
+# busybox initrd reached DHCP and powered off in 2.6-4.0 s under TCG on the build machine).
 VM_KERNEL_ARGS="console=ttyS0 panic=-1 mitigations=off cryptomgr.notests init_on_alloc=0 \
 i8042.noaux i8042.nokbd i8042.nopnp edd=off tsc=reliable no_timer_check nokaslr lsm= \
 8250.nr_uarts=1"

@@ -1,12 +1,12 @@
-# description: the seed host's config shape (examples/seed-host.json) on an emulated NVMe disk with serial 24517E4ABM06, GPT, LUKS on partition 2 named by /dev/disk/by-id/nvme-MODEL_SERIAL-part2 (lethe makes the link without udev); unlocked over SSH
+# description: the forge example host's config shape (examples/forge.json) on an emulated NVMe disk with serial 24517E4ABM06, GPT, LUKS on partition 2 named by /dev/disk/by-id/nvme-MODEL_SERIAL-part2 (lethe makes the link without udev); unlocked over SSH
 # QEMU's NVMe controller has no model= property: its model is "QEMU NVMe Ctrl", so the link is
 # nvme-QEMU_NVMe_Ctrl_24517E4ABM06-part2 (the WD_BLACK SN850X 2000GB name is a unit test of
 # init::devices::names from the same rules).
 source "$VM_ROOT/lib/disks.sh"
 source "$VM_ROOT/scenarios/unlock-ssh.sh"
 
-# seed_config UNLOCK_DEVICE: examples/seed-host.json with the VM's NIC, the test keys and stage 2.
-seed_config() {
+# forge_config UNLOCK_DEVICE: examples/forge.json with the VM's NIC, the test keys and stage 2.
+forge_config() {
     ssh-keygen -q -t ed25519 -N '' -C vm-host -f "$WORK/host_key"
     ssh-keygen -q -t ed25519 -N '' -C tester -f "$WORK/id"
     jq --arg dev "$1" --arg key "$(cat "$WORK/id.pub")" '
@@ -19,7 +19,7 @@ seed_config() {
         | .unlock.devices[0].device = $dev
         | .unlock.console = false
         | del(.persistence)' --arg extra "${SEED_EXTRA_MODULES:-[\"virtio_pci\"]}" \
-        "$REPO/examples/seed-host.json" >"$WORK/config.json"
+        "$REPO/examples/forge.json" >"$WORK/config.json"
 }
 
 # unlock_by PORT: the scripted unlock over SSH once the server listens; waits for QEMU to end.
@@ -39,7 +39,7 @@ scenario() {
     disk=$(gpt_disk "$WORK/disk.img" "$inner")
     rm -f "$inner"
     link=/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_24517E4ABM06-part2
-    seed_config "$link"
+    forge_config "$link"
     initrd=$(make_initrd initrd.cpio "$WORK/config.json" --file "$WORK/host_key:/etc/lethe/host_key")
     port=$(free_port)
     log=$WORK/serial.log

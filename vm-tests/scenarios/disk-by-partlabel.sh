@@ -11,7 +11,7 @@ scenario() {
     truncate -s 8M "$WORK/ata.img"
     printf 'label: gpt\nstart=2048, size=4096, name="spare"\n' | sfdisk -q --no-reread --no-tell-kernel "$WORK/ata.img" >/dev/null
     SEED_EXTRA_MODULES='["virtio_pci", "virtio_blk", "ata_piix", "sd_mod"]' \
-        seed_config /dev/disk/by-partlabel/disk-main-luks
+        forge_config /dev/disk/by-partlabel/disk-main-luks
     initrd=$(make_initrd initrd.cpio "$WORK/config.json" --file "$WORK/host_key:/etc/lethe/host_key")
     port=$(free_port)
     log=$WORK/serial.log

@@ -1,4 +1,4 @@
-# description: the seed host's NIC driver in stage 1: r8169 with realtek, mdio_devres and libphy as network.kernelModules next to virtio_net, its rtl_nic firmware in the initrd; all load, the lease comes on the virtio NIC, nothing in the log is an error
+# description: the forge example host's NIC driver in stage 1: r8169 with realtek, mdio_devres and libphy as network.kernelModules next to virtio_net, its rtl_nic firmware in the initrd; all load, the lease comes on the virtio NIC, nothing in the log is an error
 # QEMU has no RTL8168/8125 model, so r8169 never probes here and never asks for its firmware
 # (net-firmware proves the kernel's firmware loading from the initrd with e100 instead). What
 # this proves: mkinitrd puts every file r8169 declares (Debian's firmware-realtek, in

@@ -1,4 +1,4 @@
-# description: real ZFS: the seed host's service datasets created, drift fixed, data migrated, a restore, a bad config, the single-disk host
+# description: real ZFS: the forge example host's service datasets created, drift fixed, data migrated, a restore, a bad config, the single-disk host
 # Boot 1 (stage 2): file-vdev pools `tank` and `backup` are made on /persist; backup holds a
 # replica of home-assistant with two snapshots; /var/lib/sonarr already holds files. `lethe
 # datasets` creates the seed's datasets (checked with zfs get), migrates sonarr's files onto its

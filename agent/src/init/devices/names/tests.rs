@@ -32,7 +32,7 @@ fn identify(model: &str, serial: &str) -> Vec<u8> {
 
 #[test]
 fn by_id_names() {
-    // The seed host's disk, its model and serial padded as the kernel (6.1) shows them.
+    // The forge example host's disk, its model and serial padded as the kernel (6.1) shows them.
     let wd = nvme(
         "WD_BLACK SN850X 2000GB                  \n",
         "24517E4ABM06        \n",

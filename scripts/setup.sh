@@ -107,4 +107,10 @@ for tool in nixpkgs-fmt@1.3.0 deadnix@1.3.1; do
         nice -n 15 cargo install --locked --quiet --version "${tool#*@}" "${tool%@*}"
     fi
 done
+# mdBook for the manual in docs/ (scripts/test.sh builds it; ~5 min here): only its search
+# feature, since building needs neither the preview server nor the file watcher.
+if ! "$HOME/.cargo/bin/mdbook" --version 2>/dev/null | grep -qx 'mdbook v0.5.4'; then
+    echo "setup: cargo install mdbook 0.5.4"
+    nice -n 15 cargo install --locked --quiet --version 0.5.4 --no-default-features --features search mdbook
+fi
 echo "setup: ok"

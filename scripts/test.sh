@@ -26,6 +26,10 @@ LETHE_BIN=$bin cargo test --locked --all-features
 step "NixOS module and flake: parse, nixpkgs-fmt, deadnix, eval/fixture tests"
 LETHE_BIN=$bin nixos-module/check
 
+step "the manual (docs/): mdbook build, then every relative link and #anchor of docs/src, README.md and bench/README.md"
+mdbook build docs
+docs/check-links
+
 step "DHCP reply handling under 200,000 mutated packets (fuzz/, stable loop)"
 (cd fuzz && cargo run --locked --release --quiet --bin reply_loop -- 200000)
 

@@ -1,8 +1,9 @@
 # lethe.datasets: ZFS datasets per service (`lethe datasets`, run by
 # initrd-glue/systemd/system/lethe-datasets.service after zfs-import.target): created with
-# their properties, drift fixed, never destroyed. The seed's modules.storage.datasets shape:
-# a service's dataset is <parentDataset>/<name>, mounted at <parentMount>/<name> unless it
-# names a mountpoint, and `lethe.datasets.services.<name>.path` is where its data lives.
+# their properties, drift fixed, never destroyed. The shape is that of the forge example host
+# (examples/forge.nix): a service's dataset is <parentDataset>/<name>, mounted at
+# <parentMount>/<name> unless it names a mountpoint, and `lethe.datasets.services.<name>.path`
+# is where its data lives.
 { config
 , lib
 , pkgs

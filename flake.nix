@@ -96,7 +96,7 @@
           touch $out
         '';
 
-      # The JSON NixOS itself generates for an example equals the one the stand-in gives.
+      # The JSON NixOS itself generates for an example equals the eval tests' expected one.
       realJSON =
         name:
         pkgs.runCommand "lethe-json-${name}" { nativeBuildInputs = [ pkgs.jq ]; } ''

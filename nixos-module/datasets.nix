@@ -144,7 +144,7 @@ in
     assertions = [
       {
         assertion = badKeys == [ ];
-        message = "lethe.datasets: ${lib.concatStringsSep ", " badKeys}: not an option of lethe.datasets (parentDataset, parentMount, services), and not a full dataset name (pool/a/b).";
+        message = "lethe.datasets: these keys are neither options of lethe.datasets (parentDataset, parentMount, services) nor full dataset names (pool/a/b):${lib.concatMapStrings (k: "\n  ${k}") badKeys}\nMove each service under lethe.datasets.services, or write its dataset's full name.";
       }
       {
         assertion = cfg.services == { } || cfg.parentDataset != null;
@@ -152,11 +152,7 @@ in
       }
       {
         assertion = zfsMounted == [ ];
-        message = lib.concatMapStringsSep "\n"
-          (
-            fs: "fileSystems.\"${fs.mountPoint}\" mounts ${fs.device}, a dataset of lethe.datasets that ZFS mounts itself: remove the fileSystems entry (the two mounts race)."
-          )
-          zfsMounted;
+        message = "lethe.datasets: ZFS mounts these datasets itself, and fileSystems mounts them too (the two mounts race):${lib.concatMapStrings (fs: "\n  fileSystems.\"${fs.mountPoint}\" mounts ${fs.device}") zfsMounted}\nRemove those fileSystems entries.";
       }
     ];
   };

@@ -28,7 +28,7 @@ in
     # The definitions, not the value: NixOS turns the list into one package (udev.nix: apply
     # = buildEnv), which is never [ ].
     warnings = lib.optional (wantFirmware != [ ] && lib.concatLists options.hardware.firmware.definitions == [ ]) (
-      "boot.initrd.lethe.network.kernelModules: ${lib.concatStringsSep ", " wantFirmware} declare firmware (e.g. ${lib.head nicDrivers.${lib.head wantFirmware}}), but nothing is put into hardware.firmware, so the initrd gets none and some chips run without it: set hardware.enableRedistributableFirmware = true (linux-firmware)."
+      "boot.initrd.lethe.network.kernelModules: these drivers declare firmware, but nothing is put into hardware.firmware, so the initrd gets none and some chips run without it:${lib.concatMapStrings (m: "\n  ${m} (e.g. ${lib.head nicDrivers.${m}})") wantFirmware}\nSet hardware.enableRedistributableFirmware = true (linux-firmware)."
     );
   };
 }

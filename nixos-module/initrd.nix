@@ -209,10 +209,12 @@ in
         default = [ ];
         example = [ "/persist/etc/lethe/initrd_host_ed25519_key" ];
         description = ''
-          OpenSSH private host keys (ed25519 or ecdsa, unencrypted, mode 0600), as paths on the
-          machine that installs the bootloader: they go into the initrd through
-          boot.initrd.secrets as /etc/lethe/BASENAME (the config names those paths), never
-          through the Nix store. Use a key of its own, not stage 2's host key.
+          OpenSSH private host keys (ed25519 or ecdsa, unencrypted, mode 0600), as absolute
+          paths on the machine that installs the boot loader: they go into the initrd through
+          boot.initrd.secrets as /etc/lethe/BASENAME (the config names those paths), which the
+          boot loader appends when it is installed (systemd-boot and GRUB do; with another
+          one the module refuses, see secretsInStore), never through the Nix store. Use a key
+          of its own, not stage 2's host key.
         '';
       };
       authorizedKeys = mkOption {
@@ -225,7 +227,7 @@ in
         type = types.listOf (types.either types.str types.path);
         default = config.users.users.root.openssh.authorizedKeys.keyFiles;
         defaultText = lib.literalExpression "config.users.users.root.openssh.authorizedKeys.keyFiles";
-        description = "Files of such lines, copied in through boot.initrd.secrets (bad lines skipped with a warning).";
+        description = "Files of such lines, as absolute paths, copied in through boot.initrd.secrets like hostKeys (bad lines skipped with a warning).";
       };
       maxAuthTries = int types.ints.positive 6 "Authentication attempts per connection.";
       loginGraceSeconds = int types.ints.positive 120 "Time to log in.";

@@ -79,7 +79,7 @@
           ];
         };
 
-      # nixos-module/tests/eval/run inside a build, against nixpkgs' own lib.
+      # nixos-module/tests/eval/run inside a build, against NixOS itself (the nixpkgs input).
       evalTests = pkgs.runCommand "lethe-nixos-module-eval-tests"
         {
           nativeBuildInputs = [
@@ -92,11 +92,11 @@
           # Evaluation only (--store dummy://): nothing is built or copied.
           export HOME=$TMPDIR NIX_STATE_DIR=$TMPDIR/var/nix NIX_LOG_DIR=$TMPDIR/var/log NIX_CONF_DIR=$TMPDIR/etc
           cp -r ${self} src && chmod -R u+w src
-          NIXPKGS_LIB=${nixpkgs}/lib LETHE_BIN=${lethe}/bin/lethe src/nixos-module/tests/eval/run
+          NIXPKGS=${nixpkgs} LETHE_BIN=${lethe}/bin/lethe src/nixos-module/tests/eval/run
           touch $out
         '';
 
-      # The JSON NixOS itself generates for an example equals the one the stand-in gives.
+      # The JSON NixOS itself generates for an example equals the eval tests' expected one.
       realJSON =
         name:
         pkgs.runCommand "lethe-json-${name}" { nativeBuildInputs = [ pkgs.jq ]; } ''

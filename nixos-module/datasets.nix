@@ -1,8 +1,9 @@
 # lethe.datasets: ZFS datasets per service (`lethe datasets`, run by
 # initrd-glue/systemd/system/lethe-datasets.service after zfs-import.target): created with
-# their properties, drift fixed, never destroyed. The seed's modules.storage.datasets shape:
-# a service's dataset is <parentDataset>/<name>, mounted at <parentMount>/<name> unless it
-# names a mountpoint, and `lethe.datasets.services.<name>.path` is where its data lives.
+# their properties, drift fixed, never destroyed. The shape is that of the forge example host
+# (examples/forge.nix): a service's dataset is <parentDataset>/<name>, mounted at
+# <parentMount>/<name> unless it names a mountpoint, and `lethe.datasets.services.<name>.path`
+# is where its data lives.
 { config
 , lib
 , pkgs
@@ -143,7 +144,7 @@ in
     assertions = [
       {
         assertion = badKeys == [ ];
-        message = "lethe.datasets: ${lib.concatStringsSep ", " badKeys}: not an option of lethe.datasets (parentDataset, parentMount, services), and not a full dataset name (pool/a/b).";
+        message = "lethe.datasets: these keys are neither options of lethe.datasets (parentDataset, parentMount, services) nor full dataset names (pool/a/b):${lib.concatMapStrings (k: "\n  ${k}") badKeys}\nMove each service under lethe.datasets.services, or write its dataset's full name.";
       }
       {
         assertion = cfg.services == { } || cfg.parentDataset != null;
@@ -151,11 +152,7 @@ in
       }
       {
         assertion = zfsMounted == [ ];
-        message = lib.concatMapStringsSep "\n"
-          (
-            fs: "fileSystems.\"${fs.mountPoint}\" mounts ${fs.device}, a dataset of lethe.datasets that ZFS mounts itself: remove the fileSystems entry (the two mounts race)."
-          )
-          zfsMounted;
+        message = "lethe.datasets: ZFS mounts these datasets itself, and fileSystems mounts them too (the two mounts race):${lib.concatMapStrings (fs: "\n  fileSystems.\"${fs.mountPoint}\" mounts ${fs.device}") zfsMounted}\nRemove those fileSystems entries.";
       }
     ];
   };

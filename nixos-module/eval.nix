@@ -1,30 +1,56 @@
-# Evaluates a host module (a NixOS-style module setting boot.initrd.lethe, lethe.persistence,
-# lethe.datasets, environment.persistence, fileSystems, …) with lethe's module and the
-# stand-in NixOS declarations, using nixpkgs' real module system (lib.evalModules). Used by
-# ./eval-config and the fixture tests; on a machine with nixpkgs, nixosSystem does the same
-# with NixOS itself.
+# Evaluates a host module (a NixOS module setting boot.initrd.lethe, lethe.persistence,
+# lethe.datasets, environment.persistence, fileSystems, …) with lethe's module against real
+# NixOS module code, offline, with nothing built. Used by ./eval-config and the fixture tests.
+# Where the NixOS modules come from (exactly one):
+#   nixpkgs      a full nixpkgs tree: NixOS itself (nixos/lib/eval-config.nix); the packages
+#                are not built, only evaluated (lethe.package is a placeholder, see below)
+#   nixosSubset  an unpacked nixos-subset (real NixOS files with its own harness, eval.nix,
+#                and stub packages; see ../../shared/vendor/README.md in this environment),
+#                plus ./tests/stand-in/nixos.nix for what the subset does not declare
 { lib
 , host
 , # lethe's module; the flake's nixosModules.default in tests/eval/flake-outputs.nix.
   module ? ./default.nix
+, nixpkgs ? null
+, nixosSubset ? null
 }:
 let
-  pkgs = import ./tests/stand-in/pkgs.nix;
-  eval = lib.evalModules {
-    modules = [
-      ./tests/stand-in/nixos-options.nix
-      module
-      {
-        lethe.package = pkgs.lethe;
-        _module.args.pkgs = pkgs;
-      }
-      host
-    ];
+  # A placeholder for the lethe package: its path is only named (units, storePaths), never
+  # built, and the same under every source, so the expected files do not depend on it.
+  lethePackage = {
+    type = "derivation";
+    name = "lethe";
+    outPath = "/nix/store/00000000000000000000000000000000-lethe";
+    drvPath = "/nix/store/00000000000000000000000000000000-lethe.drv";
   };
+  modules = [
+    module
+    { lethe.package = lethePackage; }
+    host
+  ];
+  fromSubset = import (nixosSubset + "/eval.nix") {
+    inherit lib;
+    modules = [ ./tests/stand-in/nixos.nix ] ++ modules;
+  };
+  fromNixpkgs = import (nixpkgs + "/nixos/lib/eval-config.nix") {
+    system = null;
+    modules = modules ++ [{ nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux"; }];
+  };
+  eval =
+    if nixpkgs != null then fromNixpkgs
+    else if nixosSubset != null then fromSubset.eval
+    else throw "lethe's eval.nix: give nixpkgs (a nixpkgs tree) or nixosSubset (an unpacked nixos-subset)";
   inherit (eval) config;
+  lethe = n: lib.hasPrefix "lethe" n;
+  # lethe's packaged units: pkgs.writeTextDir keeps the text and names the package after the
+  # file, in nixpkgs and in the subset's stub packages alike.
+  ours = lib.filter (p: p ? text && lethe p.name);
+  # The text NixOS's own unit generator (systemd-lib's unit builders) makes for lethe's units:
+  # drop-ins over the packaged units (or whole units), by name.
+  generated = units: lib.mapAttrs (_: u: u.text) (lib.filterAttrs (n: _: lethe n) units);
 in
 {
-  inherit config pkgs;
+  inherit config;
   inherit (eval) options;
   failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
@@ -32,36 +58,43 @@ in
   # How the module wires lethe into the host, besides the JSON and the unit text.
   wiring = {
     initrd = {
-      contents = lib.mapAttrs (_: c: c.source) config.boot.initrd.systemd.contents;
-      inherit (config.boot.initrd) secrets kernelModules;
-      inherit (config.boot.initrd.systemd) storePaths;
-      units = map (p: baseNameOf p.path) config.boot.initrd.systemd.packages;
+      contents = lib.mapAttrs (_: c: toString c.source) (
+        lib.filterAttrs (n: _: lib.hasInfix "lethe" n) config.boot.initrd.systemd.contents
+      );
+      inherit (config.boot.initrd) secrets;
+      # lethe's NIC drivers among the initrd's modules (NixOS adds its own).
+      kernelModules = lib.filter (m: lib.elem m config.boot.initrd.lethe.network.kernelModules) config.boot.initrd.kernelModules;
+      # NixOS turns each entry into { source, target, … } (a plain path in older revisions).
+      storePaths = lib.filter (lib.hasInfix "lethe") (map (p: toString (p.source or p)) config.boot.initrd.systemd.storePaths);
+      units = map (p: p.name) (ours config.boot.initrd.systemd.packages);
       services = lib.mapAttrs (_: s: { inherit (s) wants after; }) (
-        lib.filterAttrs (n: _: lib.hasPrefix "lethe-" n) config.boot.initrd.systemd.services
+        lib.filterAttrs (n: _: lethe n) config.boot.initrd.systemd.services
       );
     };
-    etc = lib.mapAttrs (_: e: e.source) (
+    etc = lib.mapAttrs (_: e: toString e.source) (
       lib.filterAttrs (n: _: lib.hasPrefix "lethe/" n) config.environment.etc
     );
     services = lib.mapAttrs
       (_: s: {
-        inherit (s) wantedBy requiredBy before path unitConfig;
-        restartTriggers = s.restartTriggers or [ ];
+        inherit (s) wantedBy requiredBy before unitConfig;
+        path = map toString s.path;
+        restartTriggers = map toString (s.restartTriggers or [ ]);
       })
-      (lib.filterAttrs (n: _: lib.hasPrefix "lethe-" n) config.systemd.services);
+      (lib.filterAttrs (n: _: lethe n) config.systemd.services);
     zfsExtraPools = config.boot.zfs.extraPools;
   };
   # Every unit the module installs, by its file under initrd-glue/systemd/, with its text.
   units =
     lib.listToAttrs
       (
-        map (p: lib.nameValuePair "initrd/${baseNameOf p.path}" p.text) (
-          lib.filter (p: p ? text) config.boot.initrd.systemd.packages
-        )
+        map (p: lib.nameValuePair "initrd/${p.name}" p.text) (ours config.boot.initrd.systemd.packages)
       )
     // lib.listToAttrs (
-      map (p: lib.nameValuePair "system/${baseNameOf p.path}" p.text) (
-        lib.filter (p: p ? text) config.systemd.packages
-      )
+      map (p: lib.nameValuePair "system/${p.name}" p.text) (ours config.systemd.packages)
     );
+  # What NixOS's generator adds for them (boot.initrd.systemd.units, systemd.units).
+  generatedUnits = {
+    initrd = generated config.boot.initrd.systemd.units;
+    system = generated config.systemd.units;
+  };
 }

@@ -6,7 +6,11 @@
 # file `modinfo -F firmware` names from hardware.firmware (pkgs/build-support/kernel/
 # modules-closure.sh). So this file only has to put lethe's modules into that closure, and say
 # so when hardware.firmware holds nothing for a driver that declares firmware.
-{ config, lib, ... }:
+{ config
+, lib
+, options
+, ...
+}:
 let
   cfg = config.boot.initrd.lethe;
   nicDrivers = import ./nic-drivers.nix;
@@ -21,8 +25,10 @@ in
     # loads them too, which lethe does anyway.
     boot.initrd.kernelModules = cfg.network.kernelModules;
 
-    warnings = lib.optional (wantFirmware != [ ] && config.hardware.firmware == [ ]) (
-      "boot.initrd.lethe.network.kernelModules: ${lib.concatStringsSep ", " wantFirmware} declare firmware (e.g. ${lib.head nicDrivers.${lib.head wantFirmware}}), but hardware.firmware is empty, so the initrd gets none and some chips run without it: set hardware.enableRedistributableFirmware = true (linux-firmware)."
+    # The definitions, not the value: NixOS turns the list into one package (udev.nix: apply
+    # = buildEnv), which is never [ ].
+    warnings = lib.optional (wantFirmware != [ ] && lib.concatLists options.hardware.firmware.definitions == [ ]) (
+      "boot.initrd.lethe.network.kernelModules: these drivers declare firmware, but nothing is put into hardware.firmware, so the initrd gets none and some chips run without it:${lib.concatMapStrings (m: "\n  ${m} (e.g. ${lib.head nicDrivers.${m}})") wantFirmware}\nSet hardware.enableRedistributableFirmware = true (linux-firmware)."
     );
   };
 }

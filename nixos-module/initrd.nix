@@ -15,11 +15,12 @@ let
   luksNames = lib.attrNames config.boot.initrd.luks.devices;
   nicDrivers = import ./nic-drivers.nix;
 
-  int = min: max: def: description:
+  # Whole numbers: NixOS's own int types; the exact upper bounds are lethe's, checked by
+  # `lethe check-config` when the config is built (one place for each rule).
+  int = type: def: description:
     mkOption {
-      type = types.ints.between min max;
+      inherit type description;
       default = def;
-      inherit description;
     };
   bool = def: description:
     mkOption {
@@ -54,7 +55,7 @@ let
         example = "192.168.1.20";
         description = "The IPv4 address.";
       };
-      prefixLength = int 1 32 24 "The prefix length of the address.";
+      prefixLength = int (types.ints.between 1 32) 24 "The prefix length of the address.";
       gateway = nullStr "The default gateway.";
       dns = mkOption {
         type = types.listOf types.str;
@@ -120,24 +121,46 @@ let
       keepAtLeast
       blankSnapshot
       ;
+    # What stage 2 mounts from btrfs: lethe keeps the rollback clear of it (check-config by
+    # subvol= path; at boot by subvolume id, which also covers subvolid=, the default
+    # subvolume and other names of the device). "/" is the rolled-back root itself.
+    stage2Mounts = map
+      (fs: {
+        inherit (fs) device mountPoint fsType;
+        options = lib.concatStringsSep "," fs.options;
+      })
+      stage2Btrfs;
   };
 
   fileSystems = lib.attrValues config.fileSystems;
   openedDevices =
     map (n: "/dev/mapper/${n}") (luksNames ++ map (d: d.name) cfg.unlock.devices)
     ++ lib.filter (d: d != null) (map (fs: fs.device) fileSystems);
-  persistedSubvolume = lib.findFirst
+  stage2Btrfs = lib.filter (fs: fs.fsType == "btrfs" && fs.mountPoint != "/" && fs.device != null) fileSystems;
+  # lethe's rule (config/rollback.rs: check_mounts): rollback.subvolume and rollback.archive are
+  # neither, nor inside, nor contain a subvolume stage 2 mounts with subvol= from their device.
+  inRollbackReach = lib.concatMap
     (
       fs:
-      fs.mountPoint != "/"
-      && fs.device == cfg.rollback.device
-      && leth.subvolOf fs == lib.removePrefix "/" cfg.rollback.subvolume
+      let
+        subvol = leth.subvolOf fs;
+        hits = lib.filter (f: leth.overlap cfg.rollback.${f} subvol != null) [ "subvolume" "archive" ];
+      in
+      lib.optionals (fs.device == cfg.rollback.device && subvol != null) (
+        map (f: "boot.initrd.lethe.rollback.${f} \"${cfg.rollback.${f}}\" ${leth.overlap cfg.rollback.${f} subvol} \"${subvol}\", which fileSystems.\"${fs.mountPoint}\" mounts (options ${lib.concatStringsSep "," fs.options})") hits
+      )
     )
-    null
-    fileSystems;
+    stage2Btrfs;
   stage2HostKeys = map (k: toString k.path) config.services.openssh.hostKeys;
   sharedHostKeys = lib.filter (k: lib.elem (toString k) stage2HostKeys) cfg.ssh.hostKeys;
   hostKeyNames = map hostKeyPath cfg.ssh.hostKeys;
+  sameNames = lib.filter (n: lib.count (m: m == n) hostKeyNames > 1) (lib.unique hostKeyNames);
+  # Files of the installing machine: they must be absolute, as boot.initrd.secrets wants.
+  relativeFiles = lib.filter (f: !builtins.isPath f && !lib.hasPrefix "/" f) (cfg.ssh.hostKeys ++ cfg.ssh.authorizedKeysFiles);
+  # The boot loader appends boot.initrd.secrets to the initrd when it is installed; where it
+  # cannot, NixOS's initrd-secrets.nix puts them into the initrd's contents: the Nix store.
+  secretsInStore = config.boot.initrd.secrets != { } && !config.boot.loader.supportsInitrdSecrets;
+  lines = l: lib.concatMapStrings (x: "\n  ${toString x}") l;
 in
 {
   options.boot.initrd.lethe = {
@@ -169,8 +192,8 @@ in
         default = null;
         description = "A static address: required when dhcp is false, else the fallback after dhcpTimeoutSeconds.";
       };
-      linkTimeoutSeconds = int 1 3600 30 "How long to wait for the interface and its carrier.";
-      dhcpTimeoutSeconds = int 1 86400 30 "With static: how long DHCP is tried before it is applied.";
+      linkTimeoutSeconds = int types.ints.positive 30 "How long to wait for the interface and its carrier.";
+      dhcpTimeoutSeconds = int types.ints.positive 30 "With static: how long DHCP is tried before it is applied.";
       flushBeforeStage2 = bool true "Release the lease, remove addresses and routes, link down, before stage 2.";
     };
 
@@ -186,10 +209,12 @@ in
         default = [ ];
         example = [ "/persist/etc/lethe/initrd_host_ed25519_key" ];
         description = ''
-          OpenSSH private host keys (ed25519 or ecdsa, unencrypted, mode 0600), as paths on the
-          machine that installs the bootloader: they go into the initrd through
-          boot.initrd.secrets as /etc/lethe/BASENAME (the config names those paths), never
-          through the Nix store. Use a key of its own, not stage 2's host key.
+          OpenSSH private host keys (ed25519 or ecdsa, unencrypted, mode 0600), as absolute
+          paths on the machine that installs the boot loader: they go into the initrd through
+          boot.initrd.secrets as /etc/lethe/BASENAME (the config names those paths), which the
+          boot loader appends when it is installed (systemd-boot and GRUB do; with another
+          one the module refuses, see secretsInStore), never through the Nix store. Use a key
+          of its own, not stage 2's host key.
         '';
       };
       authorizedKeys = mkOption {
@@ -202,10 +227,10 @@ in
         type = types.listOf (types.either types.str types.path);
         default = config.users.users.root.openssh.authorizedKeys.keyFiles;
         defaultText = lib.literalExpression "config.users.users.root.openssh.authorizedKeys.keyFiles";
-        description = "Files of such lines, copied in through boot.initrd.secrets (bad lines skipped with a warning).";
+        description = "Files of such lines, as absolute paths, copied in through boot.initrd.secrets like hostKeys (bad lines skipped with a warning).";
       };
-      maxAuthTries = int 1 100 6 "Authentication attempts per connection.";
-      loginGraceSeconds = int 1 3600 120 "Time to log in.";
+      maxAuthTries = int types.ints.positive 6 "Authentication attempts per connection.";
+      loginGraceSeconds = int types.ints.positive 120 "Time to log in.";
     };
 
     unlock = {
@@ -217,7 +242,7 @@ in
       };
       systemdAgent = boolFrom (luksNames != [ ]) "config.boot.initrd.luks.devices != { }" "Answer systemd-cryptsetup's password requests for boot.initrd.luks.devices instead of opening devices (default: when boot.initrd.luks.devices is not empty).";
       console = bool true "Also prompt on /dev/console.";
-      maxTries = int 1 100 3 "Wrong passphrases per SSH login.";
+      maxTries = int types.ints.positive 3 "Wrong passphrases per SSH login.";
     };
 
     rollback = {
@@ -233,10 +258,20 @@ in
         default = "old_roots";
         description = "Where old roots are kept; outside subvolume.";
       };
-      retentionDays = int 1 4294967295 30 "Archived roots older than this are deleted, nested subvolumes included.";
-      keepAtLeast = int 0 10000 5 "The newest N archives are kept whatever their age.";
+      retentionDays = int types.ints.positive 30 "Archived roots older than this are deleted, nested subvolumes included.";
+      keepAtLeast = int types.ints.u32 5 "The newest N archives are kept whatever their age.";
       blankSnapshot = nullStr "A read-only snapshot cloned as the new root instead of an empty one.";
     };
+
+    secretsInStore = bool false ''
+      Accept that the SSH host keys and authorized_keys files are copied into the world-readable
+      Nix store. Only needed with a boot loader that cannot append initrd secrets when it is
+      installed (`boot.loader.supportsInitrdSecrets` is false; systemd-boot and GRUB can): NixOS
+      then puts `boot.initrd.secrets` into the initrd itself, through the store, where every
+      local user (and every machine the closure is copied to) can read the host key. Without
+      this option the module refuses that combination. With it, give the files as absolute
+      paths of the machine that evaluates the configuration.
+    '';
   };
 
   config = lib.mkIf cfg.enable {
@@ -271,13 +306,17 @@ in
     };
 
     boot.initrd.secrets =
-      lib.listToAttrs (map (k: lib.nameValuePair (hostKeyPath k) k) cfg.ssh.hostKeys)
-      // lib.listToAttrs (lib.imap0 (i: f: lib.nameValuePair (keysFilePath i) f) cfg.ssh.authorizedKeysFiles);
+      let
+        # NixOS copies them into the store only from Nix paths (secretsInStore's case).
+        source = f: if cfg.secretsInStore && !config.boot.loader.supportsInitrdSecrets && lib.hasPrefix "/" (toString f) then /. + toString f else f;
+      in
+      lib.listToAttrs (map (k: lib.nameValuePair (hostKeyPath k) (source k)) cfg.ssh.hostKeys)
+      // lib.listToAttrs (lib.imap0 (i: f: lib.nameValuePair (keysFilePath i) (source f)) cfg.ssh.authorizedKeysFiles);
 
     assertions = [
       {
         assertion = config.boot.initrd.systemd.enable;
-        message = "boot.initrd.lethe needs the systemd initrd: set boot.initrd.systemd.enable = true (lethe's units run under systemd in stage 1).";
+        message = "boot.initrd.lethe needs the systemd initrd (lethe's units run under systemd in stage 1), and boot.initrd.systemd.enable is false on this host (the default of NixOS before 26.05, or set false): set boot.initrd.systemd.enable = true.";
       }
       {
         assertion = !(cfg.ssh.enable && config.boot.initrd.network.ssh.enable && config.boot.initrd.network.ssh.port == cfg.ssh.port);
@@ -288,8 +327,16 @@ in
         message = "boot.initrd.lethe.rollback.device ${toString cfg.rollback.device} is neither a LUKS device (/dev/mapper/NAME of boot.initrd.luks.devices or unlock.devices) nor the device of a fileSystems entry: the rollback would wait for a device nothing opens or mounts.";
       }
       {
-        assertion = !cfg.rollback.enable || persistedSubvolume == null;
-        message = "boot.initrd.lethe.rollback.subvolume \"${cfg.rollback.subvolume}\" is mounted at ${if persistedSubvolume == null then "" else persistedSubvolume.mountPoint} (fileSystems.\"${if persistedSubvolume == null then "" else persistedSubvolume.mountPoint}\" has subvol=${cfg.rollback.subvolume}): the rollback would archive and empty it at every boot. Point rollback.subvolume at the root's subvolume.";
+        assertion = !cfg.rollback.enable || inRollbackReach == [ ];
+        message = "boot.initrd.lethe.rollback: what fileSystems mounts would be archived at every boot and deleted after retentionDays:${lines inRollbackReach}\nPoint rollback.subvolume at the root's subvolume only, keep rollback.archive apart from every mounted subvolume, and move mounted subvolumes out of both.";
+      }
+      {
+        assertion = relativeFiles == [ ];
+        message = "boot.initrd.lethe.ssh: these files are relative paths, but boot.initrd.secrets copies files by absolute path (of the machine that installs the boot loader):${lines relativeFiles}\nGive each as an absolute path, e.g. \"/persist/etc/lethe/initrd_host_ed25519_key\".";
+      }
+      {
+        assertion = !secretsInStore || cfg.secretsInStore;
+        message = "boot.initrd.lethe.ssh: the boot loader cannot append initrd secrets (boot.loader.supportsInitrdSecrets is false), so NixOS would copy these files into the world-readable Nix store:${lines (lib.attrValues config.boot.initrd.secrets)}\nUse a boot loader that appends them (boot.loader.systemd-boot.enable or boot.loader.grub.enable), or accept the copy with boot.initrd.lethe.secretsInStore = true.";
       }
       {
         assertion = !(cfg.unlock.enable && cfg.unlock.systemdAgent && cfg.unlock.devices != [ ]);
@@ -308,8 +355,8 @@ in
         message = "boot.initrd.lethe.ssh: no authorizedKeys and no authorizedKeysFiles, so nobody can log in to unlock (the default is users.users.root.openssh.authorizedKeys.keys, which is empty).";
       }
       {
-        assertion = lib.length (lib.unique hostKeyNames) == lib.length hostKeyNames;
-        message = "boot.initrd.lethe.ssh.hostKeys: two keys have the same file name (${lib.concatStringsSep ", " hostKeyNames}): each goes into the initrd as /etc/lethe/BASENAME.";
+        assertion = sameNames == [ ];
+        message = "boot.initrd.lethe.ssh.hostKeys: keys with the same file name, where each goes into the initrd as /etc/lethe/BASENAME:${lines (lib.filter (k: lib.elem (hostKeyPath k) sameNames) cfg.ssh.hostKeys)}\nRename one of them.";
       }
     ];
 
@@ -326,6 +373,7 @@ in
           "boot.initrd.lethe.ssh.hostKeys: ${toString k} is a Nix path, so it is copied into the world-readable Nix store; give it as a string (\"/persist/etc/lethe/initrd_host_ed25519_key\")."
         )
         (lib.filter builtins.isPath cfg.ssh.hostKeys)
+      ++ lib.optional (secretsInStore && cfg.secretsInStore) "boot.initrd.lethe.secretsInStore: these files are copied into the world-readable Nix store (the boot loader cannot append initrd secrets):${lines (lib.attrNames config.boot.initrd.secrets)}\nAnyone who can read the store can read them; rotate the host key if the store is shared."
       ++ lib.optional (cfg.network.enable && config.boot.initrd.network.enable) "boot.initrd.network.enable is on as well as boot.initrd.lethe.network: two DHCP clients on one interface fight over it; lethe's network replaces boot.initrd.network (remove it).";
   };
 }

@@ -96,14 +96,27 @@ rec {
       lib.removePrefix "/" s
     );
 
-  # The btrfs subvolume a fileSystems entry mounts (`subvol=root` or `subvol=/root`), or null.
+  # The btrfs subvolume a fileSystems entry mounts (`subvol=root` or `subvol=/root`; "" the
+  # top level), or null: as lethe reads it (config/rollback.rs: subvolume_options).
   subvolOf =
     fs:
     let
       opts = lib.concatMap (lib.splitString ",") fs.options;
-      subvols = map (o: lib.removePrefix "/" (lib.removePrefix "subvol=" o)) (
-        lib.filter (lib.hasPrefix "subvol=") opts
-      );
+      subvols = map (o: normal (lib.removePrefix "subvol=" o)) (lib.filter (lib.hasPrefix "subvol=") opts);
+      normal = p: lib.concatStringsSep "/" (lib.filter (c: c != "" && c != ".") (lib.splitString "/" p));
     in
     if subvols == [ ] then null else lib.last subvols;
+
+  # How subvolume path a lies against b, lethe's rule (config/rollback.rs: overlap): "is the
+  # same as", "is inside", "contains", or null; the top level ("") overlaps nothing.
+  overlap =
+    a: b:
+    let
+      inside = p: d: p == d || lib.hasPrefix "${d}/" p;
+    in
+    if a == "" || b == "" then null
+    else if a == b then "is the same as"
+    else if inside a b then "is inside"
+    else if inside b a then "contains"
+    else null;
 }

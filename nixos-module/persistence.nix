@@ -125,7 +125,7 @@ in
       };
     })
     {
-      warnings = lib.optional (inInitrd != [ ] && config.boot.initrd.systemd.enable) "lethe.persistence: ${lib.concatStringsSep ", " inInitrd}: inInitrd entries are applied before the hand-off only when lethe is the initrd's /init; in NixOS' systemd initrd no unit applies them yet, so lethe-persist mounts them in stage 2, after systemd has read /etc/machine-id.";
+      warnings = lib.optional (inInitrd != [ ] && config.boot.initrd.systemd.enable) "lethe.persistence: inInitrd entries are applied before the hand-off only when lethe is the initrd's /init; in NixOS' systemd initrd no unit applies them yet, so lethe-persist mounts these in stage 2, after systemd has read /etc/machine-id:${lib.concatMapStrings (p: "\n  ${p}") inInitrd}\nNothing to do unless they must exist before stage 2's first read.";
       assertions = [
         {
           assertion = !(fromEnvironment && cfg.persistence != { });
@@ -137,15 +137,7 @@ in
         }
         {
           assertion = notNeededForBoot == [ ];
-          message = lib.concatMapStringsSep "\n"
-            (
-              p:
-              let
-                fs = mountOf p;
-              in
-              "fileSystems.\"${fs.mountPoint}\".neededForBoot must be true: the persistence store ${p} is on it, and stage 2 reads persisted files (/etc/machine-id, host keys) before fstab's mounts; inInitrd entries are applied in stage 1."
-            )
-            notNeededForBoot;
+          message = "lethe.persistence: these persistence stores are on file systems mounted after stage 2 reads persisted files (/etc/machine-id, host keys; inInitrd entries are applied in stage 1):${lib.concatMapStrings (p: "\n  ${p}: fileSystems.\"${(mountOf p).mountPoint}\".neededForBoot is false") notNeededForBoot}\nSet neededForBoot = true on those fileSystems entries.";
         }
       ];
     }

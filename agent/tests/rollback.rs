@@ -625,3 +625,76 @@ fn bad_invocations_are_explained() {
     assert!(stderr(&out).contains("rollback.keepAtLeast: expected"), "{}", stderr(&out));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A config as the NixOS module writes it: no `boot` section, `rollback.stage2Mounts` (from
+/// `fileSystems`) given as (device, mount point, options), and extra rollback fields.
+fn config_with_stage2_mounts(
+    image: &Image,
+    rollback: &str,
+    mounts: &[(&str, &str, &str)],
+) -> std::path::PathBuf {
+    let mounts: Vec<serde_json::Value> = mounts
+        .iter()
+        .map(|(d, m, o)| serde_json::json!({"device": d, "mountPoint": m, "fsType": "btrfs", "options": o}))
+        .collect();
+    let mut rollback: serde_json::Value =
+        serde_json::from_str(&format!(r#"{{"device": "{}"{rollback}}}"#, image.dev())).unwrap();
+    rollback["stage2Mounts"] = serde_json::Value::Array(mounts);
+    let path = image.dir.join("config.json");
+    std::fs::write(&path, serde_json::json!({"version": 1, "rollback": rollback}).to_string()).unwrap();
+    path
+}
+
+#[test]
+fn refuses_an_archive_inside_what_stage2_mounts_by_id() {
+    require_root();
+    let image = impermanent_layout(256);
+    let id = subvolume_id(&image, "persist");
+    let config = config_with_stage2_mounts(
+        &image,
+        r#", "archive": "persist/old_roots""#,
+        &[(image.dev(), "/nix", "subvol=nix"), (image.dev(), "/persist", &format!("subvolid={id}"))],
+    );
+    let expected = format!(
+        "persist/old_roots (rollback.archive) is inside persist (subvolume id {id}), which rollback.stage2Mounts[1] mounts at /persist"
+    );
+    refused_at_run_time(&image, &config, &expected);
+}
+
+#[test]
+fn refuses_a_root_containing_what_stage2_mounts_under_another_device_name() {
+    require_root();
+    let image = impermanent_layout(256);
+    // fileSystems."/home" with subvol=root/home, its device named by UUID as NixOS hosts do.
+    image.subvolume("root/home");
+    let alias = image.dir.join("by-uuid-alias");
+    std::os::unix::fs::symlink(image.dev(), &alias).unwrap();
+    let config =
+        config_with_stage2_mounts(&image, "", &[(alias.to_str().unwrap(), "/home", "subvol=root/home")]);
+    let id = subvolume_id(&image, "root/home");
+    let expected = format!(
+        "root (rollback.subvolume) contains root/home (subvolume id {id}), which rollback.stage2Mounts[0] mounts at /home"
+    );
+    refused_at_run_time(&image, &config, &expected);
+}
+
+#[test]
+fn refuses_an_archive_containing_what_stage2_mounts() {
+    require_root();
+    let image = impermanent_layout(256);
+    // A mount of something kept in the archive (an old root brought back by hand).
+    sh("mkdir", &["-p", image.path("old_roots").to_str().unwrap()]);
+    image.subvolume("old_roots/kept");
+    let alias = image.dir.join("by-uuid-alias");
+    std::os::unix::fs::symlink(image.dev(), &alias).unwrap();
+    let config = config_with_stage2_mounts(
+        &image,
+        "",
+        &[(alias.to_str().unwrap(), "/srv/kept", "subvol=old_roots/kept")],
+    );
+    let id = subvolume_id(&image, "old_roots/kept");
+    let expected = format!(
+        "old_roots (rollback.archive) contains old_roots/kept (subvolume id {id}), which rollback.stage2Mounts[0] mounts at /srv/kept"
+    );
+    refused_at_run_time(&image, &config, &expected);
+}

@@ -1,5 +1,5 @@
 # NixOS VM test (for `nix flake check` elsewhere): lethe.datasets over two boots. Boot 1 makes
-# the pool on an empty disk and starts lethe-datasets: the seed's datasets are created with
+# the pool on an empty disk and starts lethe-datasets: the forge example host's datasets are created with
 # their properties, owners and modes. Boot 2 (the pool imported through boot.zfs.extraPools,
 # which the module sets) runs it again at boot: nothing to change; then a configuration with
 # one recordsize changed and one service removed: the drift is fixed, the removed dataset

@@ -73,17 +73,23 @@ pub struct Mount {
 }
 
 fn mount(at: At<'_>) -> Result<Mount> {
+    read_mount(at, super::device::read, "boot.root")
+}
+
+/// A mount entry (`boot.mounts`, `rollback.stage2Mounts`): the device read by `device`, a mount
+/// point other than `/` (`root` says what `/` is instead).
+pub(super) fn read_mount(at: At<'_>, device: fn(At<'_>) -> Result<PathBuf>, root: &str) -> Result<Mount> {
     let obj = at.object_of(&["device", "mountPoint", "fsType", "options"])?;
     let mount_point = obj.required("mountPoint", |v| {
         let p = v.abs_path()?;
         if p == std::path::Path::new("/") {
-            v.expected("a mount point other than / (that is boot.root)")
+            v.expected(&format!("a mount point other than / (that is {root})"))
         } else {
             Ok(p)
         }
     })?;
     Ok(Mount {
-        device: obj.required("device", super::device::read)?,
+        device: obj.required("device", device)?,
         mount_point,
         fs_type: obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into()),
         options: obj.optional("options", |v| v.string())?.unwrap_or_default(),

@@ -82,8 +82,8 @@ impl Config {
             datasets: obj.optional("datasets", datasets::read)?,
         };
         // Checks across sections, once each is valid on its own.
-        if let (Some(r), Some(b)) = (&config.rollback, &config.boot) {
-            rollback::check_mounts(r, b)?;
+        if let Some(r) = &config.rollback {
+            rollback::check_mounts(r, config.boot.as_ref())?;
         }
         unlock::check_someone_can_answer(config.unlock.as_ref(), config.ssh.is_some())?;
         persisted::merged(config.persistence.as_ref(), config.datasets.as_ref())?;

@@ -1,5 +1,6 @@
 //! `rollback`: which btrfs subvolume is the ephemeral root and where old roots are archived.
 
+use super::boot::{read_mount, Boot, Mount};
 use super::reader::{error, At, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -19,9 +20,14 @@ pub struct Rollback {
     /// Read-only snapshot (relative to the top level) cloned as the new root instead of an
     /// empty subvolume.
     pub blank_snapshot: Option<String>,
+    /// The btrfs mounts stage 2 makes (NixOS's `fileSystems`, filled in by the NixOS module),
+    /// which the rollback must keep clear of, as it keeps clear of `boot.mounts`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stage2_mounts: Vec<Mount>,
 }
 
-const FIELDS: &[&str] = &["device", "subvolume", "archive", "retentionDays", "keepAtLeast", "blankSnapshot"];
+const FIELDS: &[&str] =
+    &["device", "subvolume", "archive", "retentionDays", "keepAtLeast", "blankSnapshot", "stage2Mounts"];
 
 /// A path below the btrfs top level: relative, no `.`/`..`/empty components.
 pub fn subvolume_path(at: At<'_>) -> Result<String> {
@@ -52,6 +58,12 @@ pub fn read(at: At<'_>) -> Result<Rollback> {
             .optional("keepAtLeast", |v| v.uint("a whole number of archived roots", 0, 10000))?
             .unwrap_or(5) as u32,
         blank_snapshot: obj.optional("blankSnapshot", subvolume_path)?,
+        // Any absolute device name: stage 2 has udev, and the guard compares devices by number.
+        stage2_mounts: obj
+            .optional("stage2Mounts", |v| {
+                v.list(|m| read_mount(m, |d| d.abs_path(), "the rolled-back root"))
+            })?
+            .unwrap_or_default(),
     };
     let (root, archive) = (&rollback.subvolume, &rollback.archive);
     // The archive must survive the move of root, and root must not be moved into itself.
@@ -122,13 +134,23 @@ pub fn subvolume_options(options: &str) -> (Option<String>, Option<u64>) {
     (path, id)
 }
 
+/// The mounts the rollback must keep clear of, each with the JSON path that names it:
+/// `boot.mounts` (lethe as `/init` mounts them) and `rollback.stage2Mounts` (what NixOS mounts).
+pub fn kept_mounts<'a>(rollback: &'a Rollback, boot_mounts: &'a [Mount]) -> Vec<(String, &'a Mount)> {
+    let boot = boot_mounts.iter().enumerate().map(|(i, m)| (format!("boot.mounts[{i}]"), m));
+    let stage2 =
+        rollback.stage2_mounts.iter().enumerate().map(|(i, m)| (format!("rollback.stage2Mounts[{i}]"), m));
+    boot.chain(stage2).collect()
+}
+
 /// Refuses a `rollback.subvolume` or `rollback.archive` that is, is inside, or contains a
-/// subvolume `boot.mounts` mounts with `subvol=` from the same device: `/persist` would be
-/// archived every boot and deleted after `retentionDays`. What only the disk can tell
-/// (`subvolid=`, the default subvolume, another name of the device) is checked again by id
-/// when the rollback runs.
-pub fn check_mounts(rollback: &Rollback, boot: &super::boot::Boot) -> Result<()> {
-    for (i, mount) in boot.mounts.iter().enumerate() {
+/// subvolume `boot.mounts` or `rollback.stage2Mounts` mounts with `subvol=` from the same
+/// device: `/persist` would be archived every boot and deleted after `retentionDays`. What
+/// only the disk can tell (`subvolid=`, the default subvolume, another name of the device) is
+/// checked again by id when the rollback runs (`rollback::guard`).
+pub fn check_mounts(rollback: &Rollback, boot: Option<&Boot>) -> Result<()> {
+    let boot_mounts = boot.map(|b| b.mounts.as_slice()).unwrap_or_default();
+    for (name, mount) in kept_mounts(rollback, boot_mounts) {
         if mount.fs_type != "btrfs" || mount.device != rollback.device {
             continue;
         }
@@ -138,8 +160,8 @@ pub fn check_mounts(rollback: &Rollback, boot: &super::boot::Boot) -> Result<()>
                 return Err(error(
                     &format!("rollback.{field}"),
                     format!(
-                        "must be apart from the subvolumes boot.mounts mounts, got {value:?}, which {} \
-                         {subvol:?}, mounted by boot.mounts[{i}] at {} (options {:?}): what stage 2 mounts \
+                        "must be apart from the subvolumes stage 2 mounts, got {value:?}, which {} \
+                         {subvol:?}, mounted by {name} at {} (options {:?}): what stage 2 mounts \
                          must be out of the rollback's reach (it archives rollback.subvolume every boot and \
                          deletes archives after retentionDays)",
                         o.describe(),

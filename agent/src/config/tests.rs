@@ -176,3 +176,44 @@ fn compression_values_of_openzfs_2_1() {
         assert!(!datasets::compression_known(bad), "{bad}");
     }
 }
+
+/// `rollback.stage2Mounts` (what NixOS mounts) is kept clear of by the same rule as
+/// `boot.mounts`: by `subvol=` path here, the rest (`subvolid=`, the default subvolume, other
+/// device names) by subvolume id when the rollback runs.
+#[test]
+fn stage2_mounts_are_kept_clear_of() {
+    let config = |mounts: &str| {
+        format!(
+            r#"{{"version": 1, "rollback": {{"device": "/dev/mapper/crypted", "stage2Mounts": [{mounts}]}}}}"#
+        )
+    };
+    let mount = |device: &str, at: &str, options: &str| {
+        format!(
+            r#"{{"device": "{device}", "mountPoint": "{at}", "fsType": "btrfs", "options": "{options}"}}"#
+        )
+    };
+    let crypted = "/dev/mapper/crypted";
+    for (mounts, wanted) in [
+        (mount(crypted, "/home", "subvol=root/home"), "rollback.subvolume: must be apart"),
+        (mount(crypted, "/srv/old", "subvol=/old_roots/x"), "rollback.archive: must be apart"),
+        (
+            mount(crypted, "/", "subvol=root"),
+            "rollback.stage2Mounts[0].mountPoint: expected a mount point other than /",
+        ),
+    ] {
+        let e = error(&config(&mounts));
+        assert!(e.contains(wanted), "{mounts}: {e}");
+    }
+    for mounts in [
+        mount(crypted, "/persist", "subvolid=258"),
+        mount(crypted, "/home", ""),
+        mount("/dev/disk/by-uuid/0f1e2d3c-0000-4000-8000-123456789abc", "/home", "subvol=root/home"),
+        mount(crypted, "/nix", "subvol=nix,compress=zstd"),
+        format!(
+            r#"{{"device": "{crypted}", "mountPoint": "/data", "fsType": "ext4", "options": "subvol=root/x"}}"#
+        ),
+    ] {
+        let c = parse(&config(&mounts));
+        assert_eq!(c.rollback.unwrap().stage2_mounts.len(), 1, "{mounts}");
+    }
+}

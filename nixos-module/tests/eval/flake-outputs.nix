@@ -3,15 +3,23 @@
 # names, the modules and the package names evaluate; the forge example evaluated through the
 # flake's own nixosModules.default (not ../../default.nix) gives expected/forge.json. Packages,
 # checks, devShells, formatter and nixosConfigurations need nixpkgs (`nix flake check`).
-{ lib, root }:
+{ lib
+, root
+, # where NixOS comes from (../../eval.nix): one of them
+  nixpkgs ? null
+, nixosSubset ? null
+}:
 let
-  nixpkgs = {
+  nixpkgsLibOnly = {
     inherit lib;
     outPath = "/nonexistent/nixpkgs";
     legacyPackages = throw "nixpkgs' packages are not available here (only its lib/)";
   };
   flake = import (root + "/flake.nix");
-  outputs = flake.outputs { inherit self nixpkgs; };
+  outputs = flake.outputs {
+    inherit self;
+    nixpkgs = nixpkgsLibOnly;
+  };
   self = outputs // {
     outPath = root;
     lastModified = 0;
@@ -20,11 +28,13 @@ let
     inherit lib;
     host = ../../examples/forge.nix;
     module = outputs.nixosModules.default;
+    inherit nixpkgs nixosSubset;
   };
   migrated = import ../../eval.nix {
     inherit lib;
     host = { imports = [ ./hosts/impermanence-migrated.nix ]; };
     module = outputs.nixosModules.impermanence;
+    inherit nixpkgs nixosSubset;
   };
 in
 {

@@ -4,6 +4,7 @@
 {
   networking.hostName = "direct";
   boot.initrd.systemd.enable = true;
+  boot.loader.systemd-boot.enable = true;
   boot.initrd.availableKernelModules = [
     "virtio_pci"
     "virtio_blk"

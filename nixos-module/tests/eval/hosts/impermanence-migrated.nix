@@ -3,6 +3,7 @@
 # (environment-persistence.nix), which declares the option and hands it to lethe.
 {
   imports = [ ../../../environment-persistence.nix ];
+  boot.loader.systemd-boot.enable = true;
   boot.initrd.systemd.enable = true;
   fileSystems."/" = {
     device = "none";

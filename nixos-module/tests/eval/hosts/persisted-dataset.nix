@@ -2,6 +2,7 @@
 # a tuned dataset (rpool/safe/persist/dirs/postgresql, mounted at /persist/var/lib/postgresql)
 # and the bind mount that survives the rollback. Only the parent fields are in lethe.datasets.
 {
+  boot.loader.systemd-boot.enable = true;
   boot.initrd.systemd.enable = true;
   networking.hostId = "5e1f0a77";
   fileSystems."/" = {

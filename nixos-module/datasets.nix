@@ -36,7 +36,7 @@ let
         dataset = mkOption {
           type = types.str;
           readOnly = true;
-          description = "The dataset's name: <parentDataset>/<name>.";
+          description = "The dataset's name: `<parentDataset>/<name>`.";
         };
         path = mkOption {
           type = types.nullOr types.str;
@@ -113,7 +113,7 @@ in
         services = mkOption {
           type = types.attrsOf service;
           default = { };
-          description = "One dataset per service: <parentDataset>/<name>.";
+          description = "One dataset per service: `<parentDataset>/<name>`.";
         };
       };
     };

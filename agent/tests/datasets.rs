@@ -63,3 +63,55 @@ fn the_stage2_unit_is_ordered_and_valid() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.status.success() && out.stderr.is_empty(), "systemd-analyze verify: {}", stderr(&out));
 }
+
+/// A stand-in for `zfs` and `zpool` (this host has no ZFS; the VM scenario `zfs-datasets` runs
+/// the real ones): tank/s/b's `lethe:migration` holds a newline and a forged line giving
+/// tank/s/a a migration of `/etc`, as `zfs get -H` would print it.
+#[test]
+fn a_forged_line_in_zfs_get_output_is_refused() {
+    let dir = std::env::temp_dir().join(format!("lethe-forged-zfs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script("zpool", "printf 'tank\\tactive\\tactive\\n'\n");
+    script(
+        "zfs",
+        r#"case "$1" in
+list) printf 'tank\ntank/s\ntank/s/a\ntank/s/b\n' ;;
+get) for ds in tank tank/s tank/s/a tank/s/b; do
+       for p in $(echo "$9" | tr , ' '); do
+         if [ "$ds $p" = "tank/s/b lethe:migration" ]; then
+           printf '%s\t%s\tx\tlocal\ntank/s/a\tlethe:migration\tpending:/etc\tlocal\n' "$ds" "$p"
+         else
+           printf '%s\t%s\t-\t-\n' "$ds" "$p"
+         fi
+       done
+     done ;;
+*) exit 1 ;;
+esac
+"#,
+    );
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"version": 1, "datasets": {"parentDataset": "tank/s", "parentMount": "/persist/s",
+            "services": {"a": {"mountpoint": "/var/lib/lethe-test-a"}}}}"#,
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let out = datasets(config.to_str().unwrap(), &path);
+    let text = format!("{}{}", common::stdout(&out), stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!text.contains("/etc"), "{text}");
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(
+            "zfs get output line 22: tank/s/a lethe:migration listed twice; refusing the whole listing"
+        ),
+        "{text}"
+    );
+}

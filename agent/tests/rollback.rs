@@ -120,7 +120,9 @@ fn prunes_one_expired_root() {
     assert!(names.contains(&YOUNG.to_string()) && !names.contains(&OLD.to_string()), "{names:?}");
     assert_eq!(names.len(), 2);
     assert!(
-        log.contains(&format!("deleted old_roots/{OLD} with 1 nested subvolume(s): older than 30 days")),
+        log.contains(&format!(
+            "deleted old_roots/{OLD} with 1 nested subvolume(s): archived more than 30 days ago"
+        )),
         "{log}"
     );
 }
@@ -181,6 +183,48 @@ fn deletes_read_only_nested_snapshots() {
     let left: Vec<String> =
         image.all_subvolumes().into_iter().filter(|p| p.starts_with(&format!("old_roots/{OLD}"))).collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A root whose top directory has not changed for 60 days (a long uptime), archived now.
+fn root_of_a_60_day_uptime(image: &Image) -> (String, i64) {
+    let mtime = now() - 60 * DAY;
+    image.set_mtime("root", mtime);
+    (date_name(mtime), mtime)
+}
+
+#[test]
+fn a_root_archived_after_a_60_day_uptime_is_not_pruned_in_the_same_run() {
+    require_root();
+    let image = impermanent_layout(256);
+    let (name, _) = root_of_a_60_day_uptime(&image);
+    let before = now();
+    let log = ok(&rollback(&image, r#""keepAtLeast": 0"#));
+    let after = now();
+    assert_eq!(image.names("old_roots"), std::slice::from_ref(&name), "{log}");
+    let archived = image.archived_at(&format!("old_roots/{name}")).expect("archive time recorded");
+    assert!((before..=after).contains(&archived), "archived at {archived}, run between {before} and {after}");
+    // The listing ages it from then, and says when that was.
+    let table = stdout(&roots_list(&image, r#""keepAtLeast": 0"#));
+    let line = table.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains(&date_name(archived)) && line.contains("keep (archived less than 30 days ago)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_root_archived_after_a_60_day_uptime_survives_5_quick_reboots() {
+    require_root();
+    let image = impermanent_layout(256);
+    let (name, _) = root_of_a_60_day_uptime(&image);
+    ok(&rollback(&image, ""));
+    for boot in 1..=5 {
+        image.write("root/etc/hostname", &format!("boot {boot}\n"));
+        ok(&rollback(&image, ""));
+    }
+    let names = image.names("old_roots");
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert!(names.contains(&name), "the first archive stays retentionDays: {names:?}");
 }
 
 #[test]
@@ -561,8 +605,8 @@ fn roots_list_shows_what_the_next_rollback_prunes() {
     };
     assert!(table.starts_with("NAME"), "{table}");
     let old = line("2026-01-01_00:00:00");
-    assert!(old.contains("prune (older than 30 days") && old.contains(" 2 "), "{old}");
-    assert!(line(YOUNG).contains("keep (younger than 30 days)"), "{table}");
+    assert!(old.contains("prune (archived more than 30 days ago") && old.contains(" 2 "), "{old}");
+    assert!(line(YOUNG).contains("keep (archived less than 30 days ago)"), "{table}");
     let root_name = date_name(image.mtime("root"));
     let root = line(&root_name);
     assert!(

@@ -283,6 +283,7 @@ fn clock_in_1970_skips_pruning_but_archives_and_recreates() {
     assert_eq!(image.names("old_roots").len(), 3);
     assert!(image.is_subvolume("root") && image.names("root").is_empty(), "fresh root");
     inv.check(&image, "after a 1970 boot");
+    assert_eq!(image.archived_at(&this_runs_archive(&image)), None, "no 1970 archive time");
     // With a good clock, the next boot prunes.
     let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -302,6 +303,8 @@ fn clock_before_the_newest_archive_skips_pruning() {
     assert!(text(&out).contains("before the newest archived root"), "{}", text(&out));
     assert!(image.exists(&format!("old_roots/{EXPIRED}")), "nothing pruned");
     inv.check(&image, "after a boot with a clock behind");
+    // A clock behind dates nothing: the archive is aged by its mtime, as before this version.
+    assert_eq!(image.archived_at(&this_runs_archive(&image)), None);
 }
 
 #[test]
@@ -324,18 +327,66 @@ fn clock_before_the_build_date_skips_pruning() {
     inv.check(&image, "after a boot with a clock before the build");
 }
 
+/// The archive this run made (the newest subvolume in old_roots holding the last boot's root).
+fn this_runs_archive(image: &Image) -> String {
+    let copies = copies_of_old_root(image);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    copies[0].clone()
+}
+
 #[test]
-fn far_future_clock_still_keeps_the_newest() {
+fn far_future_clock_prunes_nothing_and_warns() {
     require_root();
     let image = Fixture::Normal.build();
+    let inv = Invariants::record(&image, Fixture::Normal);
     let future = now() + 100 * 365 * DAY;
-    let out = lethe_rollback(&image, r#""keepAtLeast": 2"#, &[("LETHE_NOW", future.to_string())]);
+    let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[("LETHE_NOW", future.to_string())]);
     assert!(out.status.success(), "{}", text(&out));
-    // Everything looks expired, but keepAtLeast keeps the two newest: this boot's and young.
-    let names = image.names("old_roots");
-    assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.contains(&YOUNG.to_string()), "{names:?}");
-    assert_eq!(copies_of_old_root(&image).len(), 1);
+    assert!(
+        text(&out).contains("after the last change on this filesystem or its newest archive"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("(pruning skipped: clock untrusted)"), "{}", text(&out));
+    assert!(image.exists(&format!("old_roots/{EXPIRED}")), "nothing pruned: {:?}", image.names("old_roots"));
+    assert_eq!(image.names("old_roots").len(), 3);
+    inv.check(&image, "after a boot with a clock a century ahead");
+    // A clock ahead still dates the archive (an early date would prune it too soon)...
+    let made = this_runs_archive(&image);
+    assert_eq!(image.archived_at(&made), Some(future));
+    // ...so the next boot, with the right clock, is behind it: still nothing pruned, and the
+    // message says which archive and how to correct it.
+    let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let name = made.trim_start_matches("old_roots/");
+    assert!(text(&out).contains(&format!("before the newest archived root {name:?}")), "{}", text(&out));
+    assert!(text(&out).contains("setfattr -n trusted.lethe.archived"), "{}", text(&out));
+    assert!(image.exists(&format!("old_roots/{EXPIRED}")), "nothing pruned");
+    // Corrected as it says, the next boot prunes.
+    image.set_archived_at(&made, now() - DAY);
+    let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!image.exists(&format!("old_roots/{EXPIRED}")), "{}", text(&out));
+    assert!(image.exists(&made), "archived a day ago: kept");
+}
+
+#[test]
+fn a_60_day_uptime_then_31_days_later_prunes_by_archive_time() {
+    require_root();
+    let image = impermanent_layout(256);
+    image.set_mtime("root", now() - 60 * DAY);
+    let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = this_runs_archive(&image);
+    // 29 days later (the disk used every day since: its last change is recent), still kept;
+    // 31 days later, pruned.
+    for (days, kept) in [(29, true), (31, false)] {
+        image.set_archived_at(&first, now() - days * DAY);
+        image.write("root/etc/hostname", &format!("{days} days later\n"));
+        let out = lethe_rollback(&image, r#""keepAtLeast": 0"#, &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(image.exists(&first), kept, "{days} days after it was archived: {}", text(&out));
+    }
 }
 
 #[test]

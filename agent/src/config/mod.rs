@@ -14,8 +14,8 @@ pub mod rollback;
 pub mod ssh;
 pub mod unlock;
 
+use reader::At;
 pub use reader::ConfigError;
-use reader::{error, At};
 use serde::Serialize;
 use std::path::Path;
 
@@ -63,9 +63,7 @@ impl std::error::Error for LoadError {}
 
 impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            error("", format!("not valid JSON at line {} column {}: {e}", e.line(), e.column()))
-        })?;
+        let value = reader::parse_json(text)?;
         let obj = At { value: &value, path: "" }.object_of(FIELDS)?;
         let version = obj.required("version", |v| match v.value.as_u64() {
             Some(VERSION) => Ok(VERSION),

@@ -2,7 +2,9 @@
 //! JSON path and what was expected (`rollback.retentionDays: expected ..., got -3`). serde's own
 //! derive errors carry no path and speak in Rust types, which a NixOS user cannot act on.
 
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -25,6 +27,100 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Parses the config text. JSON allows an object to name a key twice and serde_json's `Value`
+/// keeps the last one silently (`"maxTries": 1, "maxTries": 100` reads as 100): a repeated key
+/// is refused instead, naming its path, as an unknown one is.
+pub fn parse_json(text: &str) -> Result<Value> {
+    let repeated = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = Strict { path: String::new(), repeated: &repeated }.deserialize(&mut de);
+    match parsed.and_then(|value| de.end().map(|()| value)) {
+        Ok(value) => Ok(value),
+        Err(e) => match repeated.into_inner() {
+            Some(path) => Err(error(&path, "given twice; a field may appear only once")),
+            None => Err(error("", format!("not valid JSON at line {} column {}: {e}", e.line(), e.column()))),
+        },
+    }
+}
+
+/// Builds a `Value` like serde_json's own, but fails on a repeated key, leaving its JSON path
+/// in `repeated` (serde's error type cannot carry it).
+struct Strict<'r> {
+    path: String,
+    repeated: &'r RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> std::result::Result<Value, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_f64<E>(self, n: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let path = format!("{}[{}]", self.path, items.len());
+            match seq.next_element_seed(Strict { path, repeated: self.repeated })? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> std::result::Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let path = child_path(&self.path, &key);
+            if map.contains_key(&key) {
+                *self.repeated.borrow_mut() = Some(path);
+                return Err(serde::de::Error::custom("a key given twice"));
+            }
+            let value = access.next_value_seed(Strict { path, repeated: self.repeated })?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// The JSON path of `key` inside the object at `path`: `a.b`, or `a."/var/lib"` for a key that
+/// is not a plain word.
+fn child_path(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        format!("{path}.{key}")
+    } else {
+        format!("{path}.{key:?}")
+    }
+}
 
 /// One value and the path that leads to it.
 #[derive(Clone, Copy)]
@@ -143,13 +239,7 @@ pub struct Object<'a> {
 
 impl<'a> Object<'a> {
     pub fn child_path(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            format!("{}.{key}", self.path)
-        } else {
-            format!("{}.{key:?}", self.path)
-        }
+        child_path(&self.path, key)
     }
 
     /// Calls `read` on the field when present and not null.

@@ -217,3 +217,28 @@ fn stage2_mounts_are_kept_clear_of() {
         assert_eq!(c.rollback.unwrap().stage2_mounts.len(), 1, "{mounts}");
     }
 }
+
+#[test]
+fn the_strict_json_reader_reads_what_serde_json_reads() {
+    let text = r#"{"a": [1, -2, 3.5, 1e300, true, null, "s\u00e9", {"b": {}}, []], "c": {"d": 18446744073709551615}}"#;
+    let strict = reader::parse_json(text).unwrap();
+    assert_eq!(strict, serde_json::from_str::<serde_json::Value>(text).unwrap());
+    // The same key in two different objects is not a repetition.
+    assert!(reader::parse_json(r#"{"a": {"x": 1}, "b": {"x": 1}, "l": [{"x": 1}, {"x": 2}]}"#).is_ok());
+}
+
+#[test]
+fn a_repeated_key_is_refused_with_its_path() {
+    let cases = [
+        (r#"{"version": 1, "version": 1}"#, "version: given twice"),
+        (r#"{"l": [{"x": 1}, {"x": 2, "y": 0, "x": 3}]}"#, "l[1].x: given twice"),
+        (r#"{"a": {"/var/lib": 1, "/var/lib": 2}}"#, r#"a."/var/lib": given twice"#),
+    ];
+    for (text, want) in cases {
+        let e = reader::parse_json(text).unwrap_err().to_string();
+        assert!(e.starts_with(want), "{text}: {e}");
+    }
+    // Broken JSON still says where.
+    let e = reader::parse_json(r#"{"a": 1,}"#).unwrap_err().to_string();
+    assert!(e.starts_with("not valid JSON at line 1 column 9"), "{e}");
+}

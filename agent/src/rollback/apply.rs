@@ -6,7 +6,7 @@
 //! libbtrfsutil takes paths, so it is handed `/proc/self/fd/N/...`, which resolves through the
 //! mount's file descriptor; our own calls use `*at` syscalls relative to it.
 
-use super::plan::{Entry, Kind};
+use super::plan::{Entry, Kind, ARCHIVED_XATTR};
 use crate::error::{Context, Error, Result};
 use rustix::fd::OwnedFd;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -229,10 +229,64 @@ impl TopLevel {
             .map(|name| {
                 let path = format!("{rel}/{name}");
                 let (kind, mtime) = self.stat(&path)?;
-                let created = if kind == Kind::Subvolume { self.created(&path)? } else { 0 };
-                Ok(Entry { name, kind, mtime, created })
+                let (created, archived) = if kind == Kind::Subvolume {
+                    (self.created(&path)?, self.archived(&path)?)
+                } else {
+                    (0, None)
+                };
+                Ok(Entry { name, kind, mtime, archived, created })
             })
             .collect()
+    }
+
+    /// When subvolume `rel` was archived ([`ARCHIVED_XATTR`]); `None` when not recorded, or
+    /// not a number lethe wrote (then it is aged by its mtime, like an archive of an earlier
+    /// lethe).
+    pub fn archived(&self, rel: &str) -> Result<Option<i64>> {
+        let fd = self.open_dir(rel)?;
+        let mut buf = [0u8; 32];
+        match rustix::fs::fgetxattr(&fd, ARCHIVED_XATTR, &mut buf) {
+            Ok(n) => {
+                let time = std::str::from_utf8(&buf[..n]).ok().and_then(|t| t.parse().ok());
+                if time.is_none() {
+                    log::warn!(
+                        "{}: {ARCHIVED_XATTR} is not a number of seconds: aged by its mtime",
+                        self.at(rel)
+                    );
+                }
+                Ok(time)
+            }
+            Err(rustix::io::Errno::NODATA) => Ok(None),
+            Err(rustix::io::Errno::RANGE) => {
+                log::warn!("{}: {ARCHIVED_XATTR} is too long: aged by its mtime", self.at(rel));
+                Ok(None)
+            }
+            Err(e) => Err(Error::msg(format!("{}: cannot read {ARCHIVED_XATTR}: {e}", self.at(rel)))),
+        }
+    }
+
+    /// Records on directory `rel` that it is archived at `time` ([`ARCHIVED_XATTR`]).
+    pub fn set_archived(&self, rel: &str, time: i64) -> Result<()> {
+        let fd = self.open_dir(rel)?;
+        rustix::fs::fsetxattr(
+            &fd,
+            ARCHIVED_XATTR,
+            time.to_string().as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        )
+        .with_context(|| format!("{}: cannot set {ARCHIVED_XATTR}", self.at(rel)))
+    }
+
+    /// The filesystem's own time of its last change: the newest change time (ctime of the root
+    /// item, set by the kernel's clock in each transaction that changes the subvolume) of every
+    /// subvolume, the top level included.
+    pub fn last_change(&self) -> Result<i64> {
+        let what = || format!("{}: cannot read the subvolumes' change times", self.device.display());
+        let top = libbtrfsutil::subvolume_info(self.proc_path("")).with_context(what)?;
+        let iter =
+            libbtrfsutil::IterateSubvolume::new(self.proc_path("")).iter_with_info().with_context(what)?;
+        iter.map(|item| item.map(|(_, info)| info.ctime()).with_context(what))
+            .try_fold(top.ctime(), |newest, ctime| Ok(newest.max(ctime?)))
     }
 
     /// The transaction that created subvolume `rel` (its otransid).

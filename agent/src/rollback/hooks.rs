@@ -6,6 +6,7 @@ pub const FAULT_POINTS: &[&str] = &[
     "loaded",
     "mounted",
     "archive-dir",
+    "archive-dated",
     "archived",
     "root-deleted",
     "root-created",

@@ -1,6 +1,8 @@
-//! Root rollback on btrfs: archive `root` into the archive directory (named after its mtime),
-//! create a fresh `root` (empty, or a snapshot of `blankSnapshot`), then delete archived roots
-//! older than `retentionDays` with all their nested subvolumes, keeping the `keepAtLeast` newest.
+//! Root rollback on btrfs: archive `root` into the archive directory (named after its mtime,
+//! the time of archiving recorded in [`plan::ARCHIVED_XATTR`]), create a fresh `root` (empty,
+//! or a snapshot of `blankSnapshot`), then delete archived roots archived more than
+//! `retentionDays` ago with all their nested subvolumes, keeping the `keepAtLeast` newest and
+//! the one this run made.
 //!
 //! Decisions live in [`plan`] (pure, unit-tested); [`apply`] makes the syscalls. Crash safety
 //! comes from the order: every step is one atomic btrfs operation, and btrfs commits them in

@@ -10,6 +10,12 @@ pub const DAY: i64 = 86_400;
 /// deletion starts: a crash mid-way leaves a name that says "finish me", whatever the clock.
 pub const DELETING_PREFIX: &str = ".lethe-deleting.";
 
+/// The extended attribute on an archived root's top directory that says when it was archived
+/// (epoch seconds, in decimal). Set on root just before the rename that archives it, so it
+/// travels with it: an archive without it was made by an earlier lethe (or while the clock was
+/// behind), and is aged by its mtime. `trusted.`: only root can set or read it.
+pub const ARCHIVED_XATTR: &str = "trusted.lethe.archived";
+
 /// What sits at a path, as far as the rollback cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -37,12 +43,23 @@ impl Kind {
 pub struct Entry {
     pub name: String,
     pub kind: Kind,
-    /// Modification time of the entry, seconds since the epoch: its age, for `retentionDays`.
+    /// Modification time of the entry, seconds since the epoch (of root's top directory: when
+    /// an entry of `/` last changed, not when it was archived).
     pub mtime: i64,
+    /// When it was archived, from [`ARCHIVED_XATTR`]: its age, for `retentionDays`.
+    pub archived: Option<i64>,
     /// For a subvolume, the btrfs transaction that created it (otransid; 0 otherwise). It
     /// orders archived roots by the boot that made them, whatever the clocks said then, so
     /// `keepAtLeast` keeps the last boots' roots even when a dead RTC dated one 1970.
     pub created: u64,
+}
+
+impl Entry {
+    /// The time its age counts from: when it was archived, or (archived by an earlier lethe,
+    /// which did not record it) its mtime.
+    pub fn archive_time(&self) -> i64 {
+        self.archived.unwrap_or(self.mtime)
+    }
 }
 
 /// Formats epoch seconds as `YYYY-MM-DD_HH:MM:SS` in UTC (the script's `date +%Y-%m-%d_%H:%M:%S`
@@ -112,16 +129,24 @@ pub fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
     (2..).map(|i| format!("{base}_{i}")).find(free).expect("some suffix is free")
 }
 
+/// Root as an entry of the archive under `name`, the name it is about to get: so the clock
+/// check and `roots list` see it as the next rollback will.
+pub fn root_entry(state: &State, name: String, archived: Option<i64>) -> Entry {
+    Entry { name, kind: Kind::Subvolume, mtime: state.root_mtime, archived, created: state.root_created }
+}
+
 /// What happens to one archive entry, and why (the why is logged and listed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fate {
     /// Kept: among the `keepAtLeast` newest.
     KeepNewest(u32),
-    /// Kept: not older than `retentionDays`.
+    /// Kept: root, archived by this rollback (whatever the clock and `retentionDays` say).
+    KeepCurrent,
+    /// Kept: archived `retentionDays` ago or less.
     KeepYoung,
     /// Kept: it would be pruned, but the clock cannot be trusted.
     KeepClock,
-    /// Deleted: older than `retentionDays`.
+    /// Deleted: archived more than `retentionDays` ago.
     Prune { age: i64 },
     /// Deleted: a deletion interrupted earlier (its name has [`DELETING_PREFIX`]).
     Finish,
@@ -140,10 +165,11 @@ impl Fate {
     pub fn describe(&self, retention_days: u32) -> String {
         match self {
             Fate::KeepNewest(n) => format!("keep (one of the {n} newest)"),
-            Fate::KeepYoung => format!("keep (younger than {retention_days} days)"),
+            Fate::KeepCurrent => "keep (archived by this rollback)".into(),
+            Fate::KeepYoung => format!("keep (archived less than {retention_days} days ago)"),
             Fate::KeepClock => "keep (expired, but pruning is off: clock untrusted)".into(),
             Fate::Prune { age } => {
-                format!("prune (older than {retention_days} days: {})", format_age(*age))
+                format!("prune (archived more than {retention_days} days ago: {})", format_age(*age))
             }
             Fate::Finish => "delete (finishing an interrupted deletion)".into(),
             Fate::Ignore => "ignore (not a subvolume)".into(),
@@ -155,8 +181,30 @@ impl Fate {
 /// Why pruning by age is off this time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClockDistrust {
-    BeforeBuild { now: i64, build: i64 },
-    BeforeNewest { now: i64, newest: String, mtime: i64 },
+    BeforeBuild {
+        now: i64,
+        build: i64,
+    },
+    BeforeNewest {
+        now: i64,
+        newest: String,
+        mtime: i64,
+    },
+    /// More than `days` after everything the disk knows (the newest archive time and the
+    /// filesystem's last change): every archive would expire at once.
+    FarAhead {
+        now: i64,
+        last: i64,
+        days: u32,
+    },
+}
+
+impl ClockDistrust {
+    /// Whether the clock is behind a time the disk knows: then this run records no archive
+    /// time (a time from such a clock would age the archive too soon).
+    pub fn behind(&self) -> bool {
+        !matches!(self, ClockDistrust::FarAhead { .. })
+    }
 }
 
 impl std::fmt::Display for ClockDistrust {
@@ -171,9 +219,20 @@ impl std::fmt::Display for ClockDistrust {
             ClockDistrust::BeforeNewest { now, newest, mtime } => write!(
                 f,
                 "the clock says {} (UTC), before the newest archived root {newest:?} ({}): not pruning \
-                 old roots this boot (if that archive's date is wrong, `touch` it or delete it)",
+                 old roots this boot (if that archive's date is wrong, delete it, or set the time it \
+                 was archived: `setfattr -n {ARCHIVED_XATTR} -v EPOCH_SECONDS` on it)",
                 format_utc(*now),
                 format_utc(*mtime)
+            ),
+            ClockDistrust::FarAhead { now, last, days } => write!(
+                f,
+                "the clock says {} (UTC), {} after the last change on this filesystem or its newest \
+                 archive ({}): more than retentionDays ({days}), so every archived root would be \
+                 pruned at once; not pruning old roots this boot (if the clock is right, the \
+                 machine was off that long: the next boot prunes)",
+                format_utc(*now),
+                format_age(now - last),
+                format_utc(*last)
             ),
         }
     }
@@ -201,31 +260,57 @@ impl Pruning {
     }
 }
 
+/// The entries that are lethe's archived roots: subvolumes under a name lethe gives.
+fn archives(entries: &[Entry]) -> impl Iterator<Item = &Entry> {
+    entries.iter().filter(|e| e.kind == Kind::Subvolume && is_archive_name(&e.name))
+}
+
+/// Whether pruning by age is off at time `now`, decided before the rollback changes anything:
+/// from the archive directory (with root, under the name it is about to get, when it is about
+/// to be archived) and `last_change`, the filesystem's own time of its last change (the
+/// newest change time of its subvolumes; 0 when unknown). The clock is distrusted before the
+/// build date, before the newest archive's time, and more than `retentionDays` after both the
+/// newest archive time and the last change.
+pub fn distrust(entries: &[Entry], now: i64, policy: Policy, last_change: i64) -> Option<ClockDistrust> {
+    if now < policy.build_time {
+        return Some(ClockDistrust::BeforeBuild { now, build: policy.build_time });
+    }
+    let newest = archives(entries).max_by_key(|a| a.archive_time());
+    if let Some(newest) = newest.filter(|n| now < n.archive_time()) {
+        let (newest, mtime) = (newest.name.clone(), newest.archive_time());
+        return Some(ClockDistrust::BeforeNewest { now, newest, mtime });
+    }
+    let last = newest.map_or(last_change, |n| n.archive_time().max(last_change));
+    let far = last > 0 && now - last > i64::from(policy.retention_days) * DAY;
+    far.then_some(ClockDistrust::FarAhead { now, last, days: policy.retention_days })
+}
+
 /// Decides the fate of every entry of the archive directory at time `now`.
 ///
 /// Only subvolumes named by lethe ([`is_archive_name`]) are archives: other entries are left
 /// alone (and do not count as kept). The `keepAtLeast` newest archives (by creation, see
-/// [`Entry::created`]) are always kept; of the rest, those older than `retentionDays` are pruned, unless the clock is untrusted (before the build date, or before the newest
-/// archive), in which case nothing is pruned by age. Interrupted deletions are always finished.
-pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
-    let mut archives: Vec<&Entry> =
-        entries.iter().filter(|e| e.kind == Kind::Subvolume && is_archive_name(&e.name)).collect();
+/// [`Entry::created`]) and `this_run`, the one this rollback made, are always kept; of the
+/// rest, those archived more than `retentionDays` ago ([`Entry::archive_time`]) are pruned,
+/// unless the clock is untrusted (`distrust`, see [`distrust`]), in which case nothing is
+/// pruned by age. Interrupted deletions are always finished.
+pub fn prune(
+    entries: &[Entry],
+    now: i64,
+    policy: Policy,
+    this_run: Option<&str>,
+    distrust: Option<ClockDistrust>,
+) -> Pruning {
+    let mut archives: Vec<&Entry> = archives(entries).collect();
     // Newest first: by creation, then mtime, then name, so the order (and the choice) is stable.
     archives.sort_by(|a, b| (b.created, b.mtime, &b.name).cmp(&(a.created, a.mtime, &a.name)));
 
-    let distrust = if now < policy.build_time {
-        Some(ClockDistrust::BeforeBuild { now, build: policy.build_time })
-    } else {
-        archives.iter().max_by_key(|a| a.mtime).filter(|newest| now < newest.mtime).map(|newest| {
-            ClockDistrust::BeforeNewest { now, newest: newest.name.clone(), mtime: newest.mtime }
-        })
-    };
-
     let mut fates: Vec<(Entry, Fate)> = Vec::with_capacity(entries.len());
     for (i, entry) in archives.iter().enumerate() {
-        let age = now - entry.mtime;
+        let age = now - entry.archive_time();
         let fate = if i < policy.keep_at_least as usize {
             Fate::KeepNewest(policy.keep_at_least)
+        } else if Some(entry.name.as_str()) == this_run {
+            Fate::KeepCurrent
         } else if age <= i64::from(policy.retention_days) * DAY {
             Fate::KeepYoung
         } else if distrust.is_some() {
@@ -300,6 +385,9 @@ pub struct State {
     pub root_mtime: i64,
     /// Root's creation transaction (see [`Entry::created`]).
     pub root_created: u64,
+    /// The filesystem's own time of its last change before this run: the newest change time
+    /// (root item ctime) of its subvolumes, the top level included.
+    pub last_change: i64,
     /// Kind of the archive path and of each of its parent components, outermost first.
     pub archive: Vec<(String, Kind)>,
     /// Kind of root's parent directories, outermost first (empty when root is at the top).
@@ -315,9 +403,12 @@ pub struct State {
 pub enum Step {
     /// `mkdir` the archive directory (and missing parents, each named here).
     MakeArchiveDir(Vec<String>),
-    /// Rename root into the archive under this name.
+    /// Record the time in root's [`ARCHIVED_XATTR`] (none when the clock is behind), then
+    /// rename root into the archive under this name. A crash between the two leaves root in
+    /// place with a time the rerun replaces.
     Archive {
         to: String,
+        at: Option<i64>,
     },
     /// Root is already fresh (see [`State::root_fresh`]): nothing to archive or create.
     KeepFreshRoot,
@@ -366,9 +457,15 @@ pub fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
 }
 
 /// The steps that bring any state (first boot, normal boot, or what a crash left) to: root
-/// archived, a fresh root in place. Pruning follows these steps (see [`prune`]): the new root
-/// exists before anything is deleted, so a failed deletion never stops the boot.
-pub fn steps(state: &State, taken: &BTreeSet<String>, blank: Option<&str>) -> Vec<Step> {
+/// archived (recording `archived_at`, see [`Step::Archive`]), a fresh root in place. Pruning
+/// follows these steps (see [`prune`]): the new root exists before anything is deleted, so a
+/// failed deletion never stops the boot.
+pub fn steps(
+    state: &State,
+    taken: &BTreeSet<String>,
+    blank: Option<&str>,
+    archived_at: Option<i64>,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let missing: Vec<String> =
         state.archive.iter().filter(|(_, k)| *k == Kind::Missing).map(|(p, _)| p.clone()).collect();
@@ -382,7 +479,7 @@ pub fn steps(state: &State, taken: &BTreeSet<String>, blank: Option<&str>) -> Ve
             if !missing.is_empty() {
                 steps.push(Step::MakeArchiveDir(missing));
             }
-            steps.push(Step::Archive { to: archive_name(state.root_mtime, taken) });
+            steps.push(Step::Archive { to: archive_name(state.root_mtime, taken), at: archived_at });
         }
         _ => {}
     }

@@ -6,8 +6,14 @@ use crate::config::rollback::Rollback;
 
 /// The human-readable table of `lethe roots list`.
 pub fn render(listing: &Listing, config: &Rollback) -> String {
-    let mut table: Vec<[String; 5]> =
-        vec![["NAME".into(), "MODIFIED (UTC)".into(), "AGE".into(), "NESTED".into(), "NEXT ROLLBACK".into()]];
+    let mut table: Vec<[String; 6]> = vec![[
+        "NAME".into(),
+        "MODIFIED (UTC)".into(),
+        "ARCHIVED (UTC)".into(),
+        "AGE".into(),
+        "NESTED".into(),
+        "NEXT ROLLBACK".into(),
+    ]];
     for row in &listing.rows {
         let is_root = Some(&row.name) == listing.root_as.as_ref();
         let name =
@@ -16,16 +22,19 @@ pub fn render(listing: &Listing, config: &Rollback) -> String {
             (Fate::Ignore, kind) => format!("ignore ({}, not a subvolume)", kind.describe()),
             (fate, _) => fate.describe(config.retention_days),
         };
+        // `*`: no archive time recorded, aged by its mtime (see the note below the table).
+        let archived = if row.archived_recorded || row.kind != Kind::Subvolume { "" } else { "*" };
         table.push([
             name,
             plan::format_utc(row.mtime),
-            plan::format_age(listing.now - row.mtime),
+            format!("{}{archived}", plan::format_utc(row.archived)),
+            plan::format_age(listing.now - row.archived),
             row.nested.map_or("-".into(), |n| n.to_string()),
             fate,
         ]);
     }
     let widths: Vec<usize> =
-        (0..5).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        (0..6).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in &table {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
@@ -52,6 +61,13 @@ pub fn render(listing: &Listing, config: &Rollback) -> String {
             listing.archive
         ));
     }
+    let unrecorded = listing.rows.iter().any(|r| r.kind == Kind::Subvolume && !r.archived_recorded);
+    if unrecorded {
+        out.push_str(
+            "* no archive time recorded (archived by an earlier lethe, or while the clock was behind): \
+             aged from its last modification.\n",
+        );
+    }
     if let Some(d) = &listing.distrust {
         out.push_str(&format!("warning: {d}\n"));
     }
@@ -70,7 +86,7 @@ pub fn render_json(listing: &Listing, config: &Rollback) -> String {
         .iter()
         .map(|row| {
             let next = match &row.fate {
-                Fate::KeepNewest(_) | Fate::KeepYoung | Fate::KeepClock => "keep",
+                Fate::KeepNewest(_) | Fate::KeepCurrent | Fate::KeepYoung | Fate::KeepClock => "keep",
                 Fate::Prune { .. } | Fate::Finish => "delete",
                 Fate::Ignore | Fate::Foreign => "ignore",
             };
@@ -84,7 +100,10 @@ pub fn render_json(listing: &Listing, config: &Rollback) -> String {
                 },
                 "modified": row.mtime,
                 "modifiedUtc": plan::format_utc(row.mtime),
-                "ageSeconds": listing.now - row.mtime,
+                "archived": row.archived,
+                "archivedUtc": plan::format_utc(row.archived),
+                "archivedRecorded": row.archived_recorded,
+                "ageSeconds": listing.now - row.archived,
                 "nestedSubvolumes": row.nested,
                 "nextRollback": next,
                 "reason": row.fate.describe(config.retention_days),

@@ -116,6 +116,7 @@ pub(super) fn gather(top: &TopLevel, config: &Rollback) -> Result<State> {
     Ok(State {
         root,
         root_created,
+        last_change: top.last_change()?,
         root_empty,
         root_fresh,
         root_mtime,
@@ -155,8 +156,17 @@ fn execute(top: &TopLevel, config: &Rollback, step: &Step, report: &mut Report) 
             }
             fault("archive-dir");
         }
-        Step::Archive { to } => {
+        Step::Archive { to, at } => {
             let to = format!("{}/{to}", config.archive);
+            // Recorded before the rename, so that it travels with root (a crash in between
+            // leaves root in place, and the rerun records its own time). Not recorded, the
+            // archive is aged by its mtime: worth a warning, not a failed boot.
+            if let Some(at) = at {
+                match top.set_archived(root, *at) {
+                    Ok(()) => fault("archive-dated"),
+                    Err(e) => log::warn!("{e}: {to} will be aged by its last modification"),
+                }
+            }
             top.rename(root, &to)?;
             log::info!("moved {root} to {to} (named after {root}'s last modification)");
             report.archived = Some(to);
@@ -207,8 +217,11 @@ fn delete_archive(top: &TopLevel, config: &Rollback, entry: &Entry, fate: &Fate)
         "deleted {archive}/{} with {nested} nested subvolume(s): {}",
         entry.name,
         match fate {
-            Fate::Prune { age } =>
-                format!("older than {} days ({} old)", config.retention_days, plan::format_age(*age)),
+            Fate::Prune { age } => format!(
+                "archived more than {} days ago ({} ago)",
+                config.retention_days,
+                plan::format_age(*age)
+            ),
             _ => "finishing a deletion a previous run started".into(),
         }
     );
@@ -216,13 +229,21 @@ fn delete_archive(top: &TopLevel, config: &Rollback, entry: &Entry, fate: &Fate)
     Ok(nested)
 }
 
-/// Deletes what [`plan::prune`] chooses in the archive directory; failed deletions are
-/// reported, not returned (the next run retries them). Fails only when the archive cannot be
-/// listed.
-fn prune(top: &TopLevel, config: &Rollback, now: i64, report: &mut Report) -> Result<()> {
+/// Deletes what [`plan::prune`] chooses in the archive directory (never `this_run`, the
+/// archive this run made; nothing by age when the clock is distrusted, as decided before the
+/// run changed anything); failed deletions are reported, not returned (the next run retries
+/// them). Fails only when the archive cannot be listed.
+fn prune(
+    top: &TopLevel,
+    config: &Rollback,
+    now: i64,
+    this_run: Option<&str>,
+    distrust: Option<plan::ClockDistrust>,
+    report: &mut Report,
+) -> Result<()> {
     hooks::failure("list-archive")?;
     let entries = top.list(&config.archive)?;
-    let pruning = plan::prune(&entries, now, policy(config));
+    let pruning = plan::prune(&entries, now, policy(config), this_run, distrust);
     if let Some(distrust) = &pruning.distrust {
         log::warn!("{distrust}");
         report.pruning_skipped = Some(distrust.to_string());
@@ -285,16 +306,25 @@ pub fn run(config: &Rollback, mounts: &[Mount]) -> Result<Report> {
     if let Some(why) = guard::check(&top, config, mounts)? {
         return Err(refuse(&top, why));
     }
-    let taken: BTreeSet<String> = top.list(&config.archive)?.into_iter().map(|e| e.name).collect();
+    let mut entries = top.list(&config.archive)?;
+    let taken: BTreeSet<String> = entries.iter().map(|e| e.name.clone()).collect();
+    // The clock is judged on what the disk held before this run: root counts as the archive it
+    // is about to become (its mtime is a time from the last boot's clock).
+    if state.root == Kind::Subvolume && !state.root_fresh {
+        entries.push(plan::root_entry(&state, plan::archive_name(state.root_mtime, &taken), None));
+    }
+    let distrust = plan::distrust(&entries, now, policy(config), state.last_change);
+    let archived_at = (!distrust.as_ref().is_some_and(|d| d.behind())).then_some(now);
 
     let mut report = Report::default();
-    for step in plan::steps(&state, &taken, config.blank_snapshot.as_deref()) {
+    for step in plan::steps(&state, &taken, config.blank_snapshot.as_deref(), archived_at) {
         execute(&top, config, &step, &mut report)?;
     }
 
     // The new root is in place: from here on nothing fails the boot. A listing that fails
     // leaves the old roots for the next boot, which retries (root is fresh then, and kept).
-    if let Err(e) = prune(&top, config, now, &mut report) {
+    let this_run = report.archived.as_deref().and_then(|a| a.rsplit('/').next()).map(str::to_string);
+    if let Err(e) = prune(&top, config, now, this_run.as_deref(), distrust, &mut report) {
         log::warn!(
             "{e}: old roots not pruned this boot (the fresh root is in place; the next rollback retries)"
         );

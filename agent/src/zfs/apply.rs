@@ -57,9 +57,15 @@ pub fn gather(d: &Datasets) -> Result<Facts> {
             "-o",
             "name,property,value,source",
         ]);
-        args.push(plan::properties_to_read(d).join(","));
-        args.extend(wanted);
-        state::parse_get(&run("zfs", &args)?).map_err(Error::msg)?
+        let properties = plan::properties_to_read(d);
+        args.push(properties.join(","));
+        args.extend(wanted.iter().cloned());
+        let text = run("zfs", &args)?;
+        // What zfs get must list: names cannot hold a newline, user property values can.
+        let mut list = strings(&["list", "-H", "-p", "-r", "-t", "filesystem,volume", "-o", "name"]);
+        list.extend(wanted);
+        let names = state::parse_names(&run("zfs", &list)?);
+        state::parse_get_exact(&text, &names, &properties).map_err(Error::msg)?
     };
     let max_recordsize = std::fs::read_to_string("/sys/module/zfs/parameters/zfs_max_recordsize")
         .ok()

@@ -130,7 +130,7 @@ pub fn dirs_to_inspect(d: &Datasets, state: &State) -> Vec<String> {
     for e in entries(d) {
         let Some(m) = e.mountpoint.as_deref().filter(|m| m.starts_with('/')) else { continue };
         let now = state.get(&e.name, "mountpoint").map(|p| p.value.as_str());
-        let pending = state.get(&e.name, MIGRATION_PROPERTY).is_some_and(|p| p.value.starts_with("pending:"));
+        let pending = matches!(pending_migration(&e, state), Ok(Some(_)));
         if now != Some(m) || pending {
             dirs.push(m.to_string());
         }
@@ -407,14 +407,48 @@ fn missing(e: &Entry<'_>, facts: &Facts, steps: &mut Vec<Step>) {
     }
 }
 
+/// The directory an interrupted migration of `e` still has to move, from lethe's record on the
+/// dataset (`pending:DIR`, set with `zfs create -o`); `Err` when the record is not one lethe
+/// wrote for this config. A user property can be set by anyone `zfs allow`ed to and is
+/// inherited by children, so it only confirms what the config says: DIR must be the declared
+/// mountpoint, set on the dataset itself.
+fn pending_migration(e: &Entry<'_>, state: &State) -> Result<Option<String>, String> {
+    let Some(record) = state.get(&e.name, MIGRATION_PROPERTY) else { return Ok(None) };
+    let Some(from) = record.value.strip_prefix("pending:") else { return Ok(None) };
+    let declared = e.mountpoint.as_deref().filter(|m| m.starts_with('/'));
+    if record.source == Source::Local && declared == Some(from) {
+        return Ok(Some(from.to_string()));
+    }
+    let why = if record.source != Source::Local {
+        format!("not set on the dataset itself ({})", record.source.describe())
+    } else {
+        format!("the config names mountpoint {}", declared.unwrap_or("none"))
+    };
+    Err(format!(
+        "{MIGRATION_PROPERTY} is {:?}, but {why}: lethe did not write it, so nothing is migrated; \
+         if no migration of this dataset is under way, run `zfs inherit {MIGRATION_PROPERTY} {}`",
+        record.value,
+        match &record.source {
+            Source::Inherited(from) => from,
+            _ => &e.name,
+        }
+    ))
+}
+
 /// A declared dataset that exists: finish an interrupted migration, then compare each managed
 /// property by normalized value and by source.
 fn existing(e: &Entry<'_>, facts: &Facts, steps: &mut Vec<Step>) {
     let name = &e.name;
     let state = &facts.state;
     let mut want = desired(e);
-    let migration = state.get(name, MIGRATION_PROPERTY).map(|p| p.value.clone()).unwrap_or_default();
-    if let Some(from) = migration.strip_prefix("pending:") {
+    let from = match pending_migration(e, state) {
+        Ok(from) => from,
+        Err(message) => {
+            steps.push(Step::Error { dataset: name.clone(), message });
+            return;
+        }
+    };
+    if let Some(from) = from.as_deref() {
         let temporary = state.get(name, "mountpoint").map(|p| p.value.clone()).unwrap_or_default();
         let u = facts.dirs.get(from).copied().unwrap_or_default();
         let renamed = format!("{from}.lethe-migrated.{}", facts.now);

@@ -67,10 +67,24 @@ impl State {
 }
 
 /// Parses `zfs get -H -p -o name,property,value,source ...`. A line that does not have this
-/// shape is an error naming its number: guessing at a listing lethe does not understand could
-/// mean setting properties on the wrong dataset.
+/// shape, or names a property of a dataset again, is an error naming its number: guessing at a
+/// listing lethe does not understand could mean setting properties on the wrong dataset.
 pub fn parse_get(text: &str) -> Result<State, String> {
     let mut state = State::default();
+    for (number, name, property, value) in lines(text)? {
+        let properties = state.datasets.entry(name.to_string()).or_default();
+        if properties.insert(property.to_string(), value).is_some() {
+            return Err(format!(
+                "zfs get output line {number}: {name} {property} listed twice (a value holding a newline?)"
+            ));
+        }
+    }
+    Ok(state)
+}
+
+/// The lines of `zfs get` output: (line number, name, property, value and source).
+fn lines(text: &str) -> Result<Vec<(usize, &str, &str, Property)>, String> {
+    let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.is_empty() {
             continue;
@@ -86,13 +100,52 @@ pub fn parse_get(text: &str) -> Result<State, String> {
         if name.is_empty() || property.is_empty() {
             return Err(bad());
         }
-        state
-            .datasets
-            .entry(name.to_string())
-            .or_default()
-            .insert(property.to_string(), Property { value: value.to_string(), source });
+        out.push((i + 1, name, property, Property { value: value.to_string(), source }));
+    }
+    Ok(out)
+}
+
+/// Parses the output of `zfs get -r` of `properties` and checks that it lists exactly that
+/// for `datasets` (from `zfs list -o name`, whose names cannot hold a newline): each line a
+/// property asked for of one of them, every property of every dataset once. `zfs get -H` prints
+/// a user property's value raw, so a value holding a newline forges lines, for any dataset, in
+/// the listing of anyone allowed to set a user property anywhere in the pool: output that is
+/// not exactly what was asked for is refused whole.
+pub fn parse_get_exact(text: &str, datasets: &[String], properties: &[String]) -> Result<State, String> {
+    let refuse = |what: String| {
+        Err(format!(
+            "zfs get output {what}; refusing the whole listing (a user property whose value holds a \
+             newline can forge lines)"
+        ))
+    };
+    let mut state = State::default();
+    for (number, name, property, value) in lines(text)? {
+        if !datasets.iter().any(|d| d == name) {
+            return refuse(format!("line {number}: {name} is not a dataset zfs list names"));
+        }
+        if !properties.iter().any(|p| p == property) {
+            return refuse(format!("line {number}: {name}: {property} was not asked for"));
+        }
+        let listed = state.datasets.entry(name.to_string()).or_default();
+        if listed.insert(property.to_string(), value).is_some() {
+            return refuse(format!("line {number}: {name} {property} listed twice"));
+        }
+    }
+    for name in datasets {
+        let listed = state.datasets.get(name).map_or(0, BTreeMap::len);
+        if listed != properties.len() {
+            return refuse(format!(
+                "lists {listed} of the {} properties asked for of {name} (a dataset made meanwhile?)",
+                properties.len()
+            ));
+        }
     }
     Ok(state)
+}
+
+/// Dataset names from `zfs list -H -o name`, one a line.
+pub fn parse_names(text: &str) -> Vec<String> {
+    text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
 /// The `zpool list -o` columns [`parse_pools`] reads.
@@ -169,6 +222,65 @@ mod tests {
             assert!(e.starts_with("zfs get output line 2:"), "{e}");
         }
         assert!(parse_pools("tank\n").is_err());
+    }
+
+    fn asked() -> (Vec<String>, Vec<String>) {
+        let names = parse_names("tank\ntank/a\ntank/b\n");
+        (names, vec!["lethe:migration".into(), "mountpoint".into(), "note:x".into()])
+    }
+
+    /// `zfs get -r` of [`asked`], with `note` as the value of tank/a's `note:x`.
+    fn listing(note: &str) -> String {
+        format!(
+            "tank\tlethe:migration\t-\t-\ntank\tmountpoint\t/tank\tdefault\ntank\tnote:x\t-\t-\n\
+             tank/a\tlethe:migration\t-\t-\ntank/a\tmountpoint\t/a\tlocal\ntank/a\tnote:x\t{note}\tlocal\n\
+             tank/b\tlethe:migration\t-\t-\ntank/b\tmountpoint\t/b\tlocal\ntank/b\tnote:x\t-\t-\n"
+        )
+    }
+
+    #[test]
+    fn an_exact_listing_is_read() {
+        let (names, props) = asked();
+        let s = parse_get_exact(&listing("two\twords"), &names, &props).unwrap();
+        assert_eq!(s.datasets.len(), 3);
+        assert_eq!(s.get("tank/a", "note:x").unwrap().value, "two\twords");
+        assert_eq!(s.get("tank/b", "lethe:migration").unwrap().source, Source::None);
+    }
+
+    #[test]
+    fn a_value_with_a_newline_cannot_forge_lines() {
+        let (names, props) = asked();
+        let forged = [
+            // Another dataset's migration record: listed twice.
+            ("x\tlocal\ntank/b\tlethe:migration\tpending:/etc", "line 8: tank/b lethe:migration listed twice"),
+            ("x\tlocal\ntank\tlethe:migration\tpending:/etc", "line 7: tank lethe:migration listed twice"),
+            // A whole dataset that does not exist.
+            (
+                "x\tlocal\ntank/ghost\tlethe:migration\tpending:/etc\tlocal\ntank/ghost\tmountpoint\t/etc\tlocal\n\
+                 tank/ghost\tnote:x\ty",
+                "line 7: tank/ghost is not a dataset zfs list names",
+            ),
+            // A property not asked for.
+            ("x\tlocal\ntank/b\tmounted\tyes", "line 7: tank/b: mounted was not asked for"),
+            // A value cut short: its line lacks the source.
+            ("x\ntank/b", "line 6: expected name, property, value, source"),
+        ];
+        for (note, want) in forged {
+            let text = listing(note);
+            let e = parse_get_exact(&text, &names, &props).unwrap_err();
+            assert!(e.starts_with(&format!("zfs get output {want}")), "{note:?}: {e}");
+            // The parser of the plan's table cases refuses a repeated line too.
+            if want.contains("twice") {
+                assert!(parse_get(&text).is_err(), "{note:?}");
+            }
+        }
+        // A dataset missing a property, or one zfs list did not name, is refused.
+        let short = listing("y").replace("tank/b\tnote:x\t-\t-\n", "");
+        assert!(parse_get_exact(&short, &names, &props)
+            .unwrap_err()
+            .contains("2 of the 3 properties asked for of tank/b"));
+        let e = parse_get_exact(&listing("y"), &parse_names("tank\ntank/a\n"), &props).unwrap_err();
+        assert!(e.contains("tank/b is not a dataset zfs list names"), "{e}");
     }
 
     #[test]

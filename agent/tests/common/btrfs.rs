@@ -240,6 +240,28 @@ impl Image {
             .collect()
     }
 
+    /// When lethe recorded that `rel` was archived (`trusted.lethe.archived`), if it did.
+    pub fn archived_at(&self, rel: &str) -> Option<i64> {
+        let mut buf = [0u8; 32];
+        match rustix::fs::getxattr(self.path(rel), "trusted.lethe.archived", &mut buf) {
+            Ok(n) => Some(std::str::from_utf8(&buf[..n]).unwrap().parse().unwrap()),
+            Err(rustix::io::Errno::NODATA) => None,
+            Err(e) => panic!("{rel}: getxattr: {e}"),
+        }
+    }
+
+    /// Records that `rel` was archived at `epoch`, as lethe does.
+    pub fn set_archived_at(&self, rel: &str, epoch: i64) {
+        let value = epoch.to_string();
+        rustix::fs::setxattr(
+            self.path(rel),
+            "trusted.lethe.archived",
+            value.as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+
     /// An archived root in `old_roots/NAME`, modified `age_days` ago, with `nested` subvolumes
     /// nested inside each other (`NAME/n1/n2/...`) and a file at each level.
     pub fn archive(&self, name: &str, age_days: i64, nested: usize) -> String {

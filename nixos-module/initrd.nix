@@ -258,7 +258,7 @@ in
         default = "old_roots";
         description = "Where old roots are kept; outside subvolume.";
       };
-      retentionDays = int types.ints.positive 30 "Archived roots older than this are deleted, nested subvolumes included.";
+      retentionDays = int types.ints.positive 30 "Archived roots are deleted this many days after they were archived, nested subvolumes included.";
       keepAtLeast = int types.ints.u32 5 "The newest N archives are kept whatever their age.";
       blankSnapshot = nullStr "A read-only snapshot cloned as the new root instead of an empty one.";
     };

@@ -72,3 +72,53 @@ pub fn secret_file_problem(path: &Path) -> Option<String> {
         Ok(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> std::result::Result<Tang, String> {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        read(At { value: &value, path: "unlock.tang" }).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_the_section() {
+        assert_eq!(parse("{}").unwrap(), Tang::default());
+        let full = parse(
+            r#"{"enable":false,"servers":["http://10.0.0.1:7500"],"timeoutSeconds":3,
+                "secretFiles":{"crypted":"/etc/lethe/crypted.jwe"}}"#,
+        )
+        .unwrap();
+        assert!(!full.enable);
+        assert_eq!(full.servers, ["http://10.0.0.1:7500"]);
+        assert_eq!(full.timeout_seconds, 3);
+        assert_eq!(full.secret_files["crypted"], Path::new("/etc/lethe/crypted.jwe"));
+        let bad = [
+            (r#"{"servers":["https://x"]}"#, "unlock.tang.servers[0]: expected an http:// URL"),
+            (r#"{"servers":["http://"]}"#, "unlock.tang.servers[0]: expected an http:// URL"),
+            (r#"{"timeoutSeconds":0}"#, "unlock.tang.timeoutSeconds: expected seconds from 1 to 600"),
+            (r#"{"secretFiles":{"c":"rel.jwe"}}"#, "unlock.tang.secretFiles.c: expected an absolute path"),
+            (r#"{"url":"http://x"}"#, "unlock.tang.url: unknown field"),
+        ];
+        for (text, want) in bad {
+            let got = parse(text).unwrap_err();
+            assert!(got.contains(want), "want {want:?}, got {got:?}");
+        }
+    }
+
+    #[test]
+    fn secret_files_must_stay_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("lethe-tang-jwe-{}", std::process::id()));
+        std::fs::write(&path, "jwe").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(secret_file_problem(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let got = secret_file_problem(&path).unwrap();
+        assert!(got.contains("must not be world-readable (mode 644"), "{got}");
+        std::fs::remove_file(&path).unwrap();
+        let got = secret_file_problem(Path::new("/nix/store/abc-crypted.jwe")).unwrap();
+        assert!(got.contains("must not be in the Nix store"), "{got}");
+    }
+}

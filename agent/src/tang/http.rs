@@ -23,6 +23,11 @@ pub(crate) struct Url {
 
 impl Url {
     pub(crate) fn parse(url: &str) -> Result<Url> {
+        // The URL comes from the JWE header and goes into the request line: nothing but
+        // visible ASCII, so it cannot smuggle a header or a second request.
+        if !url.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("the URL has spaces, control or non-ASCII characters");
+        }
         let Some(rest) = url.strip_prefix("http://") else {
             if url.starts_with("https://") {
                 bail!("https is not supported (Tang serves plain HTTP; its answers are signed)");

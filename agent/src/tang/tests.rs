@@ -266,6 +266,8 @@ fn urls() {
         ("http://[fd00::1", "unclosed ["),
         ("http://u@x", "user info"),
         ("http://:80", "no host"),
+        ("http://x/\r\nX-Evil: 1", "control or non-ASCII"),
+        ("http://x y", "spaces"),
     ];
     for (text, want) in bad {
         let got = http::Url::parse(text).unwrap_err().to_string();

@@ -71,6 +71,9 @@ packages=(
     dracut-core initramfs-tools cryptsetup-initramfs dropbear-initramfs bc
     # GPT test disks (sfdisk; by-partlabel / by-partuuid)
     fdisk
+    # network-bound unlock: the real Tang server and clevis (binding LUKS2 files, JWEs) for
+    # agent/tests/tang.rs; tangd is served by systemd-socket-activate (package systemd)
+    tang clevis clevis-luks
     # NIC firmware for mkinitrd's tests and the net-r8169 / net-firmware scenarios
     firmware-realtek firmware-misc-nonfree
 )

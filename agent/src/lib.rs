@@ -16,5 +16,6 @@ pub mod persist;
 pub mod rollback;
 pub mod serve;
 pub mod ssh;
+pub mod tang;
 pub mod unlock;
 pub mod zfs;

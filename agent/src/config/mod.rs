@@ -12,6 +12,7 @@ pub mod persistence;
 mod reader;
 pub mod rollback;
 pub mod ssh;
+pub mod tang;
 pub mod unlock;
 
 use reader::At;

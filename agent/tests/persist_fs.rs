@@ -230,19 +230,28 @@ fn a_mount_that_no_longer_shows_its_source_is_left_alone() {
 }
 
 #[test]
-fn a_failure_part_way_undoes_this_runs_mounts() {
+fn a_failing_entry_is_named_and_the_others_stay_in_place() {
     let (dir, root) = root();
-    build(&root, "d /ro 0755 0:0\n");
+    build(&root, "d /ro 0755 0:0\nd /ro/d 0755 0:0\n");
     let ro = root.join("ro");
     sh("mount", &["--bind", ro.to_str().unwrap(), ro.to_str().unwrap()]);
     sh("mount", &["-o", "remount,bind,ro", ro.to_str().unwrap()]);
-    let config = write_config(&dir, r#"{"/persist": {"directories": ["/a", "/ro/b/c"]}}"#);
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/a", "/ro/b/c", "/z"]}}"#);
     let out = persist(&config, &root, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("mounted /persist/a on /a"), "{t}");
-    assert!(t.contains("/ro/b: cannot create") && t.contains("undid this run's 1 mounts"), "{t}");
-    assert_eq!(mounts_below(&dir), [ro.display().to_string()], "only the read-only mount is left");
+    assert!(t.contains("mounted /persist/a on /a") && t.contains("mounted /persist/z on /z"), "{t}");
+    assert!(
+        t.contains("failed /ro/b/c (persistence.\"/persist\".directories[1]): ")
+            && t.contains("/ro/b: cannot create"),
+        "{t}"
+    );
+    let a = root.join("a").display().to_string();
+    let z = root.join("z").display().to_string();
+    assert_eq!(mounts_below(&dir), [ro.display().to_string(), a, z], "the other entries stay mounted");
+    // Only the entries in place have a marker: the units of /ro/b/c's neededBy do not start.
+    let markers = list(&root.join("run/lethe/persisted"), &[]);
+    assert_eq!(markers, "f /a 0644 0:0\nf /z 0644 0:0\n");
 }
 
 #[test]
@@ -452,11 +461,12 @@ fn the_generator_writes_the_needed_by_drop_ins() {
     let dropin = std::fs::read_to_string(dir.join("normal/syncthing.service.d/lethe-persist.conf")).unwrap();
     assert!(
         dropin.contains("After=lethe-persist.service\n")
-            && dropin.contains("RequiresMountsFor=/var/lib/syncthing\n"),
+            && dropin.contains("RequiresMountsFor=\"/var/lib/syncthing\"\n")
+            && dropin.contains("AssertPathExists=/run/lethe/persisted/var-lib-syncthing\n"),
         "{dropin}"
     );
     let stores =
         std::fs::read_to_string(dir.join("normal/lethe-persist.service.d/lethe-stores.conf")).unwrap();
-    assert!(stores.contains("RequiresMountsFor=/persist\n"), "{stores}");
+    assert!(stores.contains("RequiresMountsFor=\"/persist\"\n"), "{stores}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -24,7 +24,15 @@ const WANT: (u32, u32, u32) = (0, 0, 0o755);
 
 fn facts(source: Node, target: Node) -> Facts {
     let source_owner = (source != Node::Missing).then_some(WANT);
-    Facts { source, target, blocked: None, in_place: false, source_owner }
+    Facts {
+        source,
+        target,
+        blocked: None,
+        in_place: false,
+        source_owner,
+        target_mount: false,
+        covered: false,
+    }
 }
 
 use Node::{Dir, File, Missing};

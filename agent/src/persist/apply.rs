@@ -461,12 +461,13 @@ impl<'a> Ctx<'a> {
             Step::Adopt => {
                 let (to, name) = self.make_path(e, owners, &e.store, None)?;
                 let (from, from_name) = self.parent_of(&e.target)?;
-                self.say(format!("adopted {} into {}", e.target.display(), source.display()));
-                self.summary.adopted += 1;
                 if !self.opts.dry_run {
                     let mounts = copy::move_tree(from.as_fd(), &from_name, to.as_fd(), &name)?;
                     self.keep_mounts(e, mounts);
                 }
+                // Said once done: a copy that fails (a full store) adopted nothing.
+                self.say(format!("adopted {} into {}", e.target.display(), source.display()));
+                self.summary.adopted += 1;
             }
             Step::CopyIn => {
                 let (to, name) = self.make_path(e, owners, &e.store, None)?;

@@ -176,3 +176,19 @@ fn compression_values_of_openzfs_2_1() {
         assert!(!datasets::compression_known(bad), "{bad}");
     }
 }
+
+#[test]
+fn persisted_paths_with_control_characters_are_refused() {
+    for (json, at) in [
+        (r#"{"/persist": {"directories": ["/var/lib/a\nb"]}}"#, r#"persistence."/persist".directories[0]"#),
+        (r#"{"/persist": {"files": ["/etc/x\u001b[0m"]}}"#, r#"persistence."/persist".files[0]"#),
+        (r#"{"/pers\tist": {"files": ["/etc/x"]}}"#, r#"persistence."/pers\tist".files[0]"#),
+        (
+            r#"{"/persist": {"users": {"alice": {"files": ["a\u007f"]}}}}"#,
+            r#"persistence."/persist".users.alice.files[0]"#,
+        ),
+    ] {
+        let e = error(&format!(r#"{{"version": 1, "persistence": {json}}}"#));
+        assert!(e.starts_with(&format!("{at}: ")) && e.contains("contains the control character"), "{e}");
+    }
+}

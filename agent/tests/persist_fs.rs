@@ -470,3 +470,57 @@ fn the_generator_writes_the_needed_by_drop_ins() {
     assert!(stores.contains("RequiresMountsFor=\"/persist\"\n"), "{stores}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `lethe persist` of this build with a race made certain (`LETHE_PERSIST_RACE`, a hook of the
+/// `fault-injection` feature: cargo's binary, not `LETHE_BIN`).
+fn persist_racing(config: &Path, root: &Path, point: &str, command: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args(["persist", "--config", config.to_str().unwrap(), "--root", root.to_str().unwrap()])
+        .env("LETHE_PERSIST_RACE", format!("{point}:{command}"))
+        .output()
+        .unwrap()
+}
+
+/// An entry removed from the config is unmounted through the directory that was checked: a
+/// user who swaps a directory on the way for a symlink between the check and the unmount
+/// (here, certainly) cannot make lethe unmount something else.
+#[test]
+fn a_removed_entry_is_unmounted_through_the_checked_directory() {
+    let (dir, root) = root();
+    build(&root, "d /a 0755 0:0\nd /a/b 0755 1000:1000\nd /x 0755 0:0\nd /x/c 0755 0:0\n");
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/a/b/c"]}}"#);
+    ok(persist(&config, &root, &[]));
+    let victim = root.join("x/c");
+    sh("mount", &["-t", "tmpfs", "tmpfs", victim.to_str().unwrap()]);
+    let config = write_config(&dir, r#"{"/persist": {"directories": []}}"#);
+    let (b, old, x) = (root.join("a/b"), root.join("a/b.old"), root.join("x"));
+    let swap = format!("mv {} {} && ln -s {} {}", b.display(), old.display(), x.display(), b.display());
+    let out = persist_racing(&config, &root, "before-unmount", &swap);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("unmounted /a/b/c (no longer configured"), "{}", text(&out));
+    assert_eq!(mounts_below(&dir), [victim.display().to_string()], "only the unrelated mount is left");
+}
+
+/// Data written into a directory while it is being copied into the store (another filesystem)
+/// is not lost: the copy is compared with the original, and the entry fails with the copy
+/// removed and the original untouched.
+#[test]
+fn a_tree_that_changes_while_it_is_copied_is_not_adopted() {
+    let (dir, root) = root();
+    sh("mount", &["-t", "tmpfs", "tmpfs", root.join("persist").to_str().unwrap()]);
+    build(&root, "d /srv 0755 0:0\nd /srv/app 0755 0:0\nf /srv/app/db 0644 0:0 rows\n");
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/srv/app"]}}"#);
+    let write = format!("echo late >> {}", root.join("srv/app/db").display());
+    let out = persist_racing(&config, &root, "after-copy", &write);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("failed /srv/app") && text(&out).contains("changed while it was copied"),
+        "{}",
+        text(&out)
+    );
+    let store = list(&root.join("persist"), &[]);
+    assert!(!store.contains(".lethe-new") && !store.contains("/srv/app"), "no copy is left:\n{store}");
+    // Below the read-only fence, the original holds what was written during the copy.
+    sh("umount", &[root.join("srv/app").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(root.join("srv/app/db")).unwrap(), "rowslate\n");
+}

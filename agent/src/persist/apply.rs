@@ -936,11 +936,7 @@ fn unmount_checked(dir: &OwnedFd, name: &std::ffi::OsStr, checked: OwnedFd) -> R
     if mount_id(&tree::open_path(dir.as_fd(), name)?)? != id {
         return Err(Error::msg("changed since it was checked: left alone"));
     }
-    #[cfg(feature = "fault-injection")]
-    if let Ok(what) = std::env::var("LETHE_PERSIST_BEFORE_UNMOUNT") {
-        // Tests: run a command between the check and the unmount (a race made certain).
-        let _ = std::process::Command::new("sh").args(["-c", &what]).status();
-    }
+    super::hooks::race(super::hooks::BEFORE_UNMOUNT);
     let mut path =
         std::ffi::OsString::from(format!("/proc/self/fd/{}/", rustix::fd::AsRawFd::as_raw_fd(dir)));
     path.push(name);

@@ -120,6 +120,7 @@ pub fn move_tree(
     let mut copied = Walk { top_dev: scan.top_dev, ..Walk::default() };
     let made =
         walk(from, name, Path::new(""), &mut copied, Some((to, &temp))).context("copy").and_then(|()| {
+            super::hooks::race(super::hooks::AFTER_COPY);
             let mut again = Walk { top_dev: scan.top_dev, ..Walk::default() };
             walk(from, name, Path::new(""), &mut again, None)?;
             if again.prints != copied.prints {

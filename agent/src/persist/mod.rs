@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod apply;
 pub mod command;
 pub mod copy;
+pub mod hooks;
 pub mod plan;
 pub mod record;
 pub mod tree;

@@ -270,6 +270,12 @@ impl<'a> Ctx<'a> {
         if let Plan::Steps(steps) = plan {
             if steps.iter().any(|s| matches!(s, Step::Adopt | Step::KeepAside)) {
                 moved = true;
+                let (dir, name) = self.parent_of(&e.target)?;
+                if let Some(mounts) = copy::only_mounts(dir.as_fd(), &name)? {
+                    // No data: only mounts, which stay (a dataset, a stage-1 bind on a fresh root).
+                    self.keep_mounts(e, mounts);
+                    return Ok((Some(Seen::Full(facts)), moved));
+                }
                 let data = steps.iter().take_while(|s| **s != Step::CreateTarget && **s != Step::Bind);
                 for step in data.filter(|s| !matches!(s, Step::Symlink)) {
                     self.step(e, owners, step)?;
@@ -299,9 +305,12 @@ impl<'a> Ctx<'a> {
         // The source as just looked up, for the Bind step (its steps before keep it).
         self.known_source = source_fd.map(|fd| (source.clone(), fd));
         let plan = match self.children.contains_key(&e.target) {
-            // The data moved, but mount points inside stayed (with the directories to them):
-            // the target is not empty, and is what to mount on.
-            true if moved && !self.opts.dry_run => Plan::Steps(vec![Step::Bind]),
+            // The data moved (or there was none), but mount points inside stayed, with the
+            // directories to them: the target is not empty, and is what to mount on.
+            true if moved && facts.source == Node::Missing => {
+                Plan::Steps(vec![Step::CreateSource, Step::Bind])
+            }
+            true if moved => Plan::Steps(vec![Step::Bind]),
             _ => plan::plan(e, &facts, owners.want),
         };
         match plan {
@@ -781,12 +790,27 @@ impl<'a> Ctx<'a> {
         let at = match tree::open_beneath(self.root.as_fd(), path, rustix::fs::OFlags::NOFOLLOW) {
             Ok(at) => at,
             Err(rustix::io::Errno::NOENT) => {
-                // The store had its own copy of the target (kept it): make the place, empty.
-                let found = tree::find(self.root.as_fd(), path.parent().unwrap_or(path))?;
-                let dir = found.fd.ok_or_else(|| Error::msg(format!("{}: missing", path.display())))?;
-                let name = tree::components(path).pop().unwrap_or_default();
-                let new = if is_dir { New::Dir } else { New::File(b"") };
-                tree::create(dir.as_fd(), &name, new, (st.st_uid, st.st_gid, st.st_mode & 0o7777))?
+                // The store's source has no place for it yet: made, empty, as the boot's
+                // mkdir for a mount point would (root's 0755 on the way).
+                let mut dir = self.open_existing(&e.target)?;
+                let parts = tree::components(path);
+                let below = tree::components(&e.target).len();
+                for (i, name) in parts.iter().enumerate().skip(below) {
+                    let last = i + 1 == parts.len();
+                    dir = match tree::open_path(dir.as_fd(), name) {
+                        Ok(fd) if !last => fd,
+                        Err(rustix::io::Errno::NOENT) if !last => {
+                            tree::create(dir.as_fd(), name, New::Dir, (0, 0, 0o755))?
+                        }
+                        Err(rustix::io::Errno::NOENT) => {
+                            let new = if is_dir { New::Dir } else { New::File(b"") };
+                            tree::create(dir.as_fd(), name, new, (st.st_uid, st.st_gid, st.st_mode & 0o7777))?
+                        }
+                        Ok(fd) => fd,
+                        Err(err) => return Err(err).with_context(|| path.display()),
+                    };
+                }
+                dir
             }
             Err(err) => return Err(Error::msg(format!("{}: {}", path.display(), std::io::Error::from(err)))),
         };

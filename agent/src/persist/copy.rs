@@ -140,6 +140,23 @@ pub fn move_tree(
     Ok(copied.mounts)
 }
 
+/// When the tree `name` in `from` holds nothing but mount points (and the directories leading
+/// to them: what a boot leaves in a fresh root where a dataset or a stage-1 bind is mounted),
+/// those mount points; `None` when it holds anything else (data to move).
+pub fn only_mounts(from: BorrowedFd<'_>, name: &OsStr) -> Result<Option<Vec<PathBuf>>> {
+    let st = stat(&open_path(from, name)?)?;
+    let mut w = Walk { top_dev: dev(&st), ..Walk::default() };
+    walk(from, name, Path::new(""), &mut w, None)?;
+    let mounts: Vec<&Path> = w.mounts.iter().map(PathBuf::as_path).collect();
+    let only = !mounts.is_empty()
+        && w.prints.iter().all(|p| {
+            mounts.contains(&p.path.as_path())
+                || (FileType::from_raw_mode(p.mode.into()) == FileType::Directory
+                    && mounts.iter().any(|m| m.starts_with(&p.path) && *m != p.path))
+        });
+    Ok(only.then_some(w.mounts))
+}
+
 fn temp_name(name: &OsStr) -> OsString {
     let mut t = OsString::from(format!("{TEMP_PREFIX}{}.", std::process::id()));
     t.push(name);

@@ -524,3 +524,35 @@ fn a_tree_that_changes_while_it_is_copied_is_not_adopted() {
     sh("umount", &[root.join("srv/app").to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(root.join("srv/app/db")).unwrap(), "rowslate\n");
 }
+
+/// `persist --generate` writes paths as systemd reads them: `RequiresMountsFor=` quoted with
+/// `%` doubled (a space would split the path, `%` is a specifier), the marker named as
+/// `systemd-escape --path` names it; `systemd-analyze verify` reads the drop-in without a word.
+#[test]
+fn generated_drop_ins_escape_paths_as_systemd_does() {
+    let dir = PathBuf::from(sh("mktemp", &["-d"]).trim());
+    let target = "/srv/my dir/100%";
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"{{"/persist": {{"directories": [{{"directory": "{target}", "neededBy": ["app.service"]}}]}}}}"#
+        ),
+    );
+    let out = Command::new(lethe())
+        .args(["persist", "--config", config.to_str().unwrap(), "--generate", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let dropin = std::fs::read_to_string(dir.join("app.service.d/lethe-persist.conf")).unwrap();
+    let escaped = sh("systemd-escape", &["--path", target]);
+    assert!(dropin.contains("RequiresMountsFor=\"/srv/my dir/100%%\"\n"), "{dropin}");
+    assert!(
+        dropin.contains(&format!("AssertPathExists=/run/lethe/persisted/{}\n", escaped.trim())),
+        "{dropin}"
+    );
+    std::fs::write(dir.join("app.service"), "[Unit]\nDescription=app\n[Service]\nExecStart=/bin/true\n")
+        .unwrap();
+    let verify = Command::new("systemd-analyze").arg("verify").arg(dir.join("app.service")).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(verify.status.success() && verify.stderr.is_empty(), "{}", text(&verify));
+}

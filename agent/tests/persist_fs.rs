@@ -556,3 +556,22 @@ fn generated_drop_ins_escape_paths_as_systemd_does() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(verify.status.success() && verify.stderr.is_empty(), "{}", text(&verify));
 }
+
+/// A removed entry whose mount is busy is named and left as it is; the rest of the run applies.
+#[test]
+fn a_busy_removed_entry_does_not_stop_the_others() {
+    let (dir, root) = root();
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/old"]}}"#);
+    ok(persist(&config, &root, &[]));
+    let busy = std::fs::File::create(root.join("old/open-file")).unwrap();
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/new"]}}"#);
+    let out = persist(&config, &root, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("failed to unmount /old: ") && t.contains("mounted /persist/new on /new"), "{t}");
+    assert!(!t.contains("unmounted /old"), "{t}");
+    drop(busy);
+    // Kept in the record: the next run unmounts it.
+    let again = ok(persist(&config, &root, &[]));
+    assert!(again.contains("unmounted /old (no longer configured"), "{again}");
+}

@@ -858,7 +858,13 @@ impl<'a> Ctx<'a> {
         // Children first.
         gone.sort_by_key(|m| std::cmp::Reverse(m.target.components().count()));
         for m in gone {
-            self.undo_one(m, !m.fence)?;
+            // Like an entry, on its own: what cannot be undone is named, kept in the record, and
+            // the rest of the run goes on.
+            if let Err(err) = self.undo_one(m, !m.fence) {
+                self.summary.failed += 1;
+                (self.out)(format!("failed to unmount {}: {err}; left as it is", m.target.display()));
+                kept.push(m.clone());
+            }
         }
         Ok(kept)
     }
@@ -900,6 +906,12 @@ impl<'a> Ctx<'a> {
             }
             return Ok(false);
         }
+        if !self.opts.dry_run {
+            let name = tree::components(&m.target).pop().unwrap_or_default();
+            unmount_checked(&target.dir, &name, fd)
+                .with_context(|| format!("unmount {}", m.target.display()))?;
+        }
+        // Said once done: a busy mount stays, and is named as such.
         if report {
             self.say(format!(
                 "unmounted {} (no longer configured; {} kept)",
@@ -907,11 +919,6 @@ impl<'a> Ctx<'a> {
                 m.source.display()
             ));
             self.summary.unmounted += 1;
-        }
-        if !self.opts.dry_run {
-            let name = tree::components(&m.target).pop().unwrap_or_default();
-            unmount_checked(&target.dir, &name, fd)
-                .with_context(|| format!("unmount {}", m.target.display()))?;
         }
         Ok(true)
     }

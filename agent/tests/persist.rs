@@ -80,8 +80,13 @@ fn run_case(case: &Path, fs: Fs) -> Result<(), String> {
             Some(image)
         }
     };
+    // Shared, as systemd makes every mount of a host: a mount moved under a shared parent
+    // fails (EINVAL), so this is where lethe must get mounts inside targets right.
+    common::btrfs::sh("mount", &["--make-rshared", dir.to_str().unwrap()]);
     let result = run_case_in(case, &dir, &root);
     if image.is_some() {
+        // Private first: unmounting a shared mount also unmounts its peers, which `-R` then misses.
+        common::btrfs::sh("mount", &["--make-rprivate", root.to_str().unwrap()]);
         common::btrfs::sh("umount", &["-R", root.to_str().unwrap()]);
     }
     result

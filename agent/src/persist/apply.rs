@@ -787,6 +787,19 @@ impl<'a> Ctx<'a> {
     fn mount_again(&mut self, e: &Entry, path: &Path, original: OwnedFd, clone: OwnedFd) -> Result<()> {
         let st = rustix::fs::fstat(&original)?;
         let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+        // The original, hidden below the bind, goes first: once the clone is attached, a shared
+        // mount (every mount on a systemd host) propagates a copy onto the original's root when
+        // the original is a peer (a bind from the store), and the unmount would take that.
+        // Only this descriptor reaches the original; it keeps it busy, hence detach.
+        let magic = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&original));
+        if let Err(err) = rustix::mount::unmount(magic.as_str(), UnmountFlags::DETACH) {
+            log::warn!(
+                "{}: the original mount stays below the bind: {}",
+                path.display(),
+                std::io::Error::from(err)
+            );
+        }
+        drop(original);
         let at = match tree::open_beneath(self.root.as_fd(), path, rustix::fs::OFlags::NOFOLLOW) {
             Ok(at) => at,
             Err(rustix::io::Errno::NOENT) => {
@@ -822,15 +835,6 @@ impl<'a> Ctx<'a> {
             path.display(),
             e.target.display()
         ));
-        // Only this descriptor reaches the hidden original; it keeps it busy, hence detach.
-        let magic = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&original));
-        if let Err(err) = rustix::mount::unmount(magic.as_str(), UnmountFlags::DETACH) {
-            log::warn!(
-                "{}: the original mount stays below the bind: {}",
-                path.display(),
-                std::io::Error::from(err)
-            );
-        }
         Ok(())
     }
 

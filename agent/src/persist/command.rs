@@ -1,6 +1,6 @@
 //! `lethe persist` and `lethe unpersisted`: argument handling, exit status, what goes to stdout.
 
-use super::{accounts::Accounts, apply, entries, unpersisted};
+use super::{accounts::Accounts, apply, entries, units::dropins, unpersisted};
 use crate::cli::{self, PersistArgs, EXIT_BAD_INPUT, EXIT_FAILED};
 use std::path::Path;
 use std::process::ExitCode;
@@ -88,8 +88,6 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
         }
     }
 }
-
-pub use super::units::dropins;
 
 fn generate(entries: &[super::Entry], dir: &Path) -> ExitCode {
     for (name, text) in dropins(entries) {

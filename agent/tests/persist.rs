@@ -5,11 +5,13 @@
 //! shows it, mounts included), `output` (stdout, then stderr lines prefixed `stderr: `; dates
 //! read DATE) and optionally `status` (the exit status, 0 by default). Each case also checks
 //! that `--dry-run` changes nothing and that a second run changes nothing and stacks no mount.
+//! A case with a `mounts` file also checks the mounts below the root after the run (see
+//! `common::tree::mounts_of`); `before` can mount a tmpfs (`m`) or bind (`b`) to make them.
 //! `LETHE_BLESS=1` writes `after` and `output` from what happened (review them!).
 
 mod common;
 
-use common::tree::{build, list, mounts_below, private_tmpfs};
+use common::tree::{build, list, mounts_below, mounts_of, private_tmpfs};
 use common::{lethe, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -78,8 +80,13 @@ fn run_case(case: &Path, fs: Fs) -> Result<(), String> {
             Some(image)
         }
     };
+    // Shared, as systemd makes every mount of a host: a mount moved under a shared parent
+    // fails (EINVAL), so this is where lethe must get mounts inside targets right.
+    common::btrfs::sh("mount", &["--make-rshared", dir.to_str().unwrap()]);
     let result = run_case_in(case, &dir, &root);
     if image.is_some() {
+        // Private first: unmounting a shared mount also unmounts its peers, which `-R` then misses.
+        common::btrfs::sh("mount", &["--make-rprivate", root.to_str().unwrap()]);
         common::btrfs::sh("umount", &["-R", root.to_str().unwrap()]);
     }
     result
@@ -97,9 +104,15 @@ fn run_case_in(case: &Path, dir: &Path, root: &Path) -> Result<(), String> {
     let before = list(&root, &[]);
     let mounts_before = mounts_below(&dir);
 
+    // A failure a dry run cannot foresee (a full store) has its own `dry-status`.
+    let dry_status: i32 = read(case, "dry-status").map_or(status, |s| s.trim().parse().unwrap());
     let dry = persist(&config, &root, &["--dry-run"]);
-    if dry.status.code() != Some(status) {
-        return Err(format!("--dry-run: exit {:?}, want {status}\n{}", dry.status.code(), output_text(&dry)));
+    if dry.status.code() != Some(dry_status) {
+        return Err(format!(
+            "--dry-run: exit {:?}, want {dry_status}\n{}",
+            dry.status.code(),
+            output_text(&dry)
+        ));
     }
     if list(&root, &[]) != before || mounts_below(&dir) != mounts_before {
         return Err(format!("--dry-run changed the tree:\n{}", list(&root, &[])));
@@ -108,9 +121,13 @@ fn run_case_in(case: &Path, dir: &Path, root: &Path) -> Result<(), String> {
     let first = persist(&config, &root, &[]);
     let (output, after) = (output_text(&first), undate(&list(&root, &["run"])));
     let mounts = mounts_below(&dir);
+    let mounts_after = mounts_of(&root);
     if std::env::var_os("LETHE_BLESS").is_some() {
         std::fs::write(case.join("output"), &output).unwrap();
         std::fs::write(case.join("after"), &after).unwrap();
+        if case.join("mounts").exists() {
+            std::fs::write(case.join("mounts"), &mounts_after).unwrap();
+        }
     }
     let mut problems = Vec::new();
     if first.status.code() != Some(status) {
@@ -122,17 +139,26 @@ fn run_case_in(case: &Path, dir: &Path, root: &Path) -> Result<(), String> {
     if read(case, "after").as_deref() != Some(after.as_str()) {
         problems.push(format!("tree differs; got:\n{after}"));
     }
+    if read(case, "mounts").is_some_and(|want| want != mounts_after) {
+        problems.push(format!("mounts differ; got:\n{mounts_after}"));
+    }
+    let debris = list(&root, &["run"]);
+    if debris.contains(".lethe-new.") {
+        problems.push(format!("a temporary copy was left:\n{debris}"));
+    }
 
     let second = persist(&config, &root, &[]);
     let stdout = String::from_utf8_lossy(&second.stdout).into_owned();
     if second.status.code() != Some(status)
         || (status != 1
-            && (stdout.lines().any(|l| !l.starts_with("refused ") && !l.starts_with("persisted "))
+            && (stdout
+                .lines()
+                .any(|l| !["refused ", "failed ", "persisted "].iter().any(|p| l.starts_with(p)))
                 || !stdout.contains("; 0 created, 0 adopted")))
     {
         problems.push(format!("the second run did something:\n{}", output_text(&second)));
     }
-    if mounts_below(&dir) != mounts {
+    if mounts_below(&dir) != mounts || mounts_of(&root) != mounts_after {
         problems.push(format!("the second run stacked mounts: {:?} -> {:?}", mounts, mounts_below(&dir)));
     }
     if undate(&list(&root, &["run"])) != after {

@@ -230,19 +230,28 @@ fn a_mount_that_no_longer_shows_its_source_is_left_alone() {
 }
 
 #[test]
-fn a_failure_part_way_undoes_this_runs_mounts() {
+fn a_failing_entry_is_named_and_the_others_stay_in_place() {
     let (dir, root) = root();
-    build(&root, "d /ro 0755 0:0\n");
+    build(&root, "d /ro 0755 0:0\nd /ro/d 0755 0:0\n");
     let ro = root.join("ro");
     sh("mount", &["--bind", ro.to_str().unwrap(), ro.to_str().unwrap()]);
     sh("mount", &["-o", "remount,bind,ro", ro.to_str().unwrap()]);
-    let config = write_config(&dir, r#"{"/persist": {"directories": ["/a", "/ro/b/c"]}}"#);
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/a", "/ro/b/c", "/z"]}}"#);
     let out = persist(&config, &root, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("mounted /persist/a on /a"), "{t}");
-    assert!(t.contains("/ro/b: cannot create") && t.contains("undid this run's 1 mounts"), "{t}");
-    assert_eq!(mounts_below(&dir), [ro.display().to_string()], "only the read-only mount is left");
+    assert!(t.contains("mounted /persist/a on /a") && t.contains("mounted /persist/z on /z"), "{t}");
+    assert!(
+        t.contains("failed /ro/b/c (persistence.\"/persist\".directories[1]): ")
+            && t.contains("/ro/b: cannot create"),
+        "{t}"
+    );
+    let a = root.join("a").display().to_string();
+    let z = root.join("z").display().to_string();
+    assert_eq!(mounts_below(&dir), [ro.display().to_string(), a, z], "the other entries stay mounted");
+    // Only the entries in place have a marker: the units of /ro/b/c's neededBy do not start.
+    let markers = list(&root.join("run/lethe/persisted"), &[]);
+    assert_eq!(markers, "f /a 0644 0:0\nf /z 0644 0:0\n");
 }
 
 #[test]
@@ -452,11 +461,117 @@ fn the_generator_writes_the_needed_by_drop_ins() {
     let dropin = std::fs::read_to_string(dir.join("normal/syncthing.service.d/lethe-persist.conf")).unwrap();
     assert!(
         dropin.contains("After=lethe-persist.service\n")
-            && dropin.contains("RequiresMountsFor=/var/lib/syncthing\n"),
+            && dropin.contains("RequiresMountsFor=\"/var/lib/syncthing\"\n")
+            && dropin.contains("AssertPathExists=/run/lethe/persisted/var-lib-syncthing\n"),
         "{dropin}"
     );
     let stores =
         std::fs::read_to_string(dir.join("normal/lethe-persist.service.d/lethe-stores.conf")).unwrap();
-    assert!(stores.contains("RequiresMountsFor=/persist\n"), "{stores}");
+    assert!(stores.contains("RequiresMountsFor=\"/persist\"\n"), "{stores}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `lethe persist` of this build with a race made certain (`LETHE_PERSIST_RACE`, a hook of the
+/// `fault-injection` feature: cargo's binary, not `LETHE_BIN`).
+fn persist_racing(config: &Path, root: &Path, point: &str, command: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args(["persist", "--config", config.to_str().unwrap(), "--root", root.to_str().unwrap()])
+        .env("LETHE_PERSIST_RACE", format!("{point}:{command}"))
+        .output()
+        .unwrap()
+}
+
+/// An entry removed from the config is unmounted through the directory that was checked: a
+/// user who swaps a directory on the way for a symlink between the check and the unmount
+/// (here, certainly) cannot make lethe unmount something else.
+#[test]
+fn a_removed_entry_is_unmounted_through_the_checked_directory() {
+    let (dir, root) = root();
+    build(&root, "d /a 0755 0:0\nd /a/b 0755 1000:1000\nd /x 0755 0:0\nd /x/c 0755 0:0\n");
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/a/b/c"]}}"#);
+    ok(persist(&config, &root, &[]));
+    let victim = root.join("x/c");
+    sh("mount", &["-t", "tmpfs", "tmpfs", victim.to_str().unwrap()]);
+    let config = write_config(&dir, r#"{"/persist": {"directories": []}}"#);
+    let (b, old, x) = (root.join("a/b"), root.join("a/b.old"), root.join("x"));
+    let swap = format!("mv {} {} && ln -s {} {}", b.display(), old.display(), x.display(), b.display());
+    let out = persist_racing(&config, &root, "before-unmount", &swap);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("unmounted /a/b/c (no longer configured"), "{}", text(&out));
+    assert_eq!(mounts_below(&dir), [victim.display().to_string()], "only the unrelated mount is left");
+}
+
+/// Data written into a directory while it is being copied into the store (another filesystem)
+/// is not lost: the copy is compared with the original, and the entry fails with the copy
+/// removed and the original untouched.
+#[test]
+fn a_tree_that_changes_while_it_is_copied_is_not_adopted() {
+    let (dir, root) = root();
+    sh("mount", &["-t", "tmpfs", "tmpfs", root.join("persist").to_str().unwrap()]);
+    build(&root, "d /srv 0755 0:0\nd /srv/app 0755 0:0\nf /srv/app/db 0644 0:0 rows\n");
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/srv/app"]}}"#);
+    let write = format!("echo late >> {}", root.join("srv/app/db").display());
+    let out = persist_racing(&config, &root, "after-copy", &write);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("failed /srv/app") && text(&out).contains("changed while it was copied"),
+        "{}",
+        text(&out)
+    );
+    let store = list(&root.join("persist"), &[]);
+    assert!(!store.contains(".lethe-new") && !store.contains("/srv/app"), "no copy is left:\n{store}");
+    // Below the read-only fence, the original holds what was written during the copy.
+    sh("umount", &[root.join("srv/app").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(root.join("srv/app/db")).unwrap(), "rowslate\n");
+}
+
+/// `persist --generate` writes paths as systemd reads them: `RequiresMountsFor=` quoted with
+/// `%` doubled (a space would split the path, `%` is a specifier), the marker named as
+/// `systemd-escape --path` names it; `systemd-analyze verify` reads the drop-in without a word.
+#[test]
+fn generated_drop_ins_escape_paths_as_systemd_does() {
+    let dir = PathBuf::from(sh("mktemp", &["-d"]).trim());
+    let target = "/srv/my dir/100%";
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"{{"/persist": {{"directories": [{{"directory": "{target}", "neededBy": ["app.service"]}}]}}}}"#
+        ),
+    );
+    let out = Command::new(lethe())
+        .args(["persist", "--config", config.to_str().unwrap(), "--generate", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let dropin = std::fs::read_to_string(dir.join("app.service.d/lethe-persist.conf")).unwrap();
+    let escaped = sh("systemd-escape", &["--path", target]);
+    assert!(dropin.contains("RequiresMountsFor=\"/srv/my dir/100%%\"\n"), "{dropin}");
+    assert!(
+        dropin.contains(&format!("AssertPathExists=/run/lethe/persisted/{}\n", escaped.trim())),
+        "{dropin}"
+    );
+    std::fs::write(dir.join("app.service"), "[Unit]\nDescription=app\n[Service]\nExecStart=/bin/true\n")
+        .unwrap();
+    let verify = Command::new("systemd-analyze").arg("verify").arg(dir.join("app.service")).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(verify.status.success() && verify.stderr.is_empty(), "{}", text(&verify));
+}
+
+/// A removed entry whose mount is busy is named and left as it is; the rest of the run applies.
+#[test]
+fn a_busy_removed_entry_does_not_stop_the_others() {
+    let (dir, root) = root();
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/old"]}}"#);
+    ok(persist(&config, &root, &[]));
+    let busy = std::fs::File::create(root.join("old/open-file")).unwrap();
+    let config = write_config(&dir, r#"{"/persist": {"directories": ["/new"]}}"#);
+    let out = persist(&config, &root, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("failed to unmount /old: ") && t.contains("mounted /persist/new on /new"), "{t}");
+    assert!(!t.contains("unmounted /old"), "{t}");
+    drop(busy);
+    // Kept in the record: the next run unmounts it.
+    let again = ok(persist(&config, &root, &[]));
+    assert!(again.contains("unmounted /old (no longer configured"), "{again}");
 }

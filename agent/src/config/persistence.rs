@@ -459,6 +459,11 @@ fn is_numeric_or_root(name: &str) -> bool {
     name == "root" || name.chars().all(|c| c.is_ascii_digit())
 }
 
+/// The first control character (newline, tab, escape, DEL, ...) in a path.
+fn control_character(path: &Path) -> Option<char> {
+    path.to_str().and_then(|s| s.chars().find(|c| c.is_control()))
+}
+
 /// The conflicts a config can have on its own, each naming both places. Linear in the number
 /// of entries (a path's ancestors are looked up in maps), so thousands of entries stay cheap.
 pub fn check_conflicts(entries: &[Entry]) -> Result<()> {
@@ -469,6 +474,18 @@ pub fn check_conflicts(entries: &[Entry]) -> Result<()> {
     // Hashed: thousands of paths, each compared component by component in a BTreeMap.
     let mut targets: std::collections::HashMap<&Path, &Entry> = std::collections::HashMap::new();
     for e in entries {
+        for path in [&e.target, &e.store] {
+            if let Some(c) = control_character(path) {
+                return Err(error(
+                    &e.at,
+                    format!(
+                        "{} contains the control character {c:?}: refused (it would break the lines of \
+                         messages, mountinfo and unit files)",
+                        path.display().to_string().escape_debug()
+                    ),
+                ));
+            }
+        }
         let target = e.target.display();
         if e.target == Path::new("/") {
             return Err(error(&e.at, "/ cannot be persisted (it would contain the store)"));

@@ -242,3 +242,19 @@ fn a_repeated_key_is_refused_with_its_path() {
     let e = reader::parse_json(r#"{"a": 1,}"#).unwrap_err().to_string();
     assert!(e.starts_with("not valid JSON at line 1 column 9"), "{e}");
 }
+
+#[test]
+fn persisted_paths_with_control_characters_are_refused() {
+    for (json, at) in [
+        (r#"{"/persist": {"directories": ["/var/lib/a\nb"]}}"#, r#"persistence."/persist".directories[0]"#),
+        (r#"{"/persist": {"files": ["/etc/x\u001b[0m"]}}"#, r#"persistence."/persist".files[0]"#),
+        (r#"{"/pers\tist": {"files": ["/etc/x"]}}"#, r#"persistence."/pers\tist".files[0]"#),
+        (
+            r#"{"/persist": {"users": {"alice": {"files": ["a\u007f"]}}}}"#,
+            r#"persistence."/persist".users.alice.files[0]"#,
+        ),
+    ] {
+        let e = error(&format!(r#"{{"version": 1, "persistence": {json}}}"#));
+        assert!(e.starts_with(&format!("{at}: ")) && e.contains("contains the control character"), "{e}");
+    }
+}

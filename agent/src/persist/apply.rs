@@ -4,7 +4,8 @@
 //! config; a run that fails part-way unmounts what it mounted itself.
 
 use super::accounts::Accounts;
-use super::plan::{self, Facts, Node, Plan, Step};
+use super::copy;
+use super::plan::{self, shown, Facts, Node, Plan, Step};
 use super::record::{Made, Record};
 use super::tree::{self, Emptiness, Look, New};
 use crate::config::persistence::{join, Entry, Kind, Method};
@@ -34,6 +35,16 @@ pub struct Summary {
     pub unmounted: usize,
     /// Entries refused (a symlink in the way, a type mismatch): each was reported.
     pub refused: usize,
+    /// Entries that failed while being applied: each was undone, named, and its target left
+    /// with an empty read-only mount.
+    pub failed: usize,
+}
+
+impl Summary {
+    /// Entries not in place (refused or failed): the run's exit status says so.
+    pub fn not_applied(&self) -> usize {
+        self.refused + self.failed
+    }
 }
 
 impl std::fmt::Display for Summary {
@@ -52,6 +63,7 @@ impl std::fmt::Display for Summary {
             (self.converged, "owner/mode changed"),
             (self.unmounted, "unmounted"),
             (self.refused, "refused"),
+            (self.failed, "failed"),
         ] {
             if n > 0 {
                 write!(f, ", {n} {what}")?;
@@ -120,6 +132,7 @@ pub fn run(
     match result {
         Ok(kept) => {
             if !opts.dry_run {
+                super::units::write_markers(&opts.state, &ctx.in_place).map_err(RunError::Failed)?;
                 // An entry mounted again (someone unmounted it) is recorded once.
                 let again: std::collections::HashSet<&Path> =
                     ctx.made.iter().map(|m| m.target.as_path()).collect();
@@ -150,6 +163,11 @@ struct Ctx<'a> {
     fresh_target: Option<(PathBuf, OwnedFd)>,
     /// The source of the entry being applied, as its facts found it.
     known_source: Option<(PathBuf, OwnedFd)>,
+    /// Mount points found inside a target whose data moved (relative to it): re-mounted on top
+    /// of the bind, so they stay where they were.
+    children: std::collections::HashMap<PathBuf, Vec<PathBuf>>,
+    /// Targets that show their source at the end of the run (the markers `neededBy` asks for).
+    in_place: Vec<PathBuf>,
 }
 
 /// What pass one learned of an entry.
@@ -178,6 +196,8 @@ impl<'a> Ctx<'a> {
             stores: Default::default(),
             fresh_target: None,
             known_source: None,
+            children: Default::default(),
+            in_place: Vec::new(),
         }
     }
 
@@ -195,31 +215,17 @@ impl<'a> Ctx<'a> {
     fn apply_all(&mut self, entries: &[Entry], owners: &[Owners], previous: &Record) -> Result<Vec<Made>> {
         let kept = self.unmount_removed(entries, previous)?;
         let mut order = by_depth(entries);
+        let covered = plan::covered(entries);
         let mut moved = vec![false; entries.len()];
+        // Each entry on its own: one that fails is undone, named and fenced; the others apply.
+        let mut failed: Vec<Option<String>> = vec![None; entries.len()];
         // What the first pass saw stays true for an entry unless data moved for it, or an
         // entry it lies in (by target or by source) was changed earlier in the second pass.
         let mut seen: Vec<Option<Seen>> = (0..entries.len()).map(|_| None).collect();
         for &i in order.iter().rev() {
-            let e = &entries[i];
-            let mut target = tree::look(self.root.as_fd(), &e.target, Emptiness::Check)?;
-            target.fd = None;
-            if !matches!(target.node, Node::Dir { empty: false } | Node::File { .. }) {
-                // Nothing there to adopt or keep aside: the source is looked at in pass two.
-                seen[i] = Some(Seen::Target(target));
-                continue;
-            }
-            let (facts, _) = self.observe(e, Some(target))?;
-            let plan = plan::plan(e, &facts, owners[i].want);
-            seen[i] = Some(Seen::Full(facts));
-            if let Plan::Steps(steps) = plan {
-                if steps.iter().any(|s| matches!(s, Step::Adopt | Step::KeepAside)) {
-                    moved[i] = true;
-                    let data = steps.iter().take_while(|s| **s != Step::CreateTarget && **s != Step::Bind);
-                    for step in data.filter(|s| !matches!(s, Step::Symlink)) {
-                        self.step(e, &owners[i], step)
-                            .with_context(|| format!("{} ({})", e.target.display(), e.at))?;
-                    }
-                }
+            match self.move_data(&entries[i], &owners[i], covered[i]) {
+                Ok((s, m)) => (seen[i], moved[i]) = (s, m),
+                Err(err) => failed[i] = Some(err.to_string()),
             }
         }
         order.dedup();
@@ -230,47 +236,186 @@ impl<'a> Ctx<'a> {
                 Kind::Directory => self.summary.directories += 1,
                 Kind::File(_) => self.summary.files += 1,
             }
-            let source = e.source();
-            let inside_changed = e.target.ancestors().chain(source.ancestors()).any(|a| changed.contains(a));
-            let (facts, source_fd) = match seen[i].take() {
-                Some(Seen::Full(f)) if !moved[i] && !inside_changed => (f, None),
-                Some(Seen::Target(t)) if !inside_changed => self.observe(e, Some(t))?,
-                _ => self.observe(e, None)?,
+            let mark = self.made.len();
+            let applied = match failed[i].take() {
+                Some(err) => Err(Error::msg(err)),
+                None => {
+                    let seen = seen[i].take();
+                    self.apply_one(e, &owners[i], seen, moved[i], covered[i], &mut changed)
+                }
             };
-            // The source as just looked up, for the Bind step (its steps before keep it).
-            self.known_source = source_fd.map(|fd| (source.clone(), fd));
-            match plan::plan(e, &facts, owners[i].want) {
-                Plan::InPlace => log::debug!("{}: in place", e.target.display()),
-                Plan::Refuse(why) => {
-                    self.summary.refused += 1;
-                    (self.out)(format!("refused {} ({}): {why}", e.target.display(), e.at));
-                    if e.kind == Kind::Directory {
-                        self.summary.directories -= 1;
-                    } else {
-                        self.summary.files -= 1;
-                    }
-                }
-                Plan::Steps(mut steps) => {
-                    if self.opts.dry_run && moved[i] {
-                        // Already told in the first pass (nothing moved for real).
-                        steps.retain(|s| !matches!(s, Step::Adopt | Step::KeepAside | Step::Converge { .. }));
-                    }
-                    for step in steps {
-                        self.step(e, &owners[i], &step)
-                            .with_context(|| format!("{} ({})", e.target.display(), e.at))?;
-                    }
-                    changed.insert(e.target.clone());
-                    changed.insert(source);
-                }
-            }
             self.known_source = None;
+            self.fresh_target = None;
+            match applied {
+                Ok(true) => self.in_place.push(e.target.clone()),
+                Ok(false) => {}
+                Err(err) => self.fail(e, mark, &err),
+            }
         }
         Ok(kept)
     }
 
+    /// Pass one for an entry: data found at its target moves into the store (adopted, or kept
+    /// aside). Returns what was seen and whether data moved.
+    fn move_data(&mut self, e: &Entry, owners: &Owners, covered: bool) -> Result<(Option<Seen>, bool)> {
+        let mut target = tree::look(self.root.as_fd(), &e.target, Emptiness::Check)?;
+        target.fd = None;
+        if !matches!(target.node, Node::Dir { empty: false } | Node::File { .. }) {
+            // Nothing there to adopt or keep aside: the source is looked at in pass two.
+            return Ok((Some(Seen::Target(target)), false));
+        }
+        let (facts, _) = self.observe(e, Some(target), covered)?;
+        let plan = plan::plan(e, &facts, owners.want);
+        let mut moved = false;
+        if let Plan::Steps(steps) = plan {
+            if steps.iter().any(|s| matches!(s, Step::Adopt | Step::KeepAside)) {
+                moved = true;
+                let (dir, name) = self.parent_of(&e.target)?;
+                if let Some(mounts) = copy::only_mounts(dir.as_fd(), &name)? {
+                    // No data: only mounts, which stay (a dataset, a stage-1 bind on a fresh root).
+                    self.keep_mounts(e, mounts);
+                    return Ok((Some(Seen::Full(facts)), moved));
+                }
+                let data = steps.iter().take_while(|s| **s != Step::CreateTarget && **s != Step::Bind);
+                for step in data.filter(|s| !matches!(s, Step::Symlink)) {
+                    self.step(e, owners, step)?;
+                }
+            }
+        }
+        Ok((Some(Seen::Full(facts)), moved))
+    }
+
+    /// Pass two for an entry: returns whether its target shows its source at the end.
+    fn apply_one(
+        &mut self,
+        e: &Entry,
+        owners: &Owners,
+        seen: Option<Seen>,
+        moved: bool,
+        covered: bool,
+        changed: &mut std::collections::HashSet<PathBuf>,
+    ) -> Result<bool> {
+        let source = e.source();
+        let inside_changed = e.target.ancestors().chain(source.ancestors()).any(|a| changed.contains(a));
+        let (facts, source_fd) = match seen {
+            Some(Seen::Full(f)) if !moved && !inside_changed => (f, None),
+            Some(Seen::Target(t)) if !inside_changed => self.observe(e, Some(t), covered)?,
+            _ => self.observe(e, None, covered)?,
+        };
+        // The source as just looked up, for the Bind step (its steps before keep it).
+        self.known_source = source_fd.map(|fd| (source.clone(), fd));
+        let plan = match self.children.contains_key(&e.target) {
+            // The data moved (or there was none), but mount points inside stayed, with the
+            // directories to them: the target is not empty, and is what to mount on.
+            true if moved && facts.source == Node::Missing => {
+                Plan::Steps(vec![Step::CreateSource, Step::Bind])
+            }
+            true if moved => Plan::Steps(vec![Step::Bind]),
+            _ => plan::plan(e, &facts, owners.want),
+        };
+        match plan {
+            Plan::InPlace => {
+                log::debug!("{}: in place", e.target.display());
+                Ok(true)
+            }
+            Plan::Refuse(why) => {
+                self.summary.refused += 1;
+                (self.out)(format!("refused {} ({}): {why}", e.target.display(), e.at));
+                if e.kind == Kind::Directory {
+                    self.summary.directories -= 1;
+                } else {
+                    self.summary.files -= 1;
+                }
+                Ok(false)
+            }
+            Plan::Steps(mut steps) => {
+                if self.opts.dry_run && moved {
+                    // Already told in the first pass (nothing moved for real).
+                    steps.retain(|s| !matches!(s, Step::Adopt | Step::KeepAside | Step::Converge { .. }));
+                }
+                changed.insert(e.target.clone());
+                changed.insert(source);
+                for step in steps {
+                    self.step(e, owners, &step)?;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// An entry failed: what this run made for it is undone, it is named, and its target gets an
+    /// empty read-only mount, so nothing writes there believing it is persisted.
+    fn fail(&mut self, e: &Entry, mark: usize, err: &Error) {
+        self.summary.failed += 1;
+        if e.kind == Kind::Directory {
+            self.summary.directories -= 1;
+        } else {
+            self.summary.files -= 1;
+        }
+        let made: Vec<Made> = self.made.drain(mark..).collect();
+        for m in made.iter().rev() {
+            if let Err(why) = self.undo_one(m, false) {
+                log::warn!("undo {}: {why}", m.target.display());
+            }
+        }
+        let fenced = if self.opts.dry_run {
+            Ok("would leave an empty read-only mount there".to_string())
+        } else {
+            self.fence(e).map(|()| "left an empty read-only mount there".to_string())
+        };
+        let state = match fenced {
+            Ok(s) => s,
+            Err(why) => format!("no read-only mount there either: {why}"),
+        };
+        (self.out)(format!("failed {} ({}): {err}; {state}; nothing was deleted", e.target.display(), e.at));
+    }
+
+    /// Puts an empty read-only tmpfs (a directory or a file, as the entry) on the target.
+    fn fence(&mut self, e: &Entry) -> Result<()> {
+        use rustix::mount::{FsMountFlags, FsOpenFlags, FsPickFlags, MountAttrFlags};
+        let target = self.open_existing(&e.target)?;
+        let is_dir = e.kind == Kind::Directory;
+        let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).context("fsopen tmpfs")?;
+        rustix::mount::fsconfig_set_string(&fs, "size", "4k")?;
+        rustix::mount::fsconfig_create(&fs).context("tmpfs")?;
+        let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
+        let name = "empty";
+        if is_dir {
+            rustix::fs::mkdirat(&mnt, name, rustix::fs::Mode::from_raw_mode(0o555))?;
+        } else {
+            let flags = rustix::fs::OFlags::CREATE | rustix::fs::OFlags::EXCL | rustix::fs::OFlags::WRONLY;
+            rustix::fs::openat(
+                &mnt,
+                name,
+                flags | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::from_raw_mode(0o444),
+            )?;
+        }
+        let one = rustix::mount::open_tree(
+            &mnt,
+            name,
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )
+        .context("open_tree")?;
+        // The whole filesystem read-only, not only this mount: nothing can make it writable.
+        let pick =
+            rustix::mount::fspick(&mnt, "", FsPickFlags::FSPICK_EMPTY_PATH | FsPickFlags::FSPICK_CLOEXEC)?;
+        rustix::mount::fsconfig_set_flag(&pick, "ro")?;
+        rustix::mount::fsconfig_reconfigure(&pick).context("read-only")?;
+        let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+        rustix::mount::move_mount(&one, "", &target, "", flags).context("move_mount")?;
+        self.made.push(Made::fence(e));
+        Ok(())
+    }
+
     /// The facts of one entry, looking the target up unless `target` says what it is; and the
     /// source's descriptor, when it exists.
-    fn observe(&mut self, e: &Entry, target: Option<Look>) -> Result<(Facts, Option<OwnedFd>)> {
+    fn observe(
+        &mut self,
+        e: &Entry,
+        target: Option<Look>,
+        covered: bool,
+    ) -> Result<(Facts, Option<OwnedFd>)> {
         if !self.stores.contains_key(&e.store) {
             let store = tree::find(self.root.as_fd(), &e.store)?;
             let problem = match (store.blocked, &store.node) {
@@ -302,6 +447,8 @@ impl<'a> Ctx<'a> {
             source_owner: source.meta.map(|m| m.owner),
             source: source.node,
             target: target.node,
+            target_mount: target.mount_root,
+            covered,
         };
         Ok((facts, source.fd))
     }
@@ -323,10 +470,29 @@ impl<'a> Ctx<'a> {
             Step::Adopt => {
                 let (to, name) = self.make_path(e, owners, &e.store, None)?;
                 let (from, from_name) = self.parent_of(&e.target)?;
+                if !self.opts.dry_run {
+                    let mounts = copy::move_tree(from.as_fd(), &from_name, to.as_fd(), &name)?;
+                    self.keep_mounts(e, mounts);
+                }
+                // Said once done: a copy that fails (a full store) adopted nothing.
                 self.say(format!("adopted {} into {}", e.target.display(), source.display()));
                 self.summary.adopted += 1;
+            }
+            Step::CopyIn => {
+                let (to, name) = self.make_path(e, owners, &e.store, None)?;
+                let (from, from_name) = self.parent_of(&e.target)?;
+                self.say(format!(
+                    "copied {} into {} (a mount point: it stays, below lethe's mount)",
+                    e.target.display(),
+                    source.display()
+                ));
+                self.summary.adopted += 1;
                 if !self.opts.dry_run {
-                    tree::move_tree(from.as_fd(), &from_name, to.as_fd(), &name)?;
+                    copy::copy_file(from.as_fd(), &from_name, to.as_fd(), &name)?;
+                    let fd = tree::open_read(to.as_fd(), &name, false)?;
+                    if tree::owner_of(&fd)? != owners.want {
+                        tree::set_owner(to.as_fd(), &name, false, owners.want)?;
+                    }
                 }
             }
             Step::KeepAside => self.keep_aside(e, &e.target)?,
@@ -384,7 +550,7 @@ impl<'a> Ctx<'a> {
         match (found.blocked, found.fd, found.node) {
             (Some(b), _, _) => Err(Error::msg(b)),
             (None, Some(_), Node::Symlink(to)) => {
-                Err(Error::msg(format!("{}: is a symlink (to {})", path.display(), to.display())))
+                Err(Error::msg(format!("{}: is a symlink (to {})", path.display(), shown(&to))))
             }
             (None, Some(fd), _) => Ok(fd),
             (None, None, _) => Err(Error::msg(format!("{}: missing", path.display()))),
@@ -535,7 +701,23 @@ impl<'a> Ctx<'a> {
             }
             unique = OsString::from(format!("{date}.{n}"));
         }
-        tree::move_tree(from.as_fd(), &name, at.as_fd(), &unique).with_context(|| aside.display())
+        let mounts =
+            copy::move_tree(from.as_fd(), &name, at.as_fd(), &unique).with_context(|| aside.display())?;
+        if moving == e.target {
+            self.keep_mounts(e, mounts);
+        }
+        Ok(())
+    }
+
+    /// Mount points found inside a target whose data moved: they stayed, and are mounted again
+    /// on top of the entry's bind.
+    fn keep_mounts(&mut self, e: &Entry, mounts: Vec<PathBuf>) {
+        if !mounts.is_empty() {
+            for m in &mounts {
+                log::info!("{}: a mount point inside {}: left in place", e.target.join(m).display(), e.at);
+            }
+            self.children.insert(e.target.clone(), mounts);
+        }
     }
 
     fn bind(&mut self, e: &Entry) -> Result<()> {
@@ -560,6 +742,20 @@ impl<'a> Ctx<'a> {
                 to
             }
         };
+        // Mounts inside the target (a dataset, a bind made by stage 1) are cloned while they are
+        // still visible, to be mounted again on top of the bind, as a boot would mount them.
+        let mut inside = Vec::new();
+        for rel in self.children.remove(&e.target).unwrap_or_default() {
+            let path = e.target.join(&rel);
+            let fd = tree::open_beneath(self.root.as_fd(), &path, rustix::fs::OFlags::NOFOLLOW)
+                .with_context(|| format!("{}: cannot open", path.display()))?;
+            let flags = OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_EMPTY_PATH
+                | OpenTreeFlags::AT_RECURSIVE;
+            let clone = rustix::mount::open_tree(&fd, "", flags).with_context(|| path.display())?;
+            inside.push((path, fd, clone));
+        }
         let tree_fd = rustix::mount::open_tree(
             &from,
             "",
@@ -579,6 +775,66 @@ impl<'a> Ctx<'a> {
         if e.hide_mount {
             super::record::hide_mount(&self.opts.state, &self.opts.root, e);
         }
+        for (path, original, clone) in inside {
+            self.mount_again(e, &path, original, clone)?;
+        }
+        Ok(())
+    }
+
+    /// Mounts `clone` (of the mount that was at `path` inside the target) on the same path,
+    /// now in the store, then detaches the original, hidden below the bind: the same filesystem
+    /// stays at the same place, seen once.
+    fn mount_again(&mut self, e: &Entry, path: &Path, original: OwnedFd, clone: OwnedFd) -> Result<()> {
+        let st = rustix::fs::fstat(&original)?;
+        let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+        // The original, hidden below the bind, goes first: once the clone is attached, a shared
+        // mount (every mount on a systemd host) propagates a copy onto the original's root when
+        // the original is a peer (a bind from the store), and the unmount would take that.
+        // Only this descriptor reaches the original; it keeps it busy, hence detach.
+        let magic = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&original));
+        if let Err(err) = rustix::mount::unmount(magic.as_str(), UnmountFlags::DETACH) {
+            log::warn!(
+                "{}: the original mount stays below the bind: {}",
+                path.display(),
+                std::io::Error::from(err)
+            );
+        }
+        drop(original);
+        let at = match tree::open_beneath(self.root.as_fd(), path, rustix::fs::OFlags::NOFOLLOW) {
+            Ok(at) => at,
+            Err(rustix::io::Errno::NOENT) => {
+                // The store's source has no place for it yet: made, empty, as the boot's
+                // mkdir for a mount point would (root's 0755 on the way).
+                let mut dir = self.open_existing(&e.target)?;
+                let parts = tree::components(path);
+                let below = tree::components(&e.target).len();
+                for (i, name) in parts.iter().enumerate().skip(below) {
+                    let last = i + 1 == parts.len();
+                    dir = match tree::open_path(dir.as_fd(), name) {
+                        Ok(fd) if !last => fd,
+                        Err(rustix::io::Errno::NOENT) if !last => {
+                            tree::create(dir.as_fd(), name, New::Dir, (0, 0, 0o755))?
+                        }
+                        Err(rustix::io::Errno::NOENT) => {
+                            let new = if is_dir { New::Dir } else { New::File(b"") };
+                            tree::create(dir.as_fd(), name, new, (st.st_uid, st.st_gid, st.st_mode & 0o7777))?
+                        }
+                        Ok(fd) => fd,
+                        Err(err) => return Err(err).with_context(|| path.display()),
+                    };
+                }
+                dir
+            }
+            Err(err) => return Err(Error::msg(format!("{}: {}", path.display(), std::io::Error::from(err)))),
+        };
+        let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+        rustix::mount::move_mount(&clone, "", &at, "", flags)
+            .with_context(|| format!("{}: mount again on top of {}", path.display(), e.target.display()))?;
+        self.say(format!(
+            "mounted {} again on top of {} (a mount that was inside it)",
+            path.display(),
+            e.target.display()
+        ));
         Ok(())
     }
 
@@ -591,6 +847,11 @@ impl<'a> Ctx<'a> {
         let configured: std::collections::HashSet<(&Path, &Path)> =
             entries.iter().zip(&sources).map(|(e, s)| (e.target.as_path(), s.as_path())).collect();
         for m in &previous.mounts {
+            if m.fence {
+                // A failed entry of an earlier run: taken away, so the entry is tried again.
+                gone.push(m);
+                continue;
+            }
             let configured = configured.contains(&(m.target.as_path(), m.source.as_path()));
             if configured {
                 kept.push(m.clone());
@@ -601,7 +862,13 @@ impl<'a> Ctx<'a> {
         // Children first.
         gone.sort_by_key(|m| std::cmp::Reverse(m.target.components().count()));
         for m in gone {
-            self.undo_one(m, true)?;
+            // Like an entry, on its own: what cannot be undone is named, kept in the record, and
+            // the rest of the run goes on.
+            if let Err(err) = self.undo_one(m, !m.fence) {
+                self.summary.failed += 1;
+                (self.out)(format!("failed to unmount {}: {err}; left as it is", m.target.display()));
+                kept.push(m.clone());
+            }
         }
         Ok(kept)
     }
@@ -628,10 +895,14 @@ impl<'a> Ctx<'a> {
             }
             return Ok(true);
         }
-        let source = tree::find(self.root.as_fd(), &m.source)?;
-        let same = match &source.fd {
-            Some(s) => tree::identity(s)? == tree::identity(&fd)? && tree::is_mount_root(&fd)?,
-            None => false,
+        let same = if m.fence {
+            tree::is_mount_root(&fd)? && is_fence(&fd)?
+        } else {
+            let source = tree::find(self.root.as_fd(), &m.source)?;
+            match &source.fd {
+                Some(s) => tree::identity(s)? == tree::identity(&fd)? && tree::is_mount_root(&fd)?,
+                None => false,
+            }
         };
         if !same {
             if report {
@@ -639,6 +910,12 @@ impl<'a> Ctx<'a> {
             }
             return Ok(false);
         }
+        if !self.opts.dry_run {
+            let name = tree::components(&m.target).pop().unwrap_or_default();
+            unmount_checked(&target.dir, &name, fd)
+                .with_context(|| format!("unmount {}", m.target.display()))?;
+        }
+        // Said once done: a busy mount stays, and is named as such.
         if report {
             self.say(format!(
                 "unmounted {} (no longer configured; {} kept)",
@@ -646,14 +923,6 @@ impl<'a> Ctx<'a> {
                 m.source.display()
             ));
             self.summary.unmounted += 1;
-        }
-        if !self.opts.dry_run {
-            // An open descriptor would keep the mount busy: unmount by path, not following a
-            // symlink put in the last component since the check; never lazy.
-            drop((fd, target.dir, source));
-            let path = join(&self.opts.root, &m.target);
-            rustix::mount::unmount(&path, UnmountFlags::NOFOLLOW)
-                .with_context(|| format!("unmount {}", m.target.display()))?;
         }
         Ok(true)
     }
@@ -680,7 +949,42 @@ fn blocked(why: String) -> Facts {
         blocked: Some(why),
         in_place: false,
         source_owner: None,
+        target_mount: false,
+        covered: false,
     }
+}
+
+/// The mount id of what `fd` is on.
+fn mount_id(fd: &OwnedFd) -> Result<u64> {
+    let st = rustix::fs::statx(fd, "", rustix::fs::AtFlags::EMPTY_PATH, rustix::fs::StatxFlags::MNT_ID)?;
+    Ok(st.stx_mnt_id)
+}
+
+/// Unmounts the mount whose root `checked` is (found as `name` in the directory `dir`, both
+/// looked up without following a symlink). An open descriptor keeps a mount busy, so the
+/// unmount goes by name, but through the checked parent directory (`/proc/self/fd/N/name`, the
+/// last component not followed), never through a path whose directories could have been
+/// swapped for symlinks since; and only if `name` is still the mount that was checked.
+fn unmount_checked(dir: &OwnedFd, name: &std::ffi::OsStr, checked: OwnedFd) -> Result<()> {
+    let id = mount_id(&checked)?;
+    drop(checked);
+    if mount_id(&tree::open_path(dir.as_fd(), name)?)? != id {
+        return Err(Error::msg("changed since it was checked: left alone"));
+    }
+    super::hooks::race(super::hooks::BEFORE_UNMOUNT);
+    let mut path =
+        std::ffi::OsString::from(format!("/proc/self/fd/{}/", rustix::fd::AsRawFd::as_raw_fd(dir)));
+    path.push(name);
+    rustix::mount::unmount(path.as_os_str(), UnmountFlags::NOFOLLOW)?;
+    Ok(())
+}
+
+/// Whether `fd` is on a read-only tmpfs (lethe's fence for a failed entry).
+fn is_fence(fd: &OwnedFd) -> Result<bool> {
+    let st = rustix::fs::fstatfs(fd)?;
+    let vfs = rustix::fs::fstatvfs(fd)?;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    Ok(st.f_type as i64 == TMPFS_MAGIC && vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
 fn now() -> i64 {
@@ -697,12 +1001,17 @@ pub fn adopt_replaced(entries: &[Entry], opts: &Options, out: &mut dyn FnMut(Str
     let root = tree::open_root(&opts.root)?;
     let mut ctx = Ctx::new(root, opts, out);
     let mut n = 0;
-    for e in entries {
+    let covered = plan::covered(entries);
+    for (i, e) in entries.iter().enumerate() {
         if !matches!(e.kind, Kind::File(Method::Auto | Method::Symlink)) {
             continue;
         }
-        let (facts, _) = ctx.observe(e, None)?;
-        if facts.blocked.is_some() || facts.in_place || !matches!(facts.target, Node::File { .. }) {
+        let (facts, _) = ctx.observe(e, None, covered[i])?;
+        if facts.covered
+            || facts.blocked.is_some()
+            || facts.in_place
+            || !matches!(facts.target, Node::File { .. })
+        {
             continue;
         }
         if facts.source != Node::Missing {
@@ -716,7 +1025,7 @@ pub fn adopt_replaced(entries: &[Entry], opts: &Options, out: &mut dyn FnMut(Str
             e.source().display()
         ));
         if !opts.dry_run {
-            tree::move_tree(from.as_fd(), &from_name, to.as_fd(), &name)?;
+            copy::move_tree(from.as_fd(), &from_name, to.as_fd(), &name)?;
         }
         n += 1;
     }

@@ -1,8 +1,7 @@
 //! `lethe persist` and `lethe unpersisted`: argument handling, exit status, what goes to stdout.
 
-use super::{accounts::Accounts, apply, entries, unpersisted};
+use super::{accounts::Accounts, apply, entries, units::dropins, unpersisted};
 use crate::cli::{self, PersistArgs, EXIT_BAD_INPUT, EXIT_FAILED};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -70,10 +69,10 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
     out.flush();
     match applied {
         Ok(summary) => {
-            if summary.refused > 0 {
+            if summary.not_applied() > 0 {
                 eprintln!(
-                    "lethe: persist: {} entries refused (named above); the others are in place",
-                    summary.refused
+                    "lethe: persist: {} entries refused or failed (named above); the others are in place",
+                    summary.not_applied()
                 );
                 return ExitCode::from(EXIT_FAILED);
             }
@@ -88,35 +87,6 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
     }
-}
-
-/// The drop-ins: each unit of `neededBy` waits for (and needs) lethe-persist.service and the
-/// mounts of its entries; lethe-persist.service needs its stores mounted.
-pub fn dropins(entries: &[super::Entry]) -> BTreeMap<String, String> {
-    let mut needs: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
-    for e in entries {
-        for unit in &e.when.needed_by {
-            needs.entry(unit).or_default().push(&e.target);
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (unit, targets) in needs {
-        let mut text = String::from("# Written by lethe persist --generate (neededBy)\n[Unit]\n");
-        text.push_str("Requires=lethe-persist.service\nAfter=lethe-persist.service\n");
-        for t in targets {
-            text.push_str(&format!("RequiresMountsFor={}\n", t.display()));
-        }
-        out.insert(format!("{unit}.d/lethe-persist.conf"), text);
-    }
-    let stores: std::collections::BTreeSet<&Path> = entries.iter().map(|e| e.store.as_path()).collect();
-    if !stores.is_empty() {
-        let mut text = String::from("# Written by lethe persist --generate: the stores\n[Unit]\n");
-        for s in stores {
-            text.push_str(&format!("RequiresMountsFor={}\n", s.display()));
-        }
-        out.insert("lethe-persist.service.d/lethe-stores.conf".into(), text);
-    }
-    out
 }
 
 fn generate(entries: &[super::Entry], dir: &Path) -> ExitCode {
@@ -195,9 +165,10 @@ mod tests {
         let d = dropins(&entries(&config));
         assert_eq!(
             d["syncthing.service.d/lethe-persist.conf"],
-            "# Written by lethe persist --generate (neededBy)\n[Unit]\nRequires=lethe-persist.service\n\
-             After=lethe-persist.service\nRequiresMountsFor=/var/lib/syncthing\n"
+            "# Written by lethe persist --generate (neededBy)\n[Unit]\nWants=lethe-persist.service\n\
+             After=lethe-persist.service\nRequiresMountsFor=\"/var/lib/syncthing\"\n\
+             AssertPathExists=/run/lethe/persisted/var-lib-syncthing\n"
         );
-        assert!(d["lethe-persist.service.d/lethe-stores.conf"].contains("RequiresMountsFor=/persist\n"));
+        assert!(d["lethe-persist.service.d/lethe-stores.conf"].contains("RequiresMountsFor=\"/persist\"\n"));
     }
 }

@@ -6,9 +6,12 @@
 pub mod accounts;
 pub mod apply;
 pub mod command;
+pub mod copy;
+pub mod hooks;
 pub mod plan;
 pub mod record;
 pub mod tree;
+pub mod units;
 pub mod unpersisted;
 
 use crate::config::persistence::{self, Entry};

@@ -13,15 +13,23 @@ pub struct Made {
     pub source: PathBuf,
     #[serde(default)]
     pub symlink: bool,
+    /// The empty read-only mount put on the target of an entry that failed: removed by the
+    /// next run before it tries the entry again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fence: bool,
 }
 
 impl Made {
     pub fn bind(e: &Entry) -> Made {
-        Made { target: e.target.clone(), source: e.source(), symlink: false }
+        Made { target: e.target.clone(), source: e.source(), symlink: false, fence: false }
     }
 
     pub fn symlink(e: &Entry) -> Made {
-        Made { target: e.target.clone(), source: e.source(), symlink: true }
+        Made { target: e.target.clone(), source: e.source(), symlink: true, fence: false }
+    }
+
+    pub fn fence(e: &Entry) -> Made {
+        Made { target: e.target.clone(), source: e.source(), symlink: false, fence: true }
     }
 }
 

@@ -139,6 +139,8 @@ pub struct Look {
     pub blocked: Option<String>,
     /// An `O_PATH` descriptor of the path itself, when it exists.
     pub fd: Option<OwnedFd>,
+    /// The path is the root of a mount (a bind mount, a dataset, systemd's machine-id).
+    pub mount_root: bool,
 }
 
 /// What is at an absolute `path` below `root`: one `openat2` of the whole path when it exists or
@@ -148,15 +150,23 @@ pub struct Look {
 pub fn look(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<Look> {
     let fd = match open_beneath(root, path, OFlags::NOFOLLOW) {
         Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(Look { node: Node::Missing, meta: None, blocked: None, fd: None }),
+        Err(Errno::NOENT) => {
+            return Ok(Look { node: Node::Missing, meta: None, blocked: None, fd: None, mount_root: false })
+        }
         Err(_) => {
             let found = find_with(root, path, emptiness)?;
-            return Ok(Look { node: found.node, meta: found.meta, blocked: found.blocked, fd: found.fd });
+            let mount_root = match &found.fd {
+                Some(fd) => is_mount_root(fd).with_context(|| path.display())?,
+                None => false,
+            };
+            let (node, meta, blocked, fd) = (found.node, found.meta, found.blocked, found.fd);
+            return Ok(Look { node, meta, blocked, fd, mount_root });
         }
     };
     let st = rustix::fs::fstat(&fd).with_context(|| path.display())?;
     let node = node_of(&fd, &st, emptiness).with_context(|| path.display())?;
-    Ok(Look { node, meta: Some(Meta::of(&st)), blocked: None, fd: Some(fd) })
+    let mount_root = is_mount_root(&fd).with_context(|| path.display())?;
+    Ok(Look { node, meta: Some(Meta::of(&st)), blocked: None, fd: Some(fd), mount_root })
 }
 
 fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString], emptiness: Emptiness) -> Result<Found> {
@@ -191,8 +201,8 @@ fn find_slowly(root: BorrowedFd<'_>, parts: &[OsString], emptiness: Emptiness) -
                 continue;
             }
             FileType::Symlink => {
-                let to =
-                    rustix::fs::readlinkat(&dir, name, Vec::new()).map(|t| t.to_string_lossy().into_owned());
+                let to = rustix::fs::readlinkat(&dir, name, Vec::new())
+                    .map(|t| super::plan::shown(Path::new(OsStr::from_bytes(t.as_bytes()))));
                 format!("{}: is a symlink (to {})", here.display(), to.unwrap_or_else(|_| "?".into()))
             }
             _ => format!("{}: is not a directory", here.display()),
@@ -370,120 +380,4 @@ pub fn create(dir: BorrowedFd<'_>, name: &OsStr, what: New<'_>, owner: (u32, u32
         let _ = rustix::fs::unlinkat(dir, &temp, flags);
     }
     placed
-}
-
-/// Moves `name` from `from` to `to_name` in `to`, never replacing: a rename on the same
-/// filesystem, else a copy with owners, modes, times and xattrs, then the original removed.
-pub fn move_tree(from: BorrowedFd<'_>, name: &OsStr, to: BorrowedFd<'_>, to_name: &OsStr) -> Result<()> {
-    match rustix::fs::renameat_with(from, name, to, to_name, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(Errno::XDEV) => {
-            let temp = temp_name(to_name);
-            copy(from, name, to, &temp).context("copy")?;
-            rustix::fs::renameat_with(to, &temp, to, to_name, RenameFlags::NOREPLACE)
-                .context("rename the copy")?;
-            remove(from, name).context("remove the original after copying")
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Copies `name` (a directory tree, file, symlink or special file) from `from` to `to`.
-pub fn copy(from: BorrowedFd<'_>, name: &OsStr, to: BorrowedFd<'_>, to_name: &OsStr) -> Result<()> {
-    let src = open_path(from, name)?;
-    let st = rustix::fs::fstat(&src)?;
-    let owner = (st.st_uid, st.st_gid, st.st_mode & 0o7777);
-    let times = rustix::fs::Timestamps {
-        last_access: rustix::fs::Timespec { tv_sec: st.st_atime as _, tv_nsec: st.st_atime_nsec as _ },
-        last_modification: rustix::fs::Timespec { tv_sec: st.st_mtime as _, tv_nsec: st.st_mtime_nsec as _ },
-    };
-    match FileType::from_raw_mode(st.st_mode) {
-        FileType::Directory => {
-            rustix::fs::mkdirat(to, to_name, Mode::from_raw_mode(0o700))?;
-            let src = open_read(from, name, true)?;
-            let dst = open_read(to, to_name, true)?;
-            for (child, _) in list(&src)? {
-                copy(src.as_fd(), &child, dst.as_fd(), &child)
-                    .with_context(|| Path::new(name).join(&child).display().to_string())?;
-            }
-            copy_xattrs(&src, &dst)?;
-            set_owner_fd(&dst, owner)?;
-            rustix::fs::futimens(&dst, &times)?;
-        }
-        FileType::RegularFile => {
-            let src = open_read(from, name, false)?;
-            let dst = rustix::fs::openat2(
-                to,
-                to_name,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-                RESOLVE,
-            )?;
-            let (mut r, mut w) = (std::fs::File::from(src), std::fs::File::from(dst));
-            std::io::copy(&mut r, &mut w)?;
-            let (src, dst) = (OwnedFd::from(r), OwnedFd::from(w));
-            copy_xattrs(&src, &dst)?;
-            set_owner_fd(&dst, owner)?;
-            rustix::fs::futimens(&dst, &times)?;
-        }
-        FileType::Symlink => {
-            let target = rustix::fs::readlinkat(from, name, Vec::new())?;
-            rustix::fs::symlinkat(target.as_c_str(), to, to_name)?;
-            rustix::fs::chownat(
-                to,
-                to_name,
-                Some(rustix::process::Uid::from_raw(st.st_uid)),
-                Some(rustix::process::Gid::from_raw(st.st_gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )?;
-            rustix::fs::utimensat(to, to_name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
-        }
-        kind => {
-            rustix::fs::mknodat(to, to_name, kind, Mode::from_raw_mode(owner.2), st.st_rdev)?;
-            let dst = open_path(to, to_name)?;
-            rustix::fs::chownat(
-                &dst,
-                "",
-                Some(rustix::process::Uid::from_raw(st.st_uid)),
-                Some(rustix::process::Gid::from_raw(st.st_gid)),
-                AtFlags::EMPTY_PATH,
-            )?;
-            rustix::fs::utimensat(to, to_name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
-        }
-    }
-    Ok(())
-}
-
-fn copy_xattrs(src: &OwnedFd, dst: &OwnedFd) -> Result<()> {
-    let size = match rustix::fs::flistxattr_query(src) {
-        Ok(n) => n,
-        Err(Errno::NOTSUP) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut names = vec![0u8; size];
-    let n = rustix::fs::flistxattr(src, &mut names[..])?;
-    for name in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = OsStr::from_bytes(name);
-        let len = rustix::fs::fgetxattr_query(src, name)?;
-        let mut value = vec![0u8; len];
-        let len = rustix::fs::fgetxattr(src, name, &mut value[..])?;
-        rustix::fs::fsetxattr(dst, name, &value[..len], rustix::fs::XattrFlags::empty())
-            .with_context(|| format!("xattr {}", name.to_string_lossy()))?;
-    }
-    Ok(())
-}
-
-/// Removes `name` from `dir`, a whole tree when it is a directory (only after it was copied).
-pub fn remove(dir: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
-    let fd = open_path(dir, name)?;
-    if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Directory {
-        let d = open_read(dir, name, true)?;
-        for (child, _) in list(&d)? {
-            remove(d.as_fd(), &child)?;
-        }
-        rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
-    } else {
-        rustix::fs::unlinkat(dir, name, AtFlags::empty())?;
-    }
-    Ok(())
 }

@@ -4,6 +4,7 @@
 //! subtrees are grouped by top-level directory, biggest first. The other way round: what is in
 //! a store that the config no longer names.
 
+use super::plan::shown;
 use crate::config::persistence::Entry;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,7 +211,8 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// The text form: a line per group, its biggest items indented below (at most `per_group`).
+/// The text form (names found in the trees, which their owners chose, escaped by
+/// [`shown`]): a line per group, its biggest items indented below (at most `per_group`).
 pub fn render(report: &Report, per_group: usize) -> String {
     let mut out = String::new();
     let files = |n: u64| if n == 1 { "1 file".to_string() } else { format!("{n} files") };
@@ -220,11 +222,11 @@ pub fn render(report: &Report, per_group: usize) -> String {
         out.push_str("vanishes at the next boot (on the root filesystem, not persisted):\n");
     }
     for g in &report.vanishing {
-        out.push_str(&format!("{}  {} in {}\n", g.top.display(), human(g.bytes), files(g.files)));
+        out.push_str(&format!("{}  {} in {}\n", shown(&g.top), human(g.bytes), files(g.files)));
         for item in g.items.iter().filter(|i| i.path != g.top).take(per_group) {
             out.push_str(&format!(
                 "  {}  {} in {}\n",
-                item.path.display(),
+                shown(&item.path),
                 human(item.bytes),
                 files(item.files)
             ));
@@ -238,7 +240,7 @@ pub fn render(report: &Report, per_group: usize) -> String {
         for item in &report.unnamed {
             out.push_str(&format!(
                 "  {}  {} in {}\n",
-                item.path.display(),
+                shown(&item.path),
                 human(item.bytes),
                 files(item.files)
             ));
@@ -271,5 +273,22 @@ mod tests {
         assert!(!n.covers(Path::new("/var/lib")));
         assert!(n.ancestors.contains(Path::new("/var/lib")) && n.ancestors.contains(Path::new("/")));
         assert_eq!(human(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn names_from_the_trees_are_escaped() {
+        let item = |p: &str| Item { path: p.into(), bytes: 1, files: 1 };
+        let report = Report {
+            vanishing: vec![Group {
+                top: "/srv".into(),
+                bytes: 2,
+                files: 2,
+                items: vec![item("/srv/x\n<0>lethe: forged")],
+            }],
+            unnamed: vec![item("/persist/y\tz")],
+        };
+        let text = render(&report, 10);
+        assert!(text.contains("  /srv/x\\x0a<0>lethe: forged  1 B in 1 file\n"), "{text}");
+        assert!(text.contains("  /persist/y\\x09z  1 B in 1 file\n"), "{text}");
     }
 }

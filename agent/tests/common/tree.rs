@@ -6,9 +6,16 @@
 //! l /etc/ssh/key -> /persist/etc/ssh/key
 //! ```
 //!
-//! and a private mount namespace with a tmpfs to build them in.
+//! and a private mount namespace with a tmpfs to build them in. `build` also takes
+//! `h /new = /existing` (a hard link), `s /path MODE UID:GID SIZE` (a sparse file: `head` at 0,
+//! `tail` at the end, a hole between), `x /path NAME HEX` (an xattr, set after the owner),
+//! `m /path tmpfs [OPTIONS]` (a tmpfs mounted there) and `b /path /from` (a bind mount). The
+//! listing shows `links=N` of files with more than one link, `sparse` when fewer bytes are
+//! allocated than the size, `security.capability=HEX`, and runs of 16 or more NUL bytes as
+//! `\0*N`.
 
 use std::fs;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -32,7 +39,16 @@ pub fn private_tmpfs() -> PathBuf {
 
 fn escape(bytes: &[u8]) -> String {
     let mut s = String::new();
-    for &b in bytes {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let zeros = bytes[i..].iter().take_while(|c| **c == 0).count();
+        if zeros >= 16 {
+            s.push_str(&format!("\\0*{zeros}"));
+            i += zeros;
+            continue;
+        }
+        i += 1;
         match b {
             b'\n' => s.push_str("\\n"),
             b'\\' => s.push_str("\\\\"),
@@ -87,7 +103,43 @@ pub fn build(root: &Path, text: &str) {
             }
             "l" => {
                 assert_eq!(parts.next(), Some("->"), "{line}");
-                std::os::unix::fs::symlink(parts.next().expect("a link target"), &p).unwrap();
+                let to = std::ffi::OsString::from_vec(unescape(parts.next().expect("a link target")));
+                std::os::unix::fs::symlink(to, &p).unwrap();
+            }
+            "h" => {
+                assert_eq!(parts.next(), Some("="), "{line}");
+                let first = root.join(parts.next().expect("a path").trim_start_matches('/'));
+                fs::hard_link(first, &p).unwrap_or_else(|e| panic!("{line}: {e}"));
+            }
+            "s" => {
+                let mode = u32::from_str_radix(parts.next().expect("a mode"), 8).unwrap();
+                let (uid, gid) = owner(parts.next().expect("UID:GID"));
+                let size: u64 = parts.next().expect("a size").parse().unwrap();
+                let f = fs::File::create(&p).unwrap();
+                use std::os::unix::fs::FileExt;
+                f.write_all_at(b"head", 0).unwrap();
+                f.write_all_at(b"tail", size - 4).unwrap();
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).unwrap();
+                fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            }
+            "x" => {
+                let name = parts.next().expect("an xattr name");
+                let hex = parts.next().expect("a value in hex");
+                let value: Vec<u8> = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect();
+                rustix::fs::lsetxattr(&p, name, &value, rustix::fs::XattrFlags::empty())
+                    .unwrap_or_else(|e| panic!("{line}: {e}"));
+            }
+            "m" => {
+                let fstype = parts.next().expect("a filesystem type");
+                let opts = parts.next().unwrap_or("mode=0755");
+                super::btrfs::sh("mount", &["-t", fstype, "-o", opts, fstype, p.to_str().unwrap()]);
+            }
+            "b" => {
+                let from = root.join(parts.next().expect("a path").trim_start_matches('/'));
+                super::btrfs::sh("mount", &["--bind", from.to_str().unwrap(), p.to_str().unwrap()]);
             }
             other => panic!("unknown kind {other} in {line}"),
         }
@@ -114,13 +166,26 @@ fn walk(dir: &Path, shown: &Path, skip: &[&str], out: &mut Vec<String>) {
         let meta = fs::symlink_metadata(&path).unwrap();
         let perms = format!("{:04o} {}:{}", meta.permissions().mode() & 0o7777, meta.uid(), meta.gid());
         if meta.file_type().is_symlink() {
-            out.push(format!("l {} -> {}", show.display(), fs::read_link(&path).unwrap().display()));
+            let to = fs::read_link(&path).unwrap();
+            out.push(format!("l {} -> {}", show.display(), escape(to.as_os_str().as_bytes())));
         } else if meta.is_dir() {
             out.push(format!("d {} {perms}", show.display()));
             walk(&path, &show, skip, out);
         } else {
             let content = escape(&fs::read(&path).unwrap());
-            out.push(format!("f {} {perms} {content}", show.display()).trim_end().to_string());
+            let mut extra = String::new();
+            if meta.nlink() > 1 {
+                extra.push_str(&format!("links={} ", meta.nlink()));
+            }
+            if meta.blocks() * 512 < meta.size() {
+                extra.push_str("sparse ");
+            }
+            let mut cap = vec![0u8; 256];
+            if let Ok(n) = rustix::fs::lgetxattr(&path, "security.capability", &mut cap) {
+                let hex: String = cap[..n].iter().map(|b| format!("{b:02x}")).collect();
+                extra.push_str(&format!("security.capability={hex} "));
+            }
+            out.push(format!("f {} {perms} {extra}{content}", show.display()).trim_end().to_string());
         }
     }
 }
@@ -134,4 +199,25 @@ pub fn mounts_below(dir: &Path) -> Vec<String> {
         .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&prefix)))
         .map(|l| l.split(' ').nth(4).unwrap().to_string())
         .collect()
+}
+
+/// Mount points below `dir` as the root there shows them (`/var/lib`), with their filesystem
+/// type and `ro`/`rw`, in mount order.
+pub fn mounts_of(dir: &Path) -> String {
+    let text = fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+    let prefix = format!("{}/", dir.display());
+    let mut out = String::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        let Some(below) = f[4].strip_prefix(&prefix) else { continue };
+        let fstype = f.iter().skip_while(|x| **x != "-").nth(1).unwrap();
+        // Read-only as a mount or as a whole filesystem (the super options, last).
+        let ro = if f[5].split(',').any(|o| o == "ro") || f[f.len() - 1].split(',').any(|o| o == "ro") {
+            "ro"
+        } else {
+            "rw"
+        };
+        out.push_str(&format!("/{below} {fstype} {ro}\n"));
+    }
+    out
 }

@@ -24,7 +24,15 @@ const WANT: (u32, u32, u32) = (0, 0, 0o755);
 
 fn facts(source: Node, target: Node) -> Facts {
     let source_owner = (source != Node::Missing).then_some(WANT);
-    Facts { source, target, blocked: None, in_place: false, source_owner }
+    Facts {
+        source,
+        target,
+        blocked: None,
+        in_place: false,
+        source_owner,
+        target_mount: false,
+        covered: false,
+    }
 }
 
 use Node::{Dir, File, Missing};
@@ -151,5 +159,64 @@ fn a_symlink_on_the_way_refuses_the_entry() {
     assert_eq!(
         plan(&entry("/var/lib/x", Kind::Directory), &f, WANT),
         Plan::Refuse("/var: is a symlink (to /tmp): refusing to persist /var/lib/x through it".into())
+    );
+}
+
+/// A target that is itself a mount point (systemd's transient machine-id, a dataset) is mounted
+/// on top of: never moved, emptied or kept aside.
+#[test]
+fn a_target_that_is_a_mount_point_is_mounted_on_top_of() {
+    let mounted = |source: Node, target: Node| Facts { target_mount: true, ..facts(source, target) };
+    let machine_id = entry("/etc/machine-id", Kind::File(Method::Auto));
+    let file = File { empty: false };
+    assert_eq!(
+        plan(&machine_id, &mounted(Missing, file.clone()), WANT),
+        Plan::Steps(vec![Step::CopyIn, Step::Bind])
+    );
+    assert_eq!(plan(&machine_id, &mounted(file.clone(), file.clone()), WANT), Plan::Steps(vec![Step::Bind]));
+    let link = entry("/etc/x", Kind::File(Method::Symlink));
+    assert_eq!(
+        plan(&link, &mounted(file.clone(), file), WANT),
+        Plan::Refuse("/etc/x: is a mount point, not replaced by a symlink, refusing".into())
+    );
+    let dir = entry("/srv", Kind::Directory);
+    assert_eq!(plan(&dir, &mounted(FULL_DIR, FULL_DIR), WANT), Plan::Steps(vec![Step::Bind]));
+    assert_eq!(
+        plan(&dir, &mounted(Missing, EMPTY_DIR), WANT),
+        Plan::Steps(vec![Step::CreateSource, Step::Bind])
+    );
+    let Plan::Refuse(why) = plan(&dir, &mounted(Missing, FULL_DIR), WANT) else { panic!() };
+    assert!(why.starts_with("/srv: is a mount point holding data and /persist/srv does not exist"), "{why}");
+}
+
+/// impermanence's `dotfiles/.dotfilesrc` inside `dotfiles` of the same store: the parent's bind
+/// shows the store there, so nothing is made (no symlink to itself); one an old run made goes.
+#[test]
+fn a_file_inside_a_directory_of_the_same_store_is_covered() {
+    let mut dir = entry("/home/a/dotfiles", Kind::Directory);
+    dir.home = Some("/home/a".into());
+    let file = entry("/home/a/dotfiles/.dotfilesrc", Kind::File(Method::Auto));
+    let mut elsewhere = entry("/home/a/dotfiles/.other", Kind::File(Method::Auto));
+    elsewhere.store = "/persist/other".into();
+    assert_eq!(covered(&[dir, file.clone(), elsewhere]), [false, true, false]);
+    let covered_facts = |source: Node, target: Node| Facts { covered: true, ..facts(source, target) };
+    assert_eq!(plan(&file, &covered_facts(Missing, Missing), WANT), Plan::InPlace);
+    let itself = Node::Symlink("/persist/home/a/dotfiles/.dotfilesrc".into());
+    assert_eq!(
+        plan(&file, &covered_facts(itself.clone(), itself), WANT),
+        Plan::Steps(vec![Step::RemoveOwnSymlink])
+    );
+}
+
+/// A symlink's target (chosen by whoever owns the directory) is shown escaped in messages.
+#[test]
+fn symlink_targets_are_escaped_in_messages() {
+    assert_eq!(shown(Path::new("x\n<0>y\\z\u{7f}")), "x\\x0a<0>y\\x5cz\\x7f");
+    use std::os::unix::ffi::OsStrExt;
+    assert_eq!(shown(Path::new(std::ffi::OsStr::from_bytes(b"a\xffb"))), "a\\xffb");
+    let f = facts(Missing, Node::Symlink("/tmp/\n<0>forged".into()));
+    assert_eq!(
+        plan(&entry("/etc/x", Kind::File(Method::Auto)), &f, WANT),
+        Plan::Refuse("/etc/x: is a symlink (to /tmp/\\x0a<0>forged), refusing".into())
     );
 }

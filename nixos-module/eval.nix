@@ -82,6 +82,8 @@ in
       })
       (lib.filterAttrs (n: _: lethe n) config.systemd.services);
     zfsExtraPools = config.boot.zfs.extraPools;
+    # Stage 2's generators lethe installs (the persist generator writes neededBy's drop-ins).
+    generators = lib.mapAttrs (_: g: toString g) (lib.filterAttrs (n: _: lethe n) config.systemd.generators);
   };
   # Every unit the module installs, by its file under initrd-glue/systemd/, with its text.
   units =

@@ -116,12 +116,19 @@ in
 
       systemd.packages = [ (pkgs.writeTextDir "lib/systemd/system/lethe-persist.service" text) ];
       # A drop-in on the packaged unit (NixOS reads no [Install] of packaged units): the links
-      # of its [Install], the stores' mounts, and the units that need persisted paths.
+      # of its [Install] and the stores' mounts.
       systemd.services.lethe-persist = {
-        inherit (install) wantedBy;
-        requiredBy = install.requiredBy ++ neededBy;
-        before = neededBy;
+        inherit (install) wantedBy requiredBy;
         unitConfig.RequiresMountsFor = storePaths;
+      };
+      # The units in neededBy: lethe's own generator (the text dracut hosts get) writes their
+      # drop-ins at boot from /etc/lethe/config.json: Wants= and After= lethe-persist,
+      # RequiresMountsFor= their paths, AssertPathExists= the marker lethe persist writes for an
+      # entry in place. Not Requires=: lethe persist exits 2 when one entry fails, and only that
+      # entry's units must stay down, not every entry's.
+      systemd.generators = lib.mkIf (neededBy != [ ]) {
+        lethe-persist-generator =
+          pkgs.writeScript "lethe-persist-generator" (leth.unitText cfg.package "system-generators" "lethe-persist-generator");
       };
     })
     {

@@ -5,6 +5,9 @@
 
 # The passphrase of key slot 0 (the SSH fallback); the TPM2 token is key slot 1.
 TPM_PASSPHRASE="correct horse"
+# PCR 16 after test-extend-pcr16.service extended it once from all zeros, as tpm2_pcrread
+# prints it (computed with swtpm on the host).
+TPM_PCR16_EXTENDED="16: 0x517F784DAFD3BEF11DB387748AED9AECB594D4F962A0F0B6723659AFFBB7A2E2"
 
 # tpm_template: the enrolled disk and the TPM state it is sealed to, made once and cached in
 # ${LETHE_CACHE:-/var/cache/lethe}/tpm/KEY/ (disk.img, state/), KEY a sha256 of the inputs:
@@ -108,7 +111,8 @@ tpm_stop() {
 # tpm_extend_tree DIR: a tree for make-dracut-initrd --include: a test unit,
 # test-extend-pcr16.service, that extends PCR 16 with the real TPM before systemd-cryptsetup
 # runs when the kernel command line has lethe_test.extend_pcr16, so the token's PCR policy no
-# longer matches (as after a firmware or boot loader change). It prints @@PCR16-EXTENDED.
+# longer matches (as after a firmware or boot loader change). It prints the new value
+# (TPM_PCR16_EXTENDED) on the console.
 tpm_extend_tree() {
     local dir=$1/etc/systemd/system
     mkdir -p "$dir/sysinit.target.wants"
@@ -130,7 +134,8 @@ StandardError=journal+console
 Environment=TPM2TOOLS_TCTI=device:/dev/tpmrm0
 # sha256 of "lethe tests: PCR 16 changed"
 ExecStart=/usr/bin/tpm2_pcrextend 16:sha256=06cdb036a48b529cbd61a3f0b6d13ded77361cab53d0914d41ab0ae5494d577f
-ExecStart=/bin/sh -c 'echo "@@PCR16-EXTENDED $(/usr/bin/tpm2_pcrread sha256:16 | tail -n 1)" >/dev/console'
+# Shown on the console: the new value (TPM_PCR16_EXTENDED in vm-tests/lib/tpm.sh).
+ExecStart=/usr/bin/tpm2_pcrread sha256:16
 UNIT
     ln -sfn ../test-extend-pcr16.service "$dir/sysinit.target.wants/test-extend-pcr16.service"
 }

@@ -11,15 +11,18 @@ TPM_PCR16_EXTENDED="16: 0x517F784DAFD3BEF11DB387748AED9AECB594D4F962A0F0B6723659
 
 # tpm_template: the enrolled disk and the TPM state it is sealed to, made once and cached in
 # ${LETHE_CACHE:-/var/cache/lethe}/tpm/KEY/ (disk.img, state/), KEY a sha256 of the inputs:
-# this file, systemd.sh (the blank root), make-disk and the test stage 2, busybox, and the
-# versions of swtpm, libtpms, systemd and cryptsetup. The token is bound to PCR 16 (the debug
-# PCR, which nothing measures into here, so it reads all zeros at enrollment and at boot
-# unless a test extends it). Sets tpm_cache (the directory).
+# this function and the passphrase, systemd.sh (the blank root), make-disk and the test
+# stage 2, busybox, and the versions of swtpm, libtpms, systemd and cryptsetup (not the rest
+# of this file: the initrd's test unit does not change the disk). The token is bound to PCR 16
+# (the debug PCR, which nothing measures into here, so it reads all zeros at enrollment and at
+# boot unless a test extends it). Sets tpm_cache (the directory).
 tpm_template() {
     local root=${LETHE_CACHE:-/var/cache/lethe}/tpm key
     mkdir -p "$root"
     key=$({
-        cat "${BASH_SOURCE[0]}" "$VM_ROOT/lib/systemd.sh" "$VM_ROOT/lib/make-disk" "$VM_ROOT"/lib/stage2/*
+        declare -f tpm_template
+        echo "$TPM_PASSPHRASE"
+        cat "$VM_ROOT/lib/systemd.sh" "$VM_ROOT/lib/make-disk" "$VM_ROOT"/lib/stage2/*
         cat "$(command -v busybox)"
         dpkg-query -W -f '${Package} ${Version}\n' swtpm libtpms0 systemd cryptsetup-bin
     } | sha256sum | cut -c1-32)

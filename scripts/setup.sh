@@ -69,6 +69,10 @@ packages=(
     # and the Debian initrd bench/boot races (initramfs-tools with SSH unlock); the host boots
     # no initrd of its own, so their kernel hooks find nothing to rebuild
     dracut-core initramfs-tools cryptsetup-initramfs dropbear-initramfs bc
+    # a software TPM for the systemd-tpm2* scenarios (swtpm as QEMU's tpm-tis device;
+    # swtpm_setup from swtpm-tools to make TPM states by hand) and tpm2-tools (dracut's tpm2-tss
+    # module needs it; it pulls in the libtss2 libraries and TCTIs systemd-cryptsetup loads)
+    swtpm swtpm-tools tpm2-tools
     # GPT test disks (sfdisk; by-partlabel / by-partuuid)
     fdisk
     # network-bound unlock: the real Tang server and clevis (binding LUKS2 files, JWEs) for

@@ -74,7 +74,13 @@ systemd_config() {
 }
 
 # line_of LOG PATTERN: the number of the first line matching PATTERN (grep -E), or 0.
-line_of() { clean_log "$1" | grep -nE -m1 -- "$2" | cut -d: -f1 || echo 0; }
+# Every reader reads to the end: with `grep -m1`, `tr` in clean_log died of SIGPIPE on long
+# logs, pipefail then added a second line "0" and in_order's arithmetic failed open.
+line_of() {
+    local n
+    n=$({ clean_log "$1" | grep -nE -- "$2" || true; } | sed -n '1s/:.*//p')
+    echo "${n:-0}"
+}
 
 # in_order LOG PATTERN...: each PATTERN first appears after the one before it.
 in_order() {

@@ -9,6 +9,7 @@
 //! the generator's output directory.
 
 use crate::config::Config;
+use crate::exit::CommandError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -156,15 +157,17 @@ pub fn write(dir: &Path, drop_ins: &[DropIn]) -> std::io::Result<()> {
 
 /// Run as `lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]`. A generator must not fail the
 /// boot: a missing config means "not configured" (nothing written); a bad one is logged (the
-/// units then fail with the config's own message) and nothing is written. Always exit 0.
-pub fn main(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
+/// units then fail with the config's own message) and nothing is written. Always done, but
+/// for a wrong command line.
+pub fn run(args: Vec<std::ffi::OsString>) -> Result<(), CommandError> {
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("lethe-generator: usage: lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]");
-        return std::process::ExitCode::from(crate::cli::EXIT_BAD_INPUT);
+        return Err(CommandError::bad_input(
+            "generator: usage: lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]",
+        ));
     };
-    let path = Path::new(crate::init::CONFIG_PATH);
+    let path = Path::new(crate::paths::CONFIG_PATH);
     if !path.exists() {
-        return std::process::ExitCode::SUCCESS;
+        return Ok(());
     }
     match Config::load(path) {
         Ok(config) => {
@@ -174,7 +177,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
         }
         Err(e) => log::error!("lethe-generator: {e}"),
     }
-    std::process::ExitCode::SUCCESS
+    Ok(())
 }
 
 #[cfg(test)]

@@ -377,7 +377,7 @@ fn scripted_wrong_then_right_passphrase_then_listener_closes() {
     // A trailing newline (`echo pass | ssh ...`) is not part of the passphrase.
     let right = server.ssh(&server.key, &["unlock"], format!("{RIGHT}\n").as_bytes());
     assert_eq!(right.status.code(), Some(0), "{right:?}");
-    assert_eq!(stderr_lines(&right), ["lethe: unlocked crypted; the boot continues"]);
+    assert_eq!(stderr_lines(&right), ["lethe: opened crypted; the boot continues"]);
 
     let status = server.exit_status();
     assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
@@ -411,7 +411,7 @@ fn aliases_of_unlock_and_unknown_commands() {
 
     let right = server.ssh(&server.key, &["systemd-tty-ask-password-agent", "--query"], RIGHT.as_bytes());
     assert_eq!(right.status.code(), Some(0), "{right:?}");
-    assert_eq!(stderr_lines(&right), ["lethe: unlocked crypted; the boot continues"]);
+    assert_eq!(stderr_lines(&right), ["lethe: opened crypted; the boot continues"]);
     assert_eq!(server.exit_status().code(), Some(0));
 }
 

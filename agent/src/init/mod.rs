@@ -9,6 +9,7 @@
 //! rollback once the root device is there and before the root subvolume is mounted.
 
 pub mod cmdline;
+pub mod command;
 pub mod devices;
 pub mod failure;
 pub mod mounts;
@@ -17,12 +18,11 @@ pub mod unlock;
 use crate::config::boot::Boot;
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
+use crate::paths::CONFIG_PATH;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where the initrd builder puts the config, unless `lethe.config=` says otherwise.
-pub const CONFIG_PATH: &str = "/etc/lethe/config.json";
 /// Where the root filesystem is mounted before it becomes `/`.
 pub const SYSROOT: &str = "/sysroot";
 
@@ -140,12 +140,9 @@ pub fn stage2_args(mut args: Vec<OsString>) -> Vec<OsString> {
     args
 }
 
-/// Runs stage 1; never returns (stage 2 replaces this process, or the failure state ends it).
-pub fn main(init_args: Vec<OsString>) -> ! {
-    if !rustix::process::getpid().is_init() {
-        eprintln!("lethe: init: must run as PID 1 of an initrd (it mounts, deletes the initramfs and switches root)");
-        std::process::exit(2);
-    }
+/// Runs stage 1 as PID 1 ([`command::as_pid1`]); never returns (stage 2 replaces this
+/// process, or the failure state ends it).
+fn main(init_args: Vec<OsString>) -> ! {
     failure::install_panic_hook();
     let mut stage = Stage1::new(init_args);
     let steps = steps();

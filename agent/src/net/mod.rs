@@ -44,14 +44,13 @@
 
 mod background;
 pub mod cmdline;
-mod command;
+pub mod command;
 pub mod link;
 pub mod netlink;
 pub mod resolv;
 mod session;
 
 pub use background::{spawn, start_background, Background, Handle, Status};
-pub use command::{command, main};
 pub use session::{up, Session};
 
 use crate::config::network::Network;

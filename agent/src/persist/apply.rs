@@ -492,7 +492,7 @@ impl<'a> Ctx<'a> {
     /// Moves `moving` (the target, or at shutdown the store's older copy) to
     /// `<store>/.lethe-conflict/<target>/<date>`.
     fn keep_aside(&mut self, e: &Entry, moving: &Path) -> Result<()> {
-        let date = crate::rollback::plan::format_utc(now());
+        let date = crate::time::format_utc(now());
         let dir = join(&e.store.join(".lethe-conflict"), &e.target);
         self.summary.kept_aside += 1;
         let aside = dir.join(&date);

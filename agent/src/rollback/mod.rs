@@ -13,7 +13,7 @@
 //! build's fault injection and clock).
 
 pub mod apply;
-mod command;
+pub mod command;
 mod guard;
 mod hooks;
 mod listing;
@@ -21,7 +21,6 @@ pub mod plan;
 mod render;
 mod run;
 
-pub use command::{main_rollback, main_roots_list};
 pub use hooks::{FAILURE_POINTS, FAULT_POINTS};
 pub use listing::{list, Listing, Row};
 pub use render::{render, render_json};

@@ -8,13 +8,11 @@
 //! failed login, failed logins are counted per source address when a connection ends, and
 //! closing the listener (after the unlock) is dropping it.
 
-pub mod command;
-pub mod from;
-pub mod keys;
 pub mod limits;
 pub mod line;
 mod session;
 
+use crate::access::keys;
 use crate::config::ssh::Ssh;
 use crate::error::{Context, Result};
 use crate::unlock::Unlocker;

@@ -46,6 +46,7 @@ pub mod command;
 pub mod console;
 mod direct;
 pub mod line;
+pub mod outcome;
 
 use crate::config::unlock::{Device, Unlock};
 use std::path::PathBuf;

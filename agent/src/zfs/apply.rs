@@ -92,7 +92,7 @@ pub fn gather(d: &Datasets) -> Result<Facts> {
         snapshots.insert(source, list);
     }
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec;
-    Ok(Facts { pools, state, max_recordsize, dirs, snapshots, now: crate::rollback::plan::format_utc(now) })
+    Ok(Facts { pools, state, max_recordsize, dirs, snapshots, now: crate::time::format_utc(now) })
 }
 
 /// Entries below `dir` and their bytes; a missing directory holds nothing. Symlinks are not

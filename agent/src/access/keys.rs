@@ -121,10 +121,10 @@ pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Op
             key.from = Some(FromList::parse(value.trim_matches('"'))?);
         } else if let Some(value) = option.strip_prefix("command=") {
             let command = value.trim_matches('"').to_string();
-            if super::command::Command::parse(&command).is_err() {
+            if super::request::Request::parse(&command).is_err() {
                 return Err(format!(
                     "command={value}: lethe only runs {}",
-                    super::command::Command::NAMES.join(", ")
+                    super::request::Request::NAMES.join(", ")
                 ));
             }
             key.forced_command = Some(command);

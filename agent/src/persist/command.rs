@@ -48,8 +48,15 @@ pub struct PersistArgs {
 pub fn run(args: &PersistArgs) -> Result<(), CommandError> {
     let config = crate::config::command::load(&args.config)?;
     let entries = entries(&config);
+    // A generator must not fail the boot: without a section it writes no drop-ins.
     if let Some(dir) = &args.generate {
         return generate(&entries, dir);
+    }
+    if config.persistence.is_none() {
+        return Err(CommandError::bad_input(format!(
+            "{}: no \"persistence\" section: nothing to persist",
+            args.config.display()
+        )));
     }
     let opts = apply::Options {
         root: args.root.clone(),

@@ -11,6 +11,12 @@ use std::path::Path;
 /// when anything failed.
 pub fn run(file: &Path, dry_run: bool, json: bool) -> Result<(), CommandError> {
     let config = crate::config::command::load(file)?;
+    if config.datasets.is_none() {
+        return Err(CommandError::bad_input(format!(
+            "{}: no \"datasets\" section: no datasets to create",
+            file.display()
+        )));
+    }
     let datasets = config.all_datasets();
     let facts = apply::gather(&datasets)
         .map_err(|e| CommandError::failed(format!("datasets: reading the ZFS state failed: {e}")))?;

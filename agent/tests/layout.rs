@@ -60,7 +60,8 @@ fn crate_references(text: &str, modules: &BTreeMap<String, Vec<PathBuf>>) -> BTr
                 None => vec![rest],
             };
             for n in names {
-                let ident: String = n.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let ident: String =
+                    n.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 let ident = if ident == "bail" { "error".to_string() } else { ident };
                 if modules.contains_key(&ident) {
                     out.insert(ident);
@@ -179,7 +180,8 @@ fn contributing_shows_the_dependency_graph() {
 #[test]
 fn contributing_maps_every_module() {
     let text = contributing();
-    let layout = text.split("## Layout").nth(1).and_then(|t| t.split("\n## ").next()).expect("a Layout section");
+    let layout =
+        text.split("## Layout").nth(1).and_then(|t| t.split("\n## ").next()).expect("a Layout section");
     let mut missing = Vec::new();
     let modules = top_level_modules();
     for (name, files) in &modules {

@@ -82,6 +82,11 @@ impl Stage1 {
         self.config.as_ref().ok_or_else(|| Error::msg("the config has not been read yet"))
     }
 
+    /// How long a step waits for a device (`boot.deviceTimeoutSeconds`).
+    pub fn device_timeout(&self) -> Result<Duration> {
+        Ok(Duration::from_secs(self.boot()?.device_timeout_seconds.into()))
+    }
+
     pub fn boot(&self) -> Result<&Boot> {
         self.config()?
             .boot
@@ -271,11 +276,11 @@ fn resume(stage: &mut Stage1) -> Result<String> {
     let Some(device) = boot.resume_device.clone() else {
         return Ok("no boot.resumeDevice".into());
     };
-    let line = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    if cmdline::words(&line).iter().any(|w| w == "noresume") {
+    // The command line as read by the "read the config" step.
+    if cmdline::words(&stage.cmdline_line).iter().any(|w| w == "noresume") {
         return Ok("skipped (noresume)".into());
     }
-    let timeout = Duration::from_secs(boot.device_timeout_seconds.into());
+    let timeout = stage.device_timeout()?;
     let device = match devices::wait_for(&device, timeout) {
         Ok(d) => d,
         Err(e) => {
@@ -293,7 +298,7 @@ fn resume(stage: &mut Stage1) -> Result<String> {
 
 fn wait_for_root(stage: &mut Stage1) -> Result<String> {
     let boot = stage.boot()?;
-    let timeout = Duration::from_secs(boot.device_timeout_seconds.into());
+    let timeout = stage.device_timeout()?;
     let t = Instant::now();
     let device = devices::wait_for(&boot.root.device, timeout)?;
     let note = format!("{} after {} ms", device.display(), t.elapsed().as_millis());
@@ -322,7 +327,7 @@ fn roll_back(stage: &mut Stage1) -> Result<String> {
     let Some(mut rollback) = stage.config()?.rollback.clone() else {
         return Ok("no \"rollback\" section".into());
     };
-    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
+    let timeout = stage.device_timeout()?;
     rollback.device = devices::wait_for(&rollback.device, timeout).context("rollback")?;
     let report = crate::rollback::run(&rollback, &stage.boot()?.mounts)?;
     Ok(report.to_string())
@@ -340,7 +345,7 @@ fn mount_others(stage: &mut Stage1) -> Result<String> {
     if mounts.is_empty() {
         return Ok("none configured".into());
     }
-    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
+    let timeout = stage.device_timeout()?;
     let mut done = Vec::new();
     for m in &mounts {
         let device = devices::wait_for(&m.device, timeout)?;
@@ -385,9 +390,29 @@ mod tests {
         assert_eq!(names.len(), steps.len());
     }
 
+    /// The first process of a PID namespace is PID 1 there, as the kernel's first process is
+    /// in an initrd: a child forked into a new namespace must be told apart from this one.
     #[test]
-    fn a_test_process_is_not_pid1() {
-        assert!(!is_pid1());
+    fn pid1_is_the_first_process_of_its_namespace() {
+        assert!(!is_pid1(), "the test process is not PID 1");
+        // SAFETY: unshare only changes the namespace of this thread's future children; the
+        // child calls nothing but getpid and _exit, which are safe after fork.
+        let status = unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWPID), 0, "unshare(CLONE_NEWPID): needs root");
+            match libc::fork() {
+                0 => libc::_exit(if is_pid1() { 0 } else { 1 }),
+                -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+                child => {
+                    let mut status = 0;
+                    assert_eq!(libc::waitpid(child, &mut status, 0), child);
+                    status
+                }
+            }
+        };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child was not PID 1: {status:#x}"
+        );
     }
 
     #[test]

@@ -11,7 +11,6 @@
 use super::Stage1;
 use crate::error::{Context, Result};
 use std::path::Path;
-use std::time::Duration;
 
 pub fn step(stage: &mut Stage1) -> Result<String> {
     let config = stage.config()?;
@@ -28,7 +27,7 @@ pub fn step(stage: &mut Stage1) -> Result<String> {
              (and the cipher's modules, e.g. xts) to boot.kernelModules"
         );
     }
-    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
+    let timeout = stage.device_timeout()?;
     let mut unlock = unlock;
     for device in &mut unlock.devices {
         device.device = super::devices::wait_for(&device.device, timeout)

@@ -113,17 +113,7 @@ where
                             outcomes[i] = Some(outcome(insert(name, path)));
                         }
                         Action::Insert { name, path, .. } => {
-                            let (tx, insert) = (done_tx.clone(), &insert);
-                            scope.spawn(move || {
-                                // A panic must still report, or the wait below never ends
-                                // (release builds abort on panic anyway).
-                                let result =
-                                    std::panic::catch_unwind(AssertUnwindSafe(|| insert(name, path)))
-                                        .unwrap_or_else(|_| {
-                                            Err(Error::msg(format!("kernel module {name}: loader panicked")))
-                                        });
-                                let _ = tx.send((i, result));
-                            });
+                            spawn_insert(scope, i, name, path, &insert, done_tx.clone());
                             running += 1;
                         }
                     },
@@ -139,6 +129,25 @@ where
         }
     });
     outcomes.into_iter().map(|o| o.expect("every step is settled when none is running")).collect()
+}
+
+/// Runs `insert(name, path)` on a thread of `scope`, which reports `(i, result)` on `done`. A
+/// panic must still report, or [`run`]'s wait never ends (release builds abort on panic anyway).
+fn spawn_insert<'scope, 'env, F>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    i: usize,
+    name: &'env str,
+    path: &'env str,
+    insert: &'env F,
+    done: mpsc::Sender<(usize, Result<bool>)>,
+) where
+    F: Fn(&str, &str) -> Result<bool> + Sync,
+{
+    scope.spawn(move || {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| insert(name, path)))
+            .unwrap_or_else(|_| Err(Error::msg(format!("kernel module {name}: loader panicked"))));
+        let _ = done.send((i, result));
+    });
 }
 
 fn outcome(result: Result<bool>) -> Outcome {

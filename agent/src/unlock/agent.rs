@@ -187,6 +187,19 @@ impl Agent {
 
     /// The requests in the directory that still wait for an answer, oldest name first.
     pub fn live_requests(&self) -> Vec<Request> {
+        let answered = self.answered.lock().unwrap().clone();
+        let now = monotonic_us();
+        self.ask_files()
+            .into_iter()
+            .filter(|file| !answered.contains(file))
+            .filter_map(|file| self.read_request(file))
+            .filter(|request| self.is_live(request, now))
+            .collect()
+    }
+
+    /// The `ask.*` files of the directory, sorted; forgets answered and reported files that are
+    /// gone, so those sets stay small.
+    fn ask_files(&self) -> Vec<PathBuf> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
@@ -205,48 +218,54 @@ impl Agent {
             .map(|e| e.path())
             .collect();
         files.sort();
-        {
-            // Forget files that are gone, so the sets stay small.
-            let exists = |f: &PathBuf| files.contains(f);
-            self.answered.lock().unwrap().retain(exists);
-            self.reported.lock().unwrap().retain(|f| exists(f) || f == &self.dir);
-        }
-        let answered = self.answered.lock().unwrap().clone();
-        let now = monotonic_us();
-        let mut live = Vec::new();
-        for file in files {
-            if answered.contains(&file) {
-                continue;
+        let exists = |f: &PathBuf| files.contains(f);
+        self.answered.lock().unwrap().retain(exists);
+        self.reported.lock().unwrap().retain(|f| exists(f) || f == &self.dir);
+        files
+    }
+
+    /// The request in `file`; `None` (reported once) when it cannot be read or parsed.
+    fn read_request(&self, file: PathBuf) -> Option<Request> {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            // Removed between listing and reading: answered elsewhere or given up.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                self.report_once(&file, || format!("unlock: {}: cannot read: {e}", file.display()), true);
+                return None;
             }
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                // Removed between listing and reading: answered elsewhere or given up.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    self.report_once(&file, || format!("unlock: {}: cannot read: {e}", file.display()), true);
-                    continue;
-                }
-            };
-            let mut request = match parse(&text) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.report_once(
-                        &file,
-                        || format!("unlock: {}: ignoring malformed password request: {e}", file.display()),
-                        true,
-                    );
-                    continue;
-                }
-            };
-            request.file = file.clone();
-            match staleness(&request, now, alive(request.pid)) {
-                Some(Stale::Expired) => self.report_once(
+        };
+        let mut request = match parse(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.report_once(
                     &file,
+                    || format!("unlock: {}: ignoring malformed password request: {e}", file.display()),
+                    true,
+                );
+                return None;
+            }
+        };
+        request.file = file;
+        Some(request)
+    }
+
+    /// Whether `request` still waits for an answer (not expired, its asker alive); says once
+    /// which requests are seen and which are ignored.
+    fn is_live(&self, request: &Request, now: u64) -> bool {
+        let file = &request.file;
+        match staleness(request, now, alive(request.pid)) {
+            Some(Stale::Expired) => {
+                self.report_once(
+                    file,
                     || format!("unlock: {}: ignoring expired password request", file.display()),
                     false,
-                ),
-                Some(Stale::AskerGone) => self.report_once(
-                    &file,
+                );
+                false
+            }
+            Some(Stale::AskerGone) => {
+                self.report_once(
+                    file,
                     || {
                         format!(
                             "unlock: {}: ignoring password request of process {} (gone)",
@@ -255,18 +274,18 @@ impl Agent {
                         )
                     },
                     false,
-                ),
-                None => {
-                    self.report_once(
-                        &file,
-                        || format!("unlock: systemd asks: {:?} ({})", request.message, file.display()),
-                        false,
-                    );
-                    live.push(request)
-                }
+                );
+                false
+            }
+            None => {
+                self.report_once(
+                    file,
+                    || format!("unlock: systemd asks: {:?} ({})", request.message, file.display()),
+                    false,
+                );
+                true
             }
         }
-        live
     }
 
     /// Sends `passphrase` to every live request. `Unlocked { opened }` lists the messages of

@@ -1,7 +1,7 @@
 //! Command-line parsing: the words after `lethe` become a [`Command`] for `main.rs`. Kept by hand: a few subcommands with a handful of flags do not earn a
 //! parser crate in every initrd.
 
-pub use crate::persist::command::PersistArgs;
+pub(crate) use crate::persist::command::PersistArgs;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\

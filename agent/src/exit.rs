@@ -35,16 +35,16 @@ pub struct CommandError {
 }
 
 impl CommandError {
-    pub fn bad_input(message: impl Display) -> CommandError {
+    pub(crate) fn bad_input(message: impl Display) -> CommandError {
         CommandError { status: Status::BadInput, message: message.to_string(), logged: false }
     }
 
-    pub fn failed(message: impl Display) -> CommandError {
+    pub(crate) fn failed(message: impl Display) -> CommandError {
         CommandError { status: Status::Failed, message: message.to_string(), logged: false }
     }
 
     /// The same failure, reported through the logger (see [`CommandError::logged`]).
-    pub fn logged(self) -> CommandError {
+    pub(crate) fn logged(self) -> CommandError {
         CommandError { logged: true, ..self }
     }
 
@@ -60,7 +60,7 @@ impl CommandError {
 
 /// Writes `text` to stdout. A reader that stops early (`| head`) is not an error, so a closed
 /// pipe is ignored (std would panic in `println!`); any other failure (a full disk) is returned.
-pub fn print_stdout(text: &str) -> std::io::Result<()> {
+pub(crate) fn print_stdout(text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

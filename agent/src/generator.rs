@@ -18,7 +18,7 @@ pub const NAME: &str = "lethe-generator";
 
 /// One file for the generator's output directory: a path relative to it, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DropIn {
+pub(crate) struct DropIn {
     pub path: PathBuf,
     pub text: String,
 }
@@ -33,7 +33,7 @@ fn drop_in(unit: &str, lines: &[String]) -> DropIn {
 
 /// systemd's escaping of one unit-name component (`systemd-escape`): `/` becomes `-`, and
 /// anything but ASCII letters, digits, `:`, `_` and `.` (and a leading `.`) becomes `\xNN`.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, b) in s.bytes().enumerate() {
         match b {
@@ -49,7 +49,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// `systemd-escape --path --suffix=device`: the device unit of a `/dev/...` path.
-pub fn device_unit(path: &Path) -> String {
+pub(crate) fn device_unit(path: &Path) -> String {
     let s = path.to_string_lossy();
     let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.is_empty() {
@@ -78,7 +78,7 @@ fn mapper_name(path: &Path) -> Option<String> {
 /// - with `unlock.console` in systemdAgent mode, lethe's prompt is the console's one and
 ///   systemd's console agent is not started: two readers of one terminal split the typed
 ///   characters between them (and share one terminal mode). It comes back if lethe fails.
-pub fn plan(config: &Config) -> Vec<DropIn> {
+pub(crate) fn plan(config: &Config) -> Vec<DropIn> {
     let mut out = Vec::new();
     let mut wants = Vec::new();
     if config.network.is_some() {
@@ -142,7 +142,7 @@ pub fn plan(config: &Config) -> Vec<DropIn> {
 }
 
 /// Writes `drop_ins` under `dir` (the generator's "normal" output directory).
-pub fn write(dir: &Path, drop_ins: &[DropIn]) -> std::io::Result<()> {
+pub(crate) fn write(dir: &Path, drop_ins: &[DropIn]) -> std::io::Result<()> {
     for d in drop_ins {
         let path = dir.join(&d.path);
         if let Some(parent) = path.parent() {

@@ -2,4 +2,4 @@
 
 /// The config in an initrd (and the default of `lethe unpersisted`), unless `lethe.config=`
 /// on the kernel command line says otherwise.
-pub const CONFIG_PATH: &str = "/etc/lethe/config.json";
+pub(crate) const CONFIG_PATH: &str = "/etc/lethe/config.json";

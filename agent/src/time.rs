@@ -4,7 +4,7 @@ const DAY: i64 = 86_400;
 
 /// Formats epoch seconds as `YYYY-MM-DD_HH:MM:SS` in UTC (the script's `date +%Y-%m-%d_%H:%M:%S`
 /// in an initrd without a time zone). Civil-from-days after Howard Hinnant's algorithm.
-pub fn format_utc(epoch: i64) -> String {
+pub(crate) fn format_utc(epoch: i64) -> String {
     let days = epoch.div_euclid(DAY);
     let secs = epoch.rem_euclid(DAY);
     let z = days + 719_468;

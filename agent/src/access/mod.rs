@@ -2,6 +2,6 @@
 //! lines with their `from=` patterns and options, the requests a client may send. Below both
 //! `config` (which checks the lines a config holds) and `ssh` (the server that enforces them).
 
-pub mod from;
-pub mod keys;
-pub mod request;
+pub(crate) mod from;
+pub(crate) mod keys;
+pub(crate) mod request;

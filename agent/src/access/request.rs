@@ -2,7 +2,7 @@
 //! shell in the initrd.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     /// Read one passphrase (a prompt with a pty, stdin without) and try it.
     Unlock,
     /// Print what waits for a passphrase.
@@ -11,12 +11,12 @@ pub enum Request {
 
 impl Request {
     /// What `ssh host COMMAND` accepts; the last two are the names existing initrd scripts use.
-    pub const NAMES: &'static [&'static str] =
+    pub(crate) const NAMES: &'static [&'static str] =
         &["unlock", "status", "cryptsetup-askpass", "systemd-tty-ask-password-agent"];
 
     /// The command line a client sent. Arguments are accepted only for the aliases, whose
     /// scripts pass some (`systemd-tty-ask-password-agent --query`); they change nothing.
-    pub fn parse(line: &str) -> Result<Request, String> {
+    pub(crate) fn parse(line: &str) -> Result<Request, String> {
         let mut words = line.split_whitespace();
         let name = words.next().unwrap_or("");
         let has_args = words.next().is_some();

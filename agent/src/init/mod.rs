@@ -8,12 +8,12 @@
 //! the network starts first (in the background), SSH unlock after the modules are loaded,
 //! rollback once the root device is there and before the root subvolume is mounted.
 
-pub mod cmdline;
+pub(crate) mod cmdline;
 pub mod command;
-pub mod devices;
-pub mod failure;
-pub mod mounts;
-pub mod unlock;
+pub(crate) mod devices;
+pub(crate) mod failure;
+pub(crate) mod mounts;
+pub(crate) mod unlock;
 
 use crate::config::boot::Boot;
 use crate::config::Config;
@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where the root filesystem is mounted before it becomes `/`.
-pub const SYSROOT: &str = "/sysroot";
+pub(crate) const SYSROOT: &str = "/sysroot";
 
 /// What the steps share.
-pub struct Stage1 {
+pub(crate) struct Stage1 {
     pub started: Instant,
     pub cmdline: cmdline::Cmdline,
     /// The kernel command line as read, for parsers of other parts (`ip=` for the network).
@@ -49,7 +49,7 @@ pub struct Stage1 {
 type HandoffHook = Box<dyn FnOnce() -> Result<()>>;
 
 impl Stage1 {
-    pub fn new(init_args: Vec<OsString>) -> Stage1 {
+    pub(crate) fn new(init_args: Vec<OsString>) -> Stage1 {
         Stage1 {
             started: Instant::now(),
             cmdline: cmdline::Cmdline::default(),
@@ -66,7 +66,7 @@ impl Stage1 {
     /// Registers `undo` to run right before stage 2 starts (after the last check that can
     /// still fail the boot), e.g. tearing down stage 1's network. A failing hook only warns:
     /// by then the root is mounted and stage 2 is the better place to recover.
-    pub fn before_handoff(&mut self, what: &'static str, undo: impl FnOnce() -> Result<()> + 'static) {
+    pub(crate) fn before_handoff(&mut self, what: &'static str, undo: impl FnOnce() -> Result<()> + 'static) {
         self.handoff_hooks.push((what, Box::new(undo)));
     }
 
@@ -78,16 +78,16 @@ impl Stage1 {
         }
     }
 
-    pub fn config(&self) -> Result<&Config> {
+    pub(crate) fn config(&self) -> Result<&Config> {
         self.config.as_ref().ok_or_else(|| Error::msg("the config has not been read yet"))
     }
 
     /// How long a step waits for a device (`boot.deviceTimeoutSeconds`).
-    pub fn device_timeout(&self) -> Result<Duration> {
+    pub(crate) fn device_timeout(&self) -> Result<Duration> {
         Ok(Duration::from_secs(self.boot()?.device_timeout_seconds.into()))
     }
 
-    pub fn boot(&self) -> Result<&Boot> {
+    pub(crate) fn boot(&self) -> Result<&Boot> {
         self.config()?
             .boot
             .as_ref()
@@ -97,13 +97,13 @@ impl Stage1 {
 
 /// One named piece of stage 1. `run` returns a short result for the console ("loaded 9
 /// modules"), or an error that stops the boot.
-pub struct Step {
+pub(crate) struct Step {
     pub name: &'static str,
     pub run: fn(&mut Stage1) -> Result<String>,
 }
 
 /// Stage 1, in order.
-pub fn steps() -> Vec<Step> {
+pub(crate) fn steps() -> Vec<Step> {
     vec![
         Step { name: "mount /proc, /sys, /dev and /run", run: mount_kernel_filesystems },
         Step { name: "read the kernel command line and the config", run: read_config },
@@ -138,7 +138,7 @@ pub fn is_pid1() -> bool {
 /// The arguments stage 1 passes on to stage 2's init: what the kernel gave PID 1 after its
 /// name (the words of its command line it does not know), less a leading `init` subcommand
 /// (`lethe init ARG...` started by a wrapper).
-pub fn stage2_args(mut args: Vec<OsString>) -> Vec<OsString> {
+pub(crate) fn stage2_args(mut args: Vec<OsString>) -> Vec<OsString> {
     if args.first().is_some_and(|a| a == "init") {
         args.remove(0);
     }

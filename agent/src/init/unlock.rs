@@ -12,7 +12,7 @@ use super::Stage1;
 use crate::error::{Context, Result};
 use std::path::Path;
 
-pub fn step(stage: &mut Stage1) -> Result<String> {
+pub(crate) fn step(stage: &mut Stage1) -> Result<String> {
     let config = stage.config()?;
     let Some(unlock) = config.unlock.clone() else {
         return Ok("no \"unlock\" section".into());

@@ -92,7 +92,7 @@ pub fn run(args: &PersistArgs) -> Result<(), CommandError> {
 
 /// The drop-ins: each unit of `neededBy` waits for (and needs) lethe-persist.service and the
 /// mounts of its entries; lethe-persist.service needs its stores mounted.
-pub fn dropins(entries: &[super::Entry]) -> BTreeMap<String, String> {
+pub(crate) fn dropins(entries: &[super::Entry]) -> BTreeMap<String, String> {
     let mut needs: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
     for e in entries {
         for unit in &e.when.needed_by {

@@ -4,15 +4,15 @@
 
 use std::collections::BTreeSet;
 
-pub const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 /// Prefix given (by an atomic rename) to an archived root chosen for deletion, before the
 /// deletion starts: a crash mid-way leaves a name that says "finish me", whatever the clock.
-pub const DELETING_PREFIX: &str = ".lethe-deleting.";
+pub(crate) const DELETING_PREFIX: &str = ".lethe-deleting.";
 
 /// What sits at a path, as far as the rollback cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Missing,
     Subvolume,
     /// A plain directory (not a subvolume root).
@@ -22,7 +22,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::Missing => "missing",
             Kind::Subvolume => "a subvolume",
@@ -34,7 +34,7 @@ impl Kind {
 
 /// One entry directly inside the archive directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: String,
     pub kind: Kind,
     /// Modification time of the entry, seconds since the epoch: its age, for `retentionDays`.
@@ -46,10 +46,10 @@ pub struct Entry {
 }
 
 /// Archive names are the root's mtime in UTC (`crate::time`, shared with persist and zfs).
-pub use crate::time::format_utc;
+pub(crate) use crate::time::format_utc;
 
 /// A duration in seconds, the way a person reads an age: `12d 3h`, `5h 2m`, `40s`.
-pub fn format_age(secs: i64) -> String {
+pub(crate) fn format_age(secs: i64) -> String {
     if secs < 0 {
         return format!("in the future ({})", format_age(-secs));
     }
@@ -68,7 +68,7 @@ pub fn format_age(secs: i64) -> String {
 /// Whether `name` is one lethe gives an archived root: `YYYY-MM-DD_HH:MM:SS` (see
 /// [`format_utc`]), with `_N` (N ≥ 2) when that was taken. An archive directory may be shared
 /// with snapper, btrbk or a person: a subvolume named otherwise is theirs, and never deleted.
-pub fn is_archive_name(name: &str) -> bool {
+pub(crate) fn is_archive_name(name: &str) -> bool {
     let (date, suffix) = match name.get(19..) {
         Some("") => (name, None),
         Some(rest) => match rest.strip_prefix('_') {
@@ -89,7 +89,7 @@ pub fn is_archive_name(name: &str) -> bool {
 
 /// The name root gets in the archive: its mtime, with `_2`, `_3`... when that name is taken
 /// (by anything, including an archive being deleted).
-pub fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
+pub(crate) fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
     let base = format_utc(root_mtime);
     let free = |n: &String| !taken.contains(n) && !taken.contains(&format!("{DELETING_PREFIX}{n}"));
     if free(&base) {
@@ -100,7 +100,7 @@ pub fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
 
 /// What happens to one archive entry, and why (the why is logged and listed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
+pub(crate) enum Fate {
     /// Kept: among the `keepAtLeast` newest.
     KeepNewest(u32),
     /// Kept: not older than `retentionDays`.
@@ -119,11 +119,11 @@ pub enum Fate {
 }
 
 impl Fate {
-    pub fn deletes(&self) -> bool {
+    pub(crate) fn deletes(&self) -> bool {
         matches!(self, Fate::Prune { .. } | Fate::Finish)
     }
 
-    pub fn describe(&self, retention_days: u32) -> String {
+    pub(crate) fn describe(&self, retention_days: u32) -> String {
         match self {
             Fate::KeepNewest(n) => format!("keep (one of the {n} newest)"),
             Fate::KeepYoung => format!("keep (younger than {retention_days} days)"),
@@ -140,7 +140,7 @@ impl Fate {
 
 /// Why pruning by age is off this time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClockDistrust {
+pub(crate) enum ClockDistrust {
     BeforeBuild { now: i64, build: i64 },
     BeforeNewest { now: i64, newest: String, mtime: i64 },
 }
@@ -167,7 +167,7 @@ impl std::fmt::Display for ClockDistrust {
 
 /// The pruning policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub retention_days: u32,
     pub keep_at_least: u32,
     /// When lethe was built (epoch seconds): a clock before it is certainly wrong.
@@ -175,14 +175,15 @@ pub struct Policy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pruning {
+pub(crate) struct Pruning {
     /// Every entry with its fate, newest first (ignored entries last).
     pub fates: Vec<(Entry, Fate)>,
     pub distrust: Option<ClockDistrust>,
 }
 
 impl Pruning {
-    pub fn deleted(&self) -> impl Iterator<Item = &(Entry, Fate)> {
+    #[cfg(test)]
+    pub(crate) fn deleted(&self) -> impl Iterator<Item = &(Entry, Fate)> {
         self.fates.iter().filter(|(_, f)| f.deletes())
     }
 }
@@ -193,7 +194,7 @@ impl Pruning {
 /// alone (and do not count as kept). The `keepAtLeast` newest archives (by creation, see
 /// [`Entry::created`]) are always kept; of the rest, those older than `retentionDays` are pruned, unless the clock is untrusted (before the build date, or before the newest
 /// archive), in which case nothing is pruned by age. Interrupted deletions are always finished.
-pub fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
+pub(crate) fn prune(entries: &[Entry], now: i64, policy: Policy) -> Pruning {
     let mut archives: Vec<&Entry> =
         entries.iter().filter(|e| e.kind == Kind::Subvolume && is_archive_name(&e.name)).collect();
     // Newest first: by creation, then mtime, then name, so the order (and the choice) is stable.
@@ -260,7 +261,7 @@ fn unescape(field: &str) -> String {
 /// `/proc/self/mountinfo`; `ours` tells whether a mount source is the configured device.
 /// Archiving a root that is in use (lethe run on a booted system) would send everything
 /// written from then on into the archive.
-pub fn mounted_at(mountinfo: &str, subvolume: &str, ours: impl Fn(&str) -> bool) -> Option<String> {
+pub(crate) fn mounted_at(mountinfo: &str, subvolume: &str, ours: impl Fn(&str) -> bool) -> Option<String> {
     let want = format!("/{subvolume}");
     mountinfo.lines().find_map(|line| {
         let (left, right) = line.split_once(" - ")?;
@@ -275,7 +276,7 @@ pub fn mounted_at(mountinfo: &str, subvolume: &str, ours: impl Fn(&str) -> bool)
 
 /// What is found at the top level before anything is changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     pub root: Kind,
     /// Whether root (when a subvolume) has no entries at all.
     pub root_empty: bool,
@@ -298,7 +299,7 @@ pub struct State {
 /// sequence of them that a rerun resumes), so any prefix of a plan is a state the next run
 /// handles: that is what makes the rollback crash-safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// `mkdir` the archive directory (and missing parents, each named here).
     MakeArchiveDir(Vec<String>),
     /// Rename root into the archive under this name.
@@ -316,7 +317,7 @@ pub enum Step {
 }
 
 /// Refuses (before any change) what lethe must not touch.
-pub fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
+pub(crate) fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
     for (path, kind) in &state.root_parents {
         if !matches!(kind, Kind::Directory | Kind::Subvolume) {
             return Err(format!(
@@ -354,7 +355,7 @@ pub fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
 /// The steps that bring any state (first boot, normal boot, or what a crash left) to: root
 /// archived, a fresh root in place. Pruning follows these steps (see [`prune`]): the new root
 /// exists before anything is deleted, so a failed deletion never stops the boot.
-pub fn steps(state: &State, taken: &BTreeSet<String>, blank: Option<&str>) -> Vec<Step> {
+pub(crate) fn steps(state: &State, taken: &BTreeSet<String>, blank: Option<&str>) -> Vec<Step> {
     let mut steps = Vec::new();
     let missing: Vec<String> =
         state.archive.iter().filter(|(_, k)| *k == Kind::Missing).map(|(p, _)| p.clone()).collect();

@@ -5,7 +5,7 @@ use super::plan::{self, Fate, Kind};
 use crate::config::rollback::Rollback;
 
 /// The human-readable table of `lethe roots list`.
-pub fn render(listing: &Listing, config: &Rollback) -> String {
+pub(crate) fn render(listing: &Listing, config: &Rollback) -> String {
     let mut table: Vec<[String; 5]> =
         vec![["NAME".into(), "MODIFIED (UTC)".into(), "AGE".into(), "NESTED".into(), "NEXT ROLLBACK".into()]];
     for row in &listing.rows {
@@ -64,7 +64,7 @@ pub fn render(listing: &Listing, config: &Rollback) -> String {
 }
 
 /// `lethe roots list --json`: the same listing for scripts (times as epoch seconds and UTC).
-pub fn render_json(listing: &Listing, config: &Rollback) -> String {
+pub(crate) fn render_json(listing: &Listing, config: &Rollback) -> String {
     let roots: Vec<serde_json::Value> = listing
         .rows
         .iter()

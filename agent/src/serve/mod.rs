@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// prompt (when `console`) answering one `unlocker`, until nothing is pending (direct modes) or
 /// `stop` resolves; then the listener is closed before this returns. An SSH server that cannot
 /// start is logged and the console carries on alone; an error only when nothing could answer.
-pub async fn serve_unlocker(
+pub(crate) async fn serve_unlocker(
     ssh: Option<&Ssh>,
     console: bool,
     unlocker: Arc<Unlocker>,
@@ -91,7 +91,7 @@ async fn start_ssh(config: &Ssh, unlocker: Arc<Unlocker>) -> Result<(Server, tok
 }
 
 /// SIGTERM (systemd stopping the unit) or SIGINT.
-pub async fn stopped() -> &'static str {
+pub(crate) async fn stopped() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {
@@ -106,7 +106,7 @@ pub async fn stopped() -> &'static str {
 
 /// Stage 1's unlock: serves the SSH unlock (when `ssh` is configured) and the console prompt
 /// (when `unlock.console`) until every device of `unlock` is open; says which.
-pub fn until_unlocked(unlock: &Unlock, ssh: Option<&Ssh>) -> Result<String> {
+pub(crate) fn until_unlocked(unlock: &Unlock, ssh: Option<&Ssh>) -> Result<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

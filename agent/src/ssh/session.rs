@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-pub const EXIT_OK: u32 = 0;
-pub const EXIT_WRONG: u32 = Status::BadInput.code() as u32;
-pub const EXIT_FAILED: u32 = Status::Failed.code() as u32;
+pub(crate) const EXIT_OK: u32 = 0;
+pub(crate) const EXIT_WRONG: u32 = Status::BadInput.code() as u32;
+pub(crate) const EXIT_FAILED: u32 = Status::Failed.code() as u32;
 /// Ctrl-C / Ctrl-D at the prompt, as a shell reports an interrupt.
-pub const EXIT_LEFT: u32 = 130;
+pub(crate) const EXIT_LEFT: u32 = 130;
 
 pub(crate) struct Client {
     shared: Arc<Shared>,
@@ -33,7 +33,7 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub fn new(shared: Arc<Shared>, peer: SocketAddr, state: Arc<ConnectionState>) -> Client {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, state: Arc<ConnectionState>) -> Client {
         Client { shared, peer, state, key: None }
     }
 

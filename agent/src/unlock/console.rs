@@ -20,11 +20,11 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use zeroize::Zeroizing;
 
-pub const CONSOLE: &str = "/dev/console";
+pub(crate) const CONSOLE: &str = "/dev/console";
 
 /// Prompts on `/dev/console` until nothing is pending (in systemdAgent mode: forever, one
 /// prompt per request). A console that cannot be used is logged and the prompt ends.
-pub async fn console_prompt(unlocker: Arc<Unlocker>) {
+pub(crate) async fn console_prompt(unlocker: Arc<Unlocker>) {
     if let Err(e) = console_prompt_on(PathBuf::from(CONSOLE), unlocker).await {
         log::warn!("unlock: console prompt ended: {e}");
     }

@@ -8,7 +8,7 @@ use crate::exit::CommandError;
 
 /// The message (without a `lethe: ` prefix) and, through `Err`, the exit status of `attempt`,
 /// as `unlocker` stands after it.
-pub fn verdict(unlocker: &Unlocker, attempt: Attempt) -> Result<String, CommandError> {
+pub(crate) fn verdict(unlocker: &Unlocker, attempt: Attempt) -> Result<String, CommandError> {
     match attempt {
         // systemd-cryptsetup alone knows whether it was right; if not, it asks again.
         Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {

@@ -2,10 +2,10 @@
 //! pure plan, apply it with `zfs`/`zpool`, report. OpenZFS 2.1's command-line interface is all
 //! it assumes (Debian 12: no `--json`, no `zfs set -u`).
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod command;
-pub mod plan;
-pub mod state;
+pub(crate) mod plan;
+pub(crate) mod state;
 
 use plan::Step;
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ fn size(bytes: u64) -> String {
 }
 
 /// One line of the plan as a person reads it (`lethe datasets` prints these).
-pub fn render(step: &Step) -> String {
+pub(crate) fn render(step: &Step) -> String {
     match step {
         Step::Create { dataset, properties, parent: true } => {
             format!("create  {dataset} ({}): parent of declared datasets", props(properties))
@@ -56,8 +56,9 @@ pub fn render(step: &Step) -> String {
     }
 }
 
-/// The whole plan, one line per step, then the refusals.
-pub fn render_plan(p: &plan::Plan) -> String {
+/// The whole plan, one line per step, then the refusals (the plan's table tests read it).
+#[cfg(test)]
+pub(crate) fn render_plan(p: &plan::Plan) -> String {
     let mut out = String::new();
     for s in &p.steps {
         out.push_str(&render(s));

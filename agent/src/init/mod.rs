@@ -21,6 +21,7 @@ use crate::error::{Context, Error, Result};
 use crate::paths::CONFIG_PATH;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Where the root filesystem is mounted before it becomes `/`.
@@ -32,8 +33,8 @@ pub(crate) struct Stage1 {
     pub cmdline: cmdline::Cmdline,
     /// The kernel command line as read, for parsers of other parts (`ip=` for the network).
     pub cmdline_line: String,
-    /// Set by the "read the config" step; every later step may rely on it.
-    pub config: Option<Config>,
+    /// Set by the "read the config" step; every later step is given it ([`Run::Configured`]).
+    pub(crate) config: Option<Rc<Config>>,
     /// Arguments the kernel gave us, passed on to stage 2.
     pub init_args: Vec<OsString>,
     pub sysroot: PathBuf,
@@ -79,52 +80,77 @@ impl Stage1 {
     }
 
     pub(crate) fn config(&self) -> Result<&Config> {
-        self.config.as_ref().ok_or_else(|| Error::msg("the config has not been read yet"))
-    }
-
-    /// How long a step waits for a device (`boot.deviceTimeoutSeconds`).
-    pub(crate) fn device_timeout(&self) -> Result<Duration> {
-        Ok(Duration::from_secs(self.boot()?.device_timeout_seconds.into()))
+        self.config.as_deref().ok_or_else(|| Error::msg("the config has not been read yet"))
     }
 
     pub(crate) fn boot(&self) -> Result<&Boot> {
-        self.config()?
-            .boot
-            .as_ref()
-            .ok_or_else(|| Error::msg("the config has no \"boot\" section, which lethe init needs"))
+        boot_of(self.config()?)
     }
+}
+
+fn boot_of(config: &Config) -> Result<&Boot> {
+    config
+        .boot
+        .as_ref()
+        .ok_or_else(|| Error::msg("the config has no \"boot\" section, which lethe init needs"))
+}
+
+/// How long a step waits for a device (`boot.deviceTimeoutSeconds`).
+pub(crate) fn device_timeout(boot: &Boot) -> Duration {
+    Duration::from_secs(boot.device_timeout_seconds.into())
 }
 
 /// One named piece of stage 1. `run` returns a short result for the console ("loaded 9
 /// modules"), or an error that stops the boot.
 pub(crate) struct Step {
-    pub name: &'static str,
-    pub run: fn(&mut Stage1) -> Result<String>,
+    pub(crate) name: &'static str,
+    pub(crate) run: Run,
+}
+
+/// What a step is given: the two steps that read the config get the stage alone; every later
+/// one also gets the config and its `boot` section, which the "read the config" step checked.
+pub(crate) enum Run {
+    Early(fn(&mut Stage1) -> Result<String>),
+    Configured(fn(&mut Stage1, &Config, &Boot) -> Result<String>),
+}
+
+impl Step {
+    fn run(&self, stage: &mut Stage1) -> Result<String> {
+        match self.run {
+            Run::Early(run) => run(stage),
+            Run::Configured(run) => {
+                let config = Rc::clone(
+                    stage.config.as_ref().ok_or_else(|| Error::msg("the config has not been read yet"))?,
+                );
+                run(stage, &config, boot_of(&config)?)
+            }
+        }
+    }
 }
 
 /// Stage 1, in order.
 pub(crate) fn steps() -> Vec<Step> {
     vec![
-        Step { name: "mount /proc, /sys, /dev and /run", run: mount_kernel_filesystems },
-        Step { name: "read the kernel command line and the config", run: read_config },
+        Step { name: "mount /proc, /sys, /dev and /run", run: Run::Early(mount_kernel_filesystems) },
+        Step { name: "read the kernel command line and the config", run: Run::Early(read_config) },
         // The network first: it runs in the background, so its driver, the wait for carrier
         // and DHCP overlap the loading of the other modules instead of following it.
-        Step { name: "bring the network up", run: start_network },
-        Step { name: "load kernel modules", run: load_modules },
-        Step { name: "unlock the encrypted devices", run: unlock::step },
+        Step { name: "bring the network up", run: Run::Configured(start_network) },
+        Step { name: "load kernel modules", run: Run::Configured(load_modules) },
+        Step { name: "unlock the encrypted devices", run: Run::Configured(unlock::step) },
         // After the unlock: the swap holding the image may be on an encrypted device.
-        Step { name: "resume from hibernation", run: resume },
-        Step { name: "wait for the root device", run: wait_for_root },
+        Step { name: "resume from hibernation", run: Run::Configured(resume) },
+        Step { name: "wait for the root device", run: Run::Configured(wait_for_root) },
         // The device is there and the root is not mounted yet.
-        Step { name: "roll back the root subvolume", run: roll_back },
-        Step { name: "mount the root filesystem", run: mount_root },
-        Step { name: "mount the other boot filesystems", run: mount_others },
+        Step { name: "roll back the root subvolume", run: Run::Configured(roll_back) },
+        Step { name: "mount the root filesystem", run: Run::Configured(mount_root) },
+        Step { name: "mount the other boot filesystems", run: Run::Configured(mount_others) },
         // The new root and its stores are mounted; systemd reads /etc/machine-id first thing.
         Step {
             name: "mount the inInitrd persisted paths",
-            run: |s| crate::persist::stage1(s.config()?, &s.sysroot),
+            run: Run::Configured(|s, config, _| crate::persist::stage1(config, &s.sysroot)),
         },
-        Step { name: "switch to the root filesystem", run: switch_root },
+        Step { name: "switch to the root filesystem", run: Run::Configured(switch_root) },
     ]
 }
 
@@ -164,7 +190,7 @@ fn main(init_args: Vec<OsString>) -> ! {
             failure::stop_here();
         }
         let t = Instant::now();
-        match (step.run)(&mut stage) {
+        match step.run(&mut stage) {
             Ok(note) => {
                 let note = if note.is_empty() { String::new() } else { format!(": {note}") };
                 log::info!(
@@ -228,7 +254,7 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
 
     let path = stage.cmdline.config.clone().unwrap_or_else(|| PathBuf::from(CONFIG_PATH));
     let config = Config::load(&path).map_err(|e| Error::msg(e.to_string()))?;
-    stage.config = Some(config);
+    stage.config = Some(Rc::new(config));
     let boot = stage.boot()?;
     policy = failure::Policy { action: boot.on_failure, delay_seconds: boot.failure_delay_seconds };
     apply_cmdline(&mut policy, &stage.cmdline);
@@ -243,19 +269,19 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
     ))
 }
 
-fn load_modules(stage: &mut Stage1) -> Result<String> {
+fn load_modules(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
     // network.kernelModules load in the network step, where a missing NIC driver only warns.
-    let names = stage.boot()?.kernel_modules.clone();
+    let names = &boot.kernel_modules;
     if names.is_empty() {
         return Ok("none configured".into());
     }
     // With a network to bring up (SSH unlock), the config's order: its bus drivers first, so
     // the NIC and with it the SSH door appear soonest. Otherwise the whole set soonest.
-    let first = match stage.config()?.network {
+    let first = match config.network {
         Some(_) => crate::kmod::First::ConfigOrder,
         None => crate::kmod::First::CostliestChains,
     };
-    let summary = crate::kmod::load_all(&names, first)?;
+    let summary = crate::kmod::load_all(names, first)?;
     let mut note = format!("loaded {}", summary.loaded.len());
     if !summary.loaded.is_empty() {
         note.push_str(&format!(" ({})", summary.loaded.join(", ")));
@@ -271,8 +297,7 @@ fn load_modules(stage: &mut Stage1) -> Result<String> {
 /// With an image there, the kernel restores it and this process is gone; without one, the
 /// write returns and the boot goes on. A missing device only warns: a swap disk must not be
 /// able to stop a boot. `noresume` on the kernel command line skips this.
-fn resume(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
+fn resume(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let Some(device) = boot.resume_device.clone() else {
         return Ok("no boot.resumeDevice".into());
     };
@@ -280,7 +305,7 @@ fn resume(stage: &mut Stage1) -> Result<String> {
     if cmdline::words(&stage.cmdline_line).iter().any(|w| w == "noresume") {
         return Ok("skipped (noresume)".into());
     }
-    let timeout = stage.device_timeout()?;
+    let timeout = device_timeout(boot);
     let device = match devices::wait_for(&device, timeout) {
         Ok(d) => d,
         Err(e) => {
@@ -296,9 +321,8 @@ fn resume(stage: &mut Stage1) -> Result<String> {
     Ok(format!("{}: no hibernation image, booting normally", device.display()))
 }
 
-fn wait_for_root(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
-    let timeout = stage.device_timeout()?;
+fn wait_for_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
+    let timeout = device_timeout(boot);
     let t = Instant::now();
     let device = devices::wait_for(&boot.root.device, timeout)?;
     let note = format!("{} after {} ms", device.display(), t.elapsed().as_millis());
@@ -309,8 +333,8 @@ fn wait_for_root(stage: &mut Stage1) -> Result<String> {
 /// Starts DHCP (or the static address) in the background, so the SSH unlock is reachable while
 /// the rest of stage 1 goes on; torn down right before stage 2 (`flushBeforeStage2`). Never
 /// fails the boot: a machine that cannot reach the network can still be unlocked on the console.
-fn start_network(stage: &mut Stage1) -> Result<String> {
-    let network = stage.config()?.network.clone();
+fn start_network(stage: &mut Stage1, config: &Config, _: &Boot) -> Result<String> {
+    let network = config.network.clone();
     let Some(background) = crate::net::start_for_stage1(network.as_ref(), &stage.cmdline_line) else {
         return Ok("none configured".into());
     };
@@ -323,31 +347,28 @@ fn start_network(stage: &mut Stage1) -> Result<String> {
 
 /// Archives the old root, prunes expired archives and creates a fresh root, on the rollback
 /// device (which may only now exist, e.g. `/dev/mapper/crypted` after the unlock).
-fn roll_back(stage: &mut Stage1) -> Result<String> {
-    let Some(mut rollback) = stage.config()?.rollback.clone() else {
+fn roll_back(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
+    let Some(mut rollback) = config.rollback.clone() else {
         return Ok("no \"rollback\" section".into());
     };
-    let timeout = stage.device_timeout()?;
-    rollback.device = devices::wait_for(&rollback.device, timeout).context("rollback")?;
-    let report = crate::rollback::run(&rollback, &stage.boot()?.mounts)?;
+    rollback.device = devices::wait_for(&rollback.device, device_timeout(boot)).context("rollback")?;
+    let report = crate::rollback::run(&rollback, &boot.mounts)?;
     Ok(report.to_string())
 }
 
-fn mount_root(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
+fn mount_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let device = stage.root_device.clone().unwrap_or_else(|| boot.root.device.clone());
     mounts::mount_filesystem(&device, &stage.sysroot, &boot.root.fs_type, &boot.root.options)?;
     Ok(format!("{} on {}", device.display(), stage.sysroot.display()))
 }
 
-fn mount_others(stage: &mut Stage1) -> Result<String> {
-    let mounts = stage.boot()?.mounts.clone();
-    if mounts.is_empty() {
+fn mount_others(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
+    if boot.mounts.is_empty() {
         return Ok("none configured".into());
     }
-    let timeout = stage.device_timeout()?;
+    let timeout = device_timeout(boot);
     let mut done = Vec::new();
-    for m in &mounts {
+    for m in &boot.mounts {
         let device = devices::wait_for(&m.device, timeout)?;
         mounts::mount_in_root(&device, &stage.sysroot, &m.mount_point, &m.fs_type, &m.options)?;
         done.push(m.mount_point.display().to_string());
@@ -355,8 +376,7 @@ fn mount_others(stage: &mut Stage1) -> Result<String> {
     Ok(done.join(", "))
 }
 
-fn switch_root(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
+fn switch_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let init = crate::handoff::choose_init(stage.cmdline.init.as_deref(), &boot.init);
     crate::handoff::check_init(&stage.sysroot, &init)?;
     stage.run_handoff_hooks();
@@ -448,7 +468,7 @@ mod tests {
     fn boot_section_is_required() {
         let mut stage = Stage1::new(vec![]);
         assert!(stage.boot().unwrap_err().to_string().contains("not been read"));
-        stage.config = Some(Config::parse(r#"{"version": 1}"#).unwrap());
+        stage.config = Some(Rc::new(Config::parse(r#"{"version": 1}"#).unwrap()));
         assert!(stage.boot().unwrap_err().to_string().contains("no \"boot\" section"));
     }
 }

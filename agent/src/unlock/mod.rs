@@ -27,6 +27,7 @@
 //! Unlocker::mode() -> Mode             Direct | VerifyOnly | SystemdAgent
 //! Unlocker::max_tries() -> u32         config `unlock.maxTries`
 //! console::console_prompt(Arc<Unlocker>).await   prompts on /dev/console until done()
+//! outcome::verdict(&unlocker, attempt)  the status and words of an attempt, for every front end
 //! command::run(config) -> u8           `lethe unlock --config FILE` (0 opened, 1 wrong passphrase
 //!                                      or unusable config, 2 other)
 //! ```

@@ -16,7 +16,7 @@ pub const FAULT_POINTS: &[&str] = &[
 ];
 
 /// Named points where a test build makes an operation fail with an error, as a disk error would.
-pub(crate) const FAILURE_POINTS: &[&str] = &["list-archive"];
+pub const FAILURE_POINTS: &[&str] = &["list-archive"];
 
 /// With the `fault-injection` feature, `LETHE_FAIL=point` makes the operation at that point
 /// return an error (the process goes on, unlike `LETHE_FAULT`).

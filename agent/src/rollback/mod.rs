@@ -21,7 +21,7 @@ pub(crate) mod plan;
 mod render;
 mod run;
 
-pub use hooks::FAULT_POINTS;
+pub use hooks::{FAILURE_POINTS, FAULT_POINTS};
 pub(crate) use listing::list;
 pub(crate) use render::{render, render_json};
 pub(crate) use run::run;

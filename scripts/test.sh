@@ -17,6 +17,9 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --locked --all-targets --all-features -- -D warnings
 
+step "module map and import cycles (agent/tests/layout.rs: CONTRIBUTING.md matches agent/src, no cycle)"
+cargo test --locked --all-features --test layout
+
 step "static release build"
 bin=$(scripts/build-static.sh | tail -n 1)
 

@@ -1,6 +1,7 @@
-//! Command-line parsing. Kept by hand: a few subcommands with a handful of flags do not earn a
+//! Command-line parsing: the words after `lethe` become a [`Command`] for `main.rs`. Kept by hand: a few subcommands with a handful of flags do not earn a
 //! parser crate in every initrd.
 
+pub(crate) use crate::persist::command::PersistArgs;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
@@ -170,18 +171,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     Ok(command)
 }
 
-/// What `lethe persist` was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersistArgs {
-    pub config: PathBuf,
-    pub root: PathBuf,
-    pub dry_run: bool,
-    /// At shutdown: adopt files programs put in place of lethe's symlinks.
-    pub stop: bool,
-    /// Write systemd drop-ins for `neededBy` and the stores into this directory instead.
-    pub generate: Option<PathBuf>,
-}
-
 fn persist_args(args: &mut Args) -> Result<PersistArgs, String> {
     let config = args.config()?;
     let mut p = PersistArgs { config, root: PathBuf::from("/"), dry_run: false, stop: false, generate: None };
@@ -199,7 +188,7 @@ fn persist_args(args: &mut Args) -> Result<PersistArgs, String> {
 
 fn unpersisted_args(args: &mut Args) -> Result<Command, String> {
     let (mut config, mut root, mut json) =
-        (PathBuf::from(crate::init::CONFIG_PATH), PathBuf::from("/"), false);
+        (PathBuf::from(crate::paths::CONFIG_PATH), PathBuf::from("/"), false);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--config" => config = args.positional("FILE after --config")?.into(),
@@ -209,46 +198,6 @@ fn unpersisted_args(args: &mut Args) -> Result<Command, String> {
         }
     }
     Ok(Command::Unpersisted { config, root, json })
-}
-
-/// Exit statuses every subcommand shares (README "Exit status").
-pub const EXIT_BAD_INPUT: u8 = 1;
-pub const EXIT_FAILED: u8 = 2;
-
-/// Loads a subcommand's `--config FILE`. The one place that maps a config that cannot be used
-/// to an exit status: invalid (the user's to fix) is 1, unreadable is 2; the message, which
-/// names the file and the JSON path, goes to stderr.
-pub fn load_config(path: &std::path::Path) -> Result<crate::config::Config, u8> {
-    use crate::config::{Config, LoadError};
-    Config::load(path).map_err(|e| {
-        eprintln!("lethe: {e}");
-        match e {
-            LoadError::Invalid(_) => EXIT_BAD_INPUT,
-            LoadError::Unreadable(_) => EXIT_FAILED,
-        }
-    })
-}
-
-/// Writes `text` to stdout. A reader that stops early (`| head`) is not an error, so a closed
-/// pipe is ignored (std would panic in `println!`); any other failure (a full disk) is returned.
-pub fn print_stdout(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
-
-/// [`print_stdout`] as a subcommand's last act: success, or exit 2 naming what failed.
-pub fn print_result(text: &str) -> std::process::ExitCode {
-    match print_stdout(text) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("lethe: stdout: {e}");
-            std::process::ExitCode::from(EXIT_FAILED)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -275,5 +224,32 @@ mod tests {
         assert_eq!(p(&["frobnicate"]), Err("unknown command frobnicate".into()));
         assert_eq!(p(&["check-config"]), Err("missing FILE".into()));
         assert_eq!(p(&["check-config", "a", "b"]), Err("unexpected argument b".into()));
+    }
+
+    #[test]
+    fn the_command_lines_parse() {
+        let want = PersistArgs {
+            config: "c.json".into(),
+            root: "/sysroot".into(),
+            dry_run: true,
+            stop: false,
+            generate: None,
+        };
+        assert_eq!(
+            p(&["persist", "--config", "c.json", "--root", "/sysroot", "--dry-run"]),
+            Ok(Command::Persist(want))
+        );
+        let Ok(Command::Persist(stop)) = p(&["persist", "--config", "c.json", "--stop"]) else { panic!() };
+        assert!(stop.stop && stop.root == std::path::Path::new("/"));
+        assert_eq!(
+            p(&["unpersisted", "--json"]),
+            Ok(Command::Unpersisted {
+                config: "/etc/lethe/config.json".into(),
+                root: "/".into(),
+                json: true
+            })
+        );
+        assert_eq!(p(&["persist", "--config", "c.json", "--frob"]), Err("unexpected argument --frob".into()));
+        assert_eq!(p(&["persist"]), Err("missing --config FILE".into()));
     }
 }

@@ -9,7 +9,7 @@ pub struct Error(String);
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn msg(message: impl Into<String>) -> Error {
+    pub(crate) fn msg(message: impl Into<String>) -> Error {
         Error(message.into())
     }
 }
@@ -34,7 +34,7 @@ impl From<rustix::io::Errno> for Error {
     }
 }
 
-pub trait Context<T> {
+pub(crate) trait Context<T> {
     /// Prefixes the error with `context`: `context: error`.
     fn context(self, context: impl fmt::Display) -> Result<T>;
     fn with_context<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;

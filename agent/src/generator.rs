@@ -9,6 +9,7 @@
 //! the generator's output directory.
 
 use crate::config::Config;
+use crate::exit::CommandError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,7 @@ pub const NAME: &str = "lethe-generator";
 
 /// One file for the generator's output directory: a path relative to it, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DropIn {
+pub(crate) struct DropIn {
     pub path: PathBuf,
     pub text: String,
 }
@@ -32,7 +33,7 @@ fn drop_in(unit: &str, lines: &[String]) -> DropIn {
 
 /// systemd's escaping of one unit-name component (`systemd-escape`): `/` becomes `-`, and
 /// anything but ASCII letters, digits, `:`, `_` and `.` (and a leading `.`) becomes `\xNN`.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, b) in s.bytes().enumerate() {
         match b {
@@ -48,7 +49,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// `systemd-escape --path --suffix=device`: the device unit of a `/dev/...` path.
-pub fn device_unit(path: &Path) -> String {
+pub(crate) fn device_unit(path: &Path) -> String {
     let s = path.to_string_lossy();
     let parts: Vec<&str> = s.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.is_empty() {
@@ -77,7 +78,7 @@ fn mapper_name(path: &Path) -> Option<String> {
 /// - with `unlock.console` in systemdAgent mode, lethe's prompt is the console's one and
 ///   systemd's console agent is not started: two readers of one terminal split the typed
 ///   characters between them (and share one terminal mode). It comes back if lethe fails.
-pub fn plan(config: &Config) -> Vec<DropIn> {
+pub(crate) fn plan(config: &Config) -> Vec<DropIn> {
     let mut out = Vec::new();
     let mut wants = Vec::new();
     if config.network.is_some() {
@@ -141,7 +142,7 @@ pub fn plan(config: &Config) -> Vec<DropIn> {
 }
 
 /// Writes `drop_ins` under `dir` (the generator's "normal" output directory).
-pub fn write(dir: &Path, drop_ins: &[DropIn]) -> std::io::Result<()> {
+pub(crate) fn write(dir: &Path, drop_ins: &[DropIn]) -> std::io::Result<()> {
     for d in drop_ins {
         let path = dir.join(&d.path);
         if let Some(parent) = path.parent() {
@@ -156,15 +157,17 @@ pub fn write(dir: &Path, drop_ins: &[DropIn]) -> std::io::Result<()> {
 
 /// Run as `lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]`. A generator must not fail the
 /// boot: a missing config means "not configured" (nothing written); a bad one is logged (the
-/// units then fail with the config's own message) and nothing is written. Always exit 0.
-pub fn main(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
+/// units then fail with the config's own message) and nothing is written. Always done, but
+/// for a wrong command line.
+pub fn run(args: Vec<std::ffi::OsString>) -> Result<(), CommandError> {
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("lethe-generator: usage: lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]");
-        return std::process::ExitCode::from(crate::cli::EXIT_BAD_INPUT);
+        return Err(CommandError::bad_input(
+            "generator: usage: lethe-generator NORMAL_DIR [EARLY_DIR LATE_DIR]",
+        ));
     };
-    let path = Path::new(crate::init::CONFIG_PATH);
+    let path = Path::new(crate::paths::CONFIG_PATH);
     if !path.exists() {
-        return std::process::ExitCode::SUCCESS;
+        return Ok(());
     }
     match Config::load(path) {
         Ok(config) => {
@@ -174,7 +177,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
         }
         Err(e) => log::error!("lethe-generator: {e}"),
     }
-    std::process::ExitCode::SUCCESS
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,14 +15,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The kernel filesystems that move into the new root.
-pub const MOVED: &[&str] = &["/dev", "/proc", "/sys", "/run"];
+pub(crate) const MOVED: &[&str] = &["/dev", "/proc", "/sys", "/run"];
 
 const RAMFS_MAGIC: i64 = 0x8584_58f6;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// Checks that `init` (absolute, resolved inside `new_root` as if chrooted: absolute symlinks
 /// such as NixOS' `/nix/store/...` ones included) is an executable regular file.
-pub fn check_init(new_root: &Path, init: &Path) -> Result<()> {
+pub(crate) fn check_init(new_root: &Path, init: &Path) -> Result<()> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     let root = rustix::fs::open(new_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .with_context(|| format!("{}: cannot open", new_root.display()))?;
@@ -50,7 +50,7 @@ pub fn check_init(new_root: &Path, init: &Path) -> Result<()> {
 /// Moves the kernel filesystems into `new_root`, creating their mount points when missing (a
 /// freshly rolled-back root is empty). Where that is impossible (a read-only root), the
 /// filesystem is detached instead, with a warning: stage 2 mounts its own.
-pub fn move_kernel_filesystems(new_root: &Path) -> Result<()> {
+pub(crate) fn move_kernel_filesystems(new_root: &Path) -> Result<()> {
     for dir in MOVED {
         let target = new_root.join(dir.trim_start_matches('/'));
         if !target.is_dir() {
@@ -73,7 +73,7 @@ pub fn move_kernel_filesystems(new_root: &Path) -> Result<()> {
 /// Deletes everything under `dir` that lives on the filesystem `dev`; entries on other
 /// filesystems (mount points) are left alone. Failures are counted, not fatal: what remains
 /// only costs RAM.
-pub fn delete_on_device(dir: &Path, dev: u64) -> usize {
+pub(crate) fn delete_on_device(dir: &Path, dev: u64) -> usize {
     let mut failures = 0;
     let Ok(entries) = std::fs::read_dir(dir) else { return 1 };
     for entry in entries.flatten() {
@@ -99,7 +99,7 @@ pub fn delete_on_device(dir: &Path, dev: u64) -> usize {
 
 /// The point of no return: everything after the initramfs is emptied. Call [`check_init`]
 /// first. Returns only on failure, with the initramfs possibly gone.
-pub fn switch_root(new_root: &Path, init: &Path, args: &[OsString]) -> Error {
+pub(crate) fn switch_root(new_root: &Path, init: &Path, args: &[OsString]) -> Error {
     match switch_root_inner(new_root, init, args) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -141,7 +141,7 @@ fn exec(init: &Path, args: &[OsString]) -> std::io::Error {
 }
 
 /// The stage-2 init to run: the kernel command line's `init=` wins over the config's.
-pub fn choose_init(cmdline: Option<&Path>, config: &Path) -> PathBuf {
+pub(crate) fn choose_init(cmdline: Option<&Path>, config: &Path) -> PathBuf {
     cmdline.unwrap_or(config).to_path_buf()
 }
 

@@ -20,10 +20,10 @@ use crate::error::{Context, Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-pub mod parallel;
+pub(crate) mod parallel;
 
 /// The kernel's name for a module: file stem, `-` as `_`.
-pub fn normalize(name: &str) -> String {
+pub(crate) fn normalize(name: &str) -> String {
     name.replace('-', "_")
 }
 
@@ -77,7 +77,7 @@ pub struct Step {
 
 impl Index {
     /// Parses the text of the depmod files; `softdep` and `alias` may be empty.
-    pub fn parse(dep: &str, builtin: &str, softdep: &str, alias: &str) -> Result<Index> {
+    pub(crate) fn parse(dep: &str, builtin: &str, softdep: &str, alias: &str) -> Result<Index> {
         let mut index = Index::default();
         for (n, line) in dep.lines().enumerate() {
             if line.trim().is_empty() || line.starts_with('#') {
@@ -149,10 +149,6 @@ impl Index {
 
     pub fn is_builtin(&self, name: &str) -> bool {
         self.builtin.contains(&normalize(name))
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.modules.contains_key(&normalize(name))
     }
 
     /// Module names a softdep or config entry means: itself if it is a module or builtin,
@@ -291,7 +287,7 @@ impl Planner<'_> {
 
 /// What [`load_all`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Newly loaded by us, in order.
     pub loaded: Vec<String>,
     /// Already in the kernel (loaded before us, or built in).
@@ -301,7 +297,7 @@ pub struct Summary {
 }
 
 /// `/lib/modules/$(uname -r)`.
-pub fn modules_dir() -> PathBuf {
+pub(crate) fn modules_dir() -> PathBuf {
     let uname = rustix::system::uname();
     let release = uname.release().to_string_lossy().into_owned();
     Path::new("/lib/modules").join(release)
@@ -309,7 +305,7 @@ pub fn modules_dir() -> PathBuf {
 
 /// Which modules go first when several load at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum First {
+pub(crate) enum First {
     /// The config's order: the devices of its first modules appear soonest (the NIC's bus
     /// driver, when stage 1 waits for a lease to open the SSH door).
     ConfigOrder,
@@ -320,12 +316,12 @@ pub enum First {
 /// Loads `names` and everything they need from the running kernel's modules directory.
 /// Names already loaded or built in are fine; the first that cannot be loaded is the error.
 /// Stage 1 loads `boot.kernelModules` with it ([`load_each`] serves the NIC modules).
-pub fn load_all(names: &[String], first: First) -> Result<Summary> {
+pub(crate) fn load_all(names: &[String], first: First) -> Result<Summary> {
     load_all_from(&modules_dir(), names, first)
 }
 
 /// [`load_all`] with an explicit modules directory.
-pub fn load_all_from(dir: &Path, names: &[String], first: First) -> Result<Summary> {
+pub(crate) fn load_all_from(dir: &Path, names: &[String], first: First) -> Result<Summary> {
     if names.is_empty() {
         return Ok(Summary::default());
     }
@@ -346,7 +342,7 @@ pub fn load_all_from(dir: &Path, names: &[String], first: First) -> Result<Summa
 /// As [`load_all`], but each name on its own: one that cannot be loaded (a typo, a driver not
 /// in the initrd) is returned among the errors and the others still load. For the NIC modules,
 /// where a missing driver must not keep the right one from loading, nor stop the boot.
-pub fn load_each(names: &[String]) -> (Summary, Vec<Error>) {
+pub(crate) fn load_each(names: &[String]) -> (Summary, Vec<Error>) {
     if names.is_empty() {
         return (Summary::default(), Vec::new());
     }
@@ -449,7 +445,7 @@ fn action_name(action: &Action) -> &str {
 /// Whether the kernel already has `name` loaded and initialized. A module still "coming" (its
 /// init running, loaded by another thread: the network's drivers load beside boot's) is not:
 /// finit_module then waits for it and says EEXIST, so what needs it starts only once it is live.
-pub fn is_loaded(name: &str) -> bool {
+pub(crate) fn is_loaded(name: &str) -> bool {
     let state = Path::new("/sys/module").join(normalize(name)).join("initstate");
     std::fs::read_to_string(state).is_ok_and(|s| s.trim() == "live")
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 
 /// Where log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink {
+pub(crate) enum Sink {
     /// A terminal or file: plain `lethe: warning: ...` lines.
     Stderr,
     /// stderr is the journal (`JOURNAL_STREAM`) or the kernel log: `<N>` prefixes.
@@ -18,13 +18,13 @@ pub enum Sink {
 
 /// What decides the sink, gathered from the process so the decision itself is pure.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Surroundings {
+pub(crate) struct Surroundings {
     pub is_pid1: bool,
     pub stderr_is_journal: bool,
     pub stderr_is_kmsg: bool,
 }
 
-pub fn choose_sink(s: Surroundings) -> Sink {
+pub(crate) fn choose_sink(s: Surroundings) -> Sink {
     if s.stderr_is_journal || s.stderr_is_kmsg {
         Sink::StderrWithPriority
     } else if s.is_pid1 {
@@ -35,7 +35,7 @@ pub fn choose_sink(s: Surroundings) -> Sink {
 }
 
 /// syslog priority of a log level (RFC 5424 severities).
-pub fn priority(level: log::Level) -> u8 {
+pub(crate) fn priority(level: log::Level) -> u8 {
     match level {
         log::Level::Error => 3,
         log::Level::Warn => 4,
@@ -45,7 +45,7 @@ pub fn priority(level: log::Level) -> u8 {
 }
 
 /// One log line, without the trailing newline.
-pub fn format_line(sink: Sink, level: log::Level, message: &str) -> String {
+pub(crate) fn format_line(sink: Sink, level: log::Level, message: &str) -> String {
     let label = match level {
         log::Level::Error => "error: ",
         log::Level::Warn => "warning: ",
@@ -149,7 +149,7 @@ pub fn init() {
 
 /// Chooses the sink again: stage 1 calls it once `/dev` is mounted, so PID 1 started from an
 /// initrd without a `/dev/kmsg` node moves from the console to the kernel log.
-pub fn reopen() {
+pub(crate) fn reopen() {
     if current_sink() != Sink::Kmsg {
         point();
     }

@@ -48,7 +48,12 @@ fn free_port() -> u16 {
 
 /// A LUKS2 image whose only passphrase is `RIGHT`, with a cheap KDF.
 fn luks_image(dir: &Path) -> PathBuf {
-    let image = dir.join("disk.img");
+    luks_image_named(dir, "disk.img", RIGHT)
+}
+
+/// A LUKS2 image `dir/name` whose only passphrase is `passphrase`, with a cheap KDF.
+fn luks_image_named(dir: &Path, name: &str, passphrase: &str) -> PathBuf {
+    let image = dir.join(name);
     std::fs::File::create(&image).unwrap().set_len(20 << 20).unwrap();
     let mut child = Command::new("cryptsetup")
         .args(["luksFormat", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"])
@@ -58,7 +63,7 @@ fn luks_image(dir: &Path) -> PathBuf {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cryptsetup runs");
-    child.stdin.take().unwrap().write_all(RIGHT.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(passphrase.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "luksFormat: {}", String::from_utf8_lossy(&out.stderr));
     image
@@ -377,7 +382,7 @@ fn scripted_wrong_then_right_passphrase_then_listener_closes() {
     // A trailing newline (`echo pass | ssh ...`) is not part of the passphrase.
     let right = server.ssh(&server.key, &["unlock"], format!("{RIGHT}\n").as_bytes());
     assert_eq!(right.status.code(), Some(0), "{right:?}");
-    assert_eq!(stderr_lines(&right), ["lethe: unlocked crypted; the boot continues"]);
+    assert_eq!(stderr_lines(&right), ["lethe: opened crypted; the boot continues"]);
 
     let status = server.exit_status();
     assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
@@ -387,6 +392,53 @@ fn scripted_wrong_then_right_passphrase_then_listener_closes() {
     let closed = log.find("ssh: listener closed").expect(&log);
     assert!(open < closed, "{log}");
     assert!(!log.contains(RIGHT) && !log.contains("hunter2"), "a passphrase reached the log:\n{log}");
+}
+
+/// A passphrase that opens only some devices: `ssh host unlock` and `lethe unlock` follow one
+/// rule (unlock::outcome): the same status, 1 (the user has another passphrase to give), and
+/// the same words.
+#[test]
+fn a_passphrase_that_opens_only_some_devices_is_exit_1_from_both_front_ends() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let data = luks_image_named(&dir, "data.img", "battery staple");
+    let mut server = Server::prepare(dir, host_key, Options::default());
+    let config_path = server.dir.join("config.json");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config = config.replace(
+        r#"}],
+                         "console""#,
+        &format!(
+            r#"}}, {{"name": "data", "device": {data:?}}}],
+                         "console""#
+        ),
+    );
+    std::fs::write(&config_path, &config).unwrap();
+    let want = ["lethe: opened crypted; the passphrase does not open data"];
+
+    let local = Command::new(common::lethe())
+        .args(["unlock", "--config"])
+        .arg(&config_path)
+        .env("LETHE_UNLOCK_VERIFY_ONLY", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(format!("{RIGHT}\n").as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(local.status.code(), Some(1), "lethe unlock: {local:?}");
+    // Its log lines (verify-only, the keyslots tried) come first; the verdict is the last line.
+    assert_eq!(stderr_lines(&local).last().map(String::as_str), Some(want[0]), "lethe unlock: {local:?}");
+
+    server = server.launched();
+    let remote = server.ssh(&server.key, &["unlock"], RIGHT.as_bytes());
+    assert_eq!(remote.status.code(), Some(1), "ssh host unlock: {remote:?}\nlog:\n{}", server.log());
+    assert_eq!(stderr_lines(&remote), want, "ssh host unlock");
+    let still = server.ssh(&server.key, &["status"], b"");
+    assert_eq!(text(&still.stdout), "pending: data\n");
 }
 
 #[test]
@@ -411,7 +463,7 @@ fn aliases_of_unlock_and_unknown_commands() {
 
     let right = server.ssh(&server.key, &["systemd-tty-ask-password-agent", "--query"], RIGHT.as_bytes());
     assert_eq!(right.status.code(), Some(0), "{right:?}");
-    assert_eq!(stderr_lines(&right), ["lethe: unlocked crypted; the boot continues"]);
+    assert_eq!(stderr_lines(&right), ["lethe: opened crypted; the boot continues"]);
     assert_eq!(server.exit_status().code(), Some(0));
 }
 

@@ -25,13 +25,20 @@ mod agent_kmod {
 }
 pub use agent_kmod::kmod;
 #[allow(dead_code)]
-#[path = "../../agent/src/ssh"]
-pub mod ssh {
-    pub mod command;
+#[path = "../../agent/src/access"]
+pub mod access {
     pub mod from;
     pub mod keys;
+    pub mod request;
+}
+#[allow(dead_code)]
+#[path = "../../agent/src/ssh"]
+pub mod ssh {
     pub mod line;
 }
+#[allow(dead_code)]
+#[path = "../../agent/src/exit.rs"]
+pub mod exit;
 #[allow(dead_code)]
 #[path = "../../agent/src/init"]
 pub mod init {

@@ -44,7 +44,7 @@ fn config_seeds() -> Vec<Vec<u8>> {
 
 /// One `authorized_keys` line (options, `from=` patterns, the key).
 pub fn authorized_keys(data: &[u8]) {
-    let _ = crate::ssh::keys::parse_authorized_line(&text(data), "fuzz");
+    let _ = crate::access::keys::parse_authorized_line(&text(data), "fuzz");
 }
 
 fn authorized_keys_seeds() -> Vec<Vec<u8>> {

@@ -190,6 +190,30 @@ check_log() {
     return $ok
 }
 
+# check_case NAME LOG [check_log ARGS]: one case of a scenario whose cases share a costly boot
+# (one scenario per feature). Prints "CASE PASS NAME" or "CASE FAIL NAME: what was missing";
+# vm-tests/run shows each case under the scenario's line. The scenario ends with
+# `cases_verdict`, which fails naming the failed cases.
+CASES_FAILED=()
+check_case() {
+    local name=$1 why
+    shift
+    if why=$(check_log "$@" 2>&1); then
+        echo "CASE PASS $name"
+    else
+        echo "CASE FAIL $name: $(tr '\n' ';' <<<"$why" | sed 's/;$//')"
+        CASES_FAILED+=("$name")
+    fi
+}
+
+# cases_verdict: status 0 when every check_case passed; else 1, naming the failed ones.
+cases_verdict() {
+    if ((${#CASES_FAILED[@]} > 0)); then
+        echo "cases failed: ${CASES_FAILED[*]}" >&2
+        return 1
+    fi
+}
+
 # marker_value LOG NAME: the rest of the first "@@NAME ..." line.
 marker_value() {
     clean_log "$1" | sed -n "s/^.*@@$2 //p" | head -n 1

@@ -20,11 +20,11 @@ scenario() {
     rc=0
     printf 'correct horse\n' | ssh_vm "$port" cryptsetup-askpass 2>"$WORK/right.err" || rc=$?
     ((rc == 0)) || { echo "right passphrase: exit $rc, stderr: $(cat "$WORK/right.err")"; return 1; }
-    grep -qx 'lethe: unlocked crypted; the boot continues' "$WORK/right.err" || { echo "right: $(cat "$WORK/right.err")"; return 1; }
+    grep -qx 'lethe: opened crypted; the boot continues' "$WORK/right.err" || { echo "right: $(cat "$WORK/right.err")"; return 1; }
     while kill -0 "$qemu" 2>/dev/null; do sleep 0.2; done
     check_log "$log" \
         --want 'scripted unlock: lethe: wrong passphrase for crypted' \
-        --want 'scripted unlock: lethe: unlocked crypted' \
+        --want 'scripted unlock: lethe: opened crypted' \
         --want 'ssh: listener closed' \
         --want '@@ROOT-MARKER unlocked root' \
         --want '@@STAGE2-DONE' \

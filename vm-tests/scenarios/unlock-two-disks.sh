@@ -23,7 +23,7 @@ SH
     exec {console}<>"$WORK/serial.in" # read-write: never blocks, even if QEMU did not start
     wait_log "$log" 'Passphrase for crypted \(/dev/vda\), data \(/dev/vdb\): ' "$qemu"
     printf 'battery staple\n' >&"$console"
-    wait_log "$log" 'Opened data\.' "$qemu"
+    wait_log "$log" 'Opened data; the passphrase does not open crypted\.' "$qemu"
     wait_log "$log" 'Passphrase for crypted \(/dev/vda\): ' "$qemu"
     printf 'correct horse\n' >&"$console"
     exec {console}>&-

@@ -2,6 +2,7 @@
 //! (camelCase), every section optional (absent = that feature off), parsed strictly.
 
 pub mod boot;
+pub mod command;
 pub mod datasets;
 pub mod device;
 mod mode;

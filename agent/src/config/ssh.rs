@@ -25,9 +25,9 @@ fn authorized_key(at: At<'_>) -> Result<String> {
     if line.contains('\n') {
         return at.expected("one authorized_keys line (no newline inside)");
     }
-    match crate::ssh::keys::parse_authorized_line(&line, at.path) {
+    match crate::access::keys::parse_authorized_line(&line, at.path) {
         Ok(Some(_)) => Ok(line.trim().to_string()),
-        Err(why) if !why.starts_with(crate::ssh::keys::NOT_A_KEY_LINE) => Err(error(at.path, why)),
+        Err(why) if !why.starts_with(crate::access::keys::NOT_A_KEY_LINE) => Err(error(at.path, why)),
         _ => at.expected("one authorized_keys line like \"ssh-ed25519 AAAA... user@host\""),
     }
 }

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
+pub(crate) enum Destination {
     Broadcast,
     Server(Ipv4Addr),
 }
 
 /// A message to send now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
+pub(crate) struct Transmit {
     pub bytes: Vec<u8>,
     pub to: Destination,
     /// For the log: `DHCPDISCOVER`, `DHCPREQUEST`...
@@ -35,7 +35,7 @@ pub struct Transmit {
 
 /// What the caller must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     Send(Transmit),
     /// Apply this lease (a new one, or a renewal: compare with what is applied).
     Bound(Lease),
@@ -85,7 +85,7 @@ impl Rng {
 }
 
 /// The §4.1 retransmission delay before attempt `attempt + 1`: 4, 8, 16, 32, 64, 64... s ±1 s.
-pub fn backoff(attempt: u32, rng: &mut Rng) -> Duration {
+pub(crate) fn backoff(attempt: u32, rng: &mut Rng) -> Duration {
     let base_ms = 4000u64 << attempt.saturating_sub(1).min(4);
     Duration::from_millis((base_ms as i64 + rng.jitter_ms(1000)) as u64)
 }
@@ -114,19 +114,19 @@ pub struct Client {
 
 impl Client {
     /// A client in INIT that sends its first DISCOVER at the first [`Client::on_timeout`].
-    pub fn new(mac: [u8; 6], seed: u64, now: Instant) -> Client {
+    pub(crate) fn new(mac: [u8; 6], seed: u64, now: Instant) -> Client {
         let mut rng = Rng::new(seed);
         let xid = rng.next_u64() as u32;
         Client { mac, rng, state: State::Init, xid, began: now, deadline: Some(now), naks: 0 }
     }
 
     /// When [`Client::on_timeout`] must be called next; `None`: never (an infinite lease).
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// The lease we hold, if bound, renewing or rebinding.
-    pub fn lease(&self) -> Option<&Lease> {
+    pub(crate) fn lease(&self) -> Option<&Lease> {
         match &self.state {
             State::Bound { lease, .. } | State::Renewing { lease, .. } | State::Rebinding { lease, .. } => {
                 Some(lease)
@@ -136,7 +136,7 @@ impl Client {
     }
 
     /// A short name of the state, for the log.
-    pub fn state_name(&self) -> &'static str {
+    pub(crate) fn state_name(&self) -> &'static str {
         name_of(&self.state)
     }
 
@@ -210,7 +210,7 @@ impl Client {
     }
 
     /// The deadline has passed: retransmit, move on to the next state, or give up on a lease.
-    pub fn on_timeout(&mut self, now: Instant) -> Vec<Output> {
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Vec<Output> {
         if self.deadline.is_none_or(|d| now < d) {
             return Vec::new();
         }
@@ -247,7 +247,7 @@ impl Client {
     }
 
     /// A datagram arrived on port 68.
-    pub fn on_reply(&mut self, bytes: &[u8], now: Instant) -> Vec<Output> {
+    pub(crate) fn on_reply(&mut self, bytes: &[u8], now: Instant) -> Vec<Output> {
         let reply = match packet::parse_reply(bytes, &self.mac, self.xid) {
             Ok(r) => r,
             Err(why) => return vec![Output::Ignored(why)],
@@ -314,7 +314,7 @@ impl Client {
     }
 
     /// The DHCPRELEASE for the lease we hold (sent on teardown), and back to INIT with no deadline.
-    pub fn release(&mut self, now: Instant) -> Option<Transmit> {
+    pub(crate) fn release(&mut self, now: Instant) -> Option<Transmit> {
         let lease = self.lease()?.clone();
         self.new_exchange(now);
         let request = Request::Release { address: lease.address, server: lease.server };

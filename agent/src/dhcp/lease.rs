@@ -6,14 +6,14 @@ use serde::Serialize;
 use std::net::Ipv4Addr;
 
 /// Lease time meaning "forever" (RFC 2131 §3.3).
-pub const INFINITE: u32 = u32::MAX;
+pub(crate) const INFINITE: u32 = u32::MAX;
 
 /// resolv.conf reads at most three name servers (MAXNS).
-pub const MAX_DNS: usize = 3;
+pub(crate) const MAX_DNS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Lease {
+pub(crate) struct Lease {
     pub address: Ipv4Addr,
     pub prefix_length: u8,
     pub gateway: Option<Ipv4Addr>,
@@ -34,20 +34,20 @@ fn usable(a: Ipv4Addr) -> bool {
 }
 
 /// Prefix length of a contiguous netmask.
-pub fn prefix_of(mask: Ipv4Addr) -> Option<u8> {
+pub(crate) fn prefix_of(mask: Ipv4Addr) -> Option<u8> {
     let bits = u32::from(mask);
     let ones = bits.leading_ones();
     (bits.checked_shl(ones).unwrap_or(0) == 0 && ones > 0).then_some(ones as u8)
 }
 
 /// The netmask of a prefix length (0..=32).
-pub fn mask_of(prefix_length: u8) -> Ipv4Addr {
+pub(crate) fn mask_of(prefix_length: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix_length.min(32))).unwrap_or(0))
 }
 
 /// The pre-CIDR class default, used when a server sends no subnet mask (as the kernel's ipconfig
 /// and networkd do).
-pub fn classful_prefix(a: Ipv4Addr) -> u8 {
+pub(crate) fn classful_prefix(a: Ipv4Addr) -> u8 {
     match a.octets()[0] {
         0..=127 => 8,
         128..=191 => 16,
@@ -56,7 +56,7 @@ pub fn classful_prefix(a: Ipv4Addr) -> u8 {
 }
 
 /// A domain name safe to write into resolv.conf: letters, digits, '-', '.', at most 253 bytes.
-pub fn clean_domain(s: &str) -> Option<String> {
+pub(crate) fn clean_domain(s: &str) -> Option<String> {
     let s = s.trim_end_matches('\0').trim_end_matches('.');
     let ok = !s.is_empty()
         && s.len() <= 253
@@ -74,7 +74,7 @@ fn u32_option(m: &Message, code: OptionCode) -> Option<u32> {
 
 /// T1 and T2: the server's when they make sense (0 < T1 < T2 < lease), else RFC 2131 §4.4.5's
 /// defaults of 0.5 and 0.875 of the lease.
-pub fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
+pub(crate) fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
     if lease == INFINITE {
         return (INFINITE, INFINITE);
     }
@@ -91,7 +91,7 @@ pub fn timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
 
 impl Lease {
     /// The lease an OFFER or ACK describes; `server` is its server identifier option.
-    pub fn from_reply(m: &Message, server: Option<Ipv4Addr>) -> Result<Lease, String> {
+    pub(crate) fn from_reply(m: &Message, server: Option<Ipv4Addr>) -> Result<Lease, String> {
         let address = m.yiaddr();
         if !usable(address) {
             return Err(format!("offered address {address} is not a usable unicast address"));
@@ -150,13 +150,6 @@ impl Lease {
             renew_seconds,
             rebind_seconds,
         })
-    }
-
-    /// Same address, prefix and route: a renewal that needs no change to the interface.
-    pub fn same_binding(&self, other: &Lease) -> bool {
-        self.address == other.address
-            && self.prefix_length == other.prefix_length
-            && self.gateway == other.gateway
     }
 }
 

@@ -3,10 +3,10 @@
 //! [`client`] is the state machine (what to send when, NAK → restart, T1 renew / T2 rebind,
 //! backoff with jitter). [`socket`] is the thin UDP layer; `net` drives them together.
 
-pub mod client;
-pub mod lease;
-pub mod packet;
-pub mod socket;
+pub(crate) mod client;
+pub(crate) mod lease;
+pub(crate) mod packet;
+pub(crate) mod socket;
 
-pub use client::{Client, Destination, Output, Transmit};
-pub use lease::Lease;
+pub(crate) use client::{Client, Destination, Output};
+pub(crate) use lease::Lease;

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 /// Who we are on the wire for one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub mac: [u8; 6],
     pub xid: u32,
     /// Seconds since the client began this acquisition or renewal (`secs`).
@@ -18,7 +18,7 @@ pub struct Identity {
 
 /// What a request is for; decides its fields (RFC 2131 table 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     Discover,
     /// SELECTING: the offer we take, from the server that made it.
     Select {
@@ -49,7 +49,7 @@ const WANTED: &[OptionCode] = &[
 /// BOOTP relays and old servers drop messages shorter than this (RFC 1542 §2.1).
 const MIN_LEN: usize = 300;
 
-pub fn build(id: Identity, request: Request) -> Vec<u8> {
+pub(crate) fn build(id: Identity, request: Request) -> Vec<u8> {
     let mut m = Message::new_with_id(
         id.xid,
         Ipv4Addr::UNSPECIFIED,
@@ -103,14 +103,14 @@ pub fn build(id: Identity, request: Request) -> Vec<u8> {
 
 /// A reply that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     Offer(Lease),
     Ack(Lease),
     Nak { server: Option<Ipv4Addr>, message: Option<String> },
 }
 
 /// Why a reply was ignored (for the debug log).
-pub type Ignored = String;
+pub(crate) type Ignored = String;
 
 /// Offset of the options: the fixed BOOTP header (236 bytes), then the magic cookie.
 const OPTIONS_AT: usize = 240;
@@ -134,7 +134,7 @@ fn keep_option(code: u8, data: &[u8]) -> bool {
 
 /// The reply with every option we do not use (or that is malformed) turned into Pad bytes,
 /// options cut at the first length that runs past the end.
-pub fn sanitize(bytes: &[u8]) -> Result<Vec<u8>, Ignored> {
+pub(crate) fn sanitize(bytes: &[u8]) -> Result<Vec<u8>, Ignored> {
     if bytes.len() < OPTIONS_AT {
         return Err(format!("{} bytes, shorter than a DHCP header", bytes.len()));
     }
@@ -167,7 +167,7 @@ pub fn sanitize(bytes: &[u8]) -> Result<Vec<u8>, Ignored> {
 }
 
 /// Decodes and checks a reply to the exchange `xid` of the client with hardware address `mac`.
-pub fn parse_reply(bytes: &[u8], mac: &[u8; 6], xid: u32) -> Result<Reply, Ignored> {
+pub(crate) fn parse_reply(bytes: &[u8], mac: &[u8; 6], xid: u32) -> Result<Reply, Ignored> {
     let clean = sanitize(bytes)?;
     let m = Message::decode(&mut Decoder::new(&clean)).map_err(|e| format!("undecodable ({e})"))?;
     if m.opcode() != Opcode::BootReply {
@@ -200,12 +200,13 @@ pub fn parse_reply(bytes: &[u8], mac: &[u8; 6], xid: u32) -> Result<Reply, Ignor
 }
 
 /// A server-supplied string made safe to log: printable ASCII only, bounded.
-pub fn printable(s: &str, max: usize) -> String {
+pub(crate) fn printable(s: &str, max: usize) -> String {
     s.chars().take(max).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 
 /// A server's reply, as tests and the fuzz target need them: `options` follow the message type.
-pub fn build_reply(
+#[allow(dead_code)] // for the unit tests and fuzz/, which compiles this file
+pub(crate) fn build_reply(
     kind: MessageType,
     xid: u32,
     mac: &[u8; 6],
@@ -231,7 +232,8 @@ pub fn build_reply(
 }
 
 /// The options of a typical good lease from `server`: /24, router and DNS = server, 1 hour.
-pub fn typical_options(server: Ipv4Addr) -> Vec<DhcpOption> {
+#[allow(dead_code)] // for the unit tests and fuzz/, which compiles this file
+pub(crate) fn typical_options(server: Ipv4Addr) -> Vec<DhcpOption> {
     vec![
         DhcpOption::ServerIdentifier(server),
         DhcpOption::AddressLeaseTime(3600),

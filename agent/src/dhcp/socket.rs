@@ -9,10 +9,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use tokio::net::UdpSocket;
 
-pub const CLIENT_PORT: u16 = 68;
-pub const SERVER_PORT: u16 = 67;
+pub(crate) const CLIENT_PORT: u16 = 68;
+pub(crate) const SERVER_PORT: u16 = 67;
 
-pub struct DhcpSocket {
+pub(crate) struct DhcpSocket {
     socket: UdpSocket,
     interface: String,
     buf: Vec<u8>,
@@ -32,7 +32,7 @@ fn setsockopt(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &[u8])
 
 impl DhcpSocket {
     /// Opens 0.0.0.0:68 bound to `interface`. Must run inside a tokio runtime.
-    pub fn open(interface: &str) -> Result<DhcpSocket> {
+    pub(crate) fn open(interface: &str) -> Result<DhcpSocket> {
         let what = || format!("{interface}: DHCP socket (UDP port {CLIENT_PORT})");
         // SAFETY: plain socket(2); checked before use.
         let fd = unsafe {
@@ -57,7 +57,7 @@ impl DhcpSocket {
         Ok(DhcpSocket { socket, interface: interface.to_string(), buf: vec![0u8; 65536] })
     }
 
-    pub async fn send(&self, t: &Transmit) -> Result<()> {
+    pub(crate) async fn send(&self, t: &Transmit) -> Result<()> {
         let ip = match t.to {
             Destination::Broadcast => Ipv4Addr::BROADCAST,
             Destination::Server(ip) => ip,
@@ -70,7 +70,7 @@ impl DhcpSocket {
     }
 
     /// The next datagram from a server port (67); others are dropped here. Cancel-safe.
-    pub async fn recv(&mut self) -> Result<&[u8]> {
+    pub(crate) async fn recv(&mut self) -> Result<&[u8]> {
         loop {
             let (n, from) = self
                 .socket

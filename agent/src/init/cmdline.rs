@@ -17,7 +17,7 @@ use crate::config::boot::OnFailure;
 use std::path::PathBuf;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Cmdline {
+pub(crate) struct Cmdline {
     pub init: Option<PathBuf>,
     pub on_failure: Option<OnFailure>,
     pub failure_delay_seconds: Option<u32>,
@@ -32,7 +32,7 @@ pub struct Cmdline {
 
 /// Splits like the kernel does: whitespace separates words, double quotes group (and are
 /// removed), `--` ends the kernel's part.
-pub fn words(line: &str) -> Vec<String> {
+pub(crate) fn words(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut quoted = false;
@@ -68,7 +68,7 @@ fn absolute(value: &str) -> Option<PathBuf> {
     (value.starts_with('/') && !value.split('/').any(|c| c == "..")).then(|| PathBuf::from(value))
 }
 
-pub fn parse(line: &str) -> Cmdline {
+pub(crate) fn parse(line: &str) -> Cmdline {
     let mut c = Cmdline::default();
     for word in words(line) {
         if word == "lethe.test_panic" {

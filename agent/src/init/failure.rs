@@ -16,13 +16,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub action: OnFailure,
     pub delay_seconds: u32,
 }
 
 /// Before the config is read (or when it cannot be), a failure reboots after 30 s.
-pub const DEFAULT: Policy = Policy { action: OnFailure::Reboot, delay_seconds: 30 };
+pub(crate) const DEFAULT: Policy = Policy { action: OnFailure::Reboot, delay_seconds: 30 };
 
 static POLICY: Mutex<Policy> = Mutex::new(DEFAULT);
 static ENTERED: AtomicBool = AtomicBool::new(false);
@@ -31,14 +31,14 @@ static ENTERED: AtomicBool = AtomicBool::new(false);
 static FAILING: Mutex<Option<std::thread::ThreadId>> = Mutex::new(None);
 
 /// Whether some thread has entered the failure state: stage 1 must not take another step.
-pub fn entered() -> bool {
+pub(crate) fn entered() -> bool {
     ENTERED.load(Ordering::SeqCst)
 }
 
 /// Held across the hand-off to stage 2: a thread that fails meanwhile waits in [`enter`] until
 /// exec replaces the process (or, when exec fails, enters the failure state after it). When
 /// a failure came first, the calling thread stops here instead.
-pub fn hold_off() -> HoldOff {
+pub(crate) fn hold_off() -> HoldOff {
     let guard = FAILING.lock().unwrap_or_else(|e| e.into_inner());
     if entered() {
         drop(guard);
@@ -49,7 +49,7 @@ pub fn hold_off() -> HoldOff {
 }
 
 /// See [`hold_off`].
-pub struct HoldOff {
+pub(crate) struct HoldOff {
     _guard: std::sync::MutexGuard<'static, Option<std::thread::ThreadId>>,
 }
 
@@ -67,13 +67,13 @@ thread_local! {
 
 /// Stops the calling thread for good, leaving the failure to the thread that entered it (a
 /// panic on the network thread while the main thread goes on: the boot stops either way).
-pub fn stop_here() -> ! {
+pub(crate) fn stop_here() -> ! {
     loop {
         std::thread::park();
     }
 }
 
-pub fn set_policy(policy: Policy) {
+pub(crate) fn set_policy(policy: Policy) {
     *POLICY.lock().unwrap_or_else(|e| e.into_inner()) = policy;
 }
 
@@ -84,7 +84,7 @@ fn policy() -> Policy {
 /// Writes `text` to the console, where a person looks, and each line to the kernel log, where
 /// it outlives the screen (pstore, `journalctl -k` after a later good boot). The console may
 /// show the kernel-log copy too, depending on `loglevel`; a repeated line beats a missing one.
-pub fn say(text: &str, kmsg_priority: u8) {
+pub(crate) fn say(text: &str, kmsg_priority: u8) {
     let console = std::fs::OpenOptions::new().write(true).open("/dev/console");
     match console {
         Ok(mut c) => {
@@ -102,7 +102,7 @@ pub fn say(text: &str, kmsg_priority: u8) {
 }
 
 /// The lines printed on failure. Pure, for tests and for the README.
-pub fn message(reason: &str, policy: Policy) -> String {
+pub(crate) fn message(reason: &str, policy: Policy) -> String {
     let then = match policy.action {
         OnFailure::Reboot => format!("rebooting in {} s", policy.delay_seconds),
         OnFailure::Poweroff => format!("powering off in {} s", policy.delay_seconds),
@@ -123,7 +123,7 @@ pub fn message(reason: &str, policy: Policy) -> String {
 }
 
 /// Prints `reason` and never returns: reboots, powers off or waits, as configured.
-pub fn enter(reason: &str) -> ! {
+pub(crate) fn enter(reason: &str) -> ! {
     let me = std::thread::current().id();
     if HOLDS_OFF.with(|h| h.get()) {
         // Failing during the hand-off, which holds every other thread off already.
@@ -217,7 +217,7 @@ fn enter_pressed_within(delay: Duration) -> bool {
 
 /// Makes a panic print its message and enter the failure state instead of aborting, which as
 /// PID 1 would panic the kernel.
-pub fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let payload = info

@@ -8,32 +8,33 @@
 //! the network starts first (in the background), SSH unlock after the modules are loaded,
 //! rollback once the root device is there and before the root subvolume is mounted.
 
-pub mod cmdline;
-pub mod devices;
-pub mod failure;
-pub mod mounts;
-pub mod unlock;
+pub(crate) mod cmdline;
+pub mod command;
+pub(crate) mod devices;
+pub(crate) mod failure;
+pub(crate) mod mounts;
+pub(crate) mod unlock;
 
 use crate::config::boot::Boot;
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
+use crate::paths::CONFIG_PATH;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// Where the initrd builder puts the config, unless `lethe.config=` says otherwise.
-pub const CONFIG_PATH: &str = "/etc/lethe/config.json";
 /// Where the root filesystem is mounted before it becomes `/`.
-pub const SYSROOT: &str = "/sysroot";
+pub(crate) const SYSROOT: &str = "/sysroot";
 
 /// What the steps share.
-pub struct Stage1 {
+pub(crate) struct Stage1 {
     pub started: Instant,
     pub cmdline: cmdline::Cmdline,
     /// The kernel command line as read, for parsers of other parts (`ip=` for the network).
     pub cmdline_line: String,
-    /// Set by the "read the config" step; every later step may rely on it.
-    pub config: Option<Config>,
+    /// Set by the "read the config" step; every later step is given it ([`Run::Configured`]).
+    pub(crate) config: Option<Rc<Config>>,
     /// Arguments the kernel gave us, passed on to stage 2.
     pub init_args: Vec<OsString>,
     pub sysroot: PathBuf,
@@ -49,7 +50,7 @@ pub struct Stage1 {
 type HandoffHook = Box<dyn FnOnce() -> Result<()>>;
 
 impl Stage1 {
-    pub fn new(init_args: Vec<OsString>) -> Stage1 {
+    pub(crate) fn new(init_args: Vec<OsString>) -> Stage1 {
         Stage1 {
             started: Instant::now(),
             cmdline: cmdline::Cmdline::default(),
@@ -66,7 +67,7 @@ impl Stage1 {
     /// Registers `undo` to run right before stage 2 starts (after the last check that can
     /// still fail the boot), e.g. tearing down stage 1's network. A failing hook only warns:
     /// by then the root is mounted and stage 2 is the better place to recover.
-    pub fn before_handoff(&mut self, what: &'static str, undo: impl FnOnce() -> Result<()> + 'static) {
+    pub(crate) fn before_handoff(&mut self, what: &'static str, undo: impl FnOnce() -> Result<()> + 'static) {
         self.handoff_hooks.push((what, Box::new(undo)));
     }
 
@@ -78,48 +79,78 @@ impl Stage1 {
         }
     }
 
-    pub fn config(&self) -> Result<&Config> {
-        self.config.as_ref().ok_or_else(|| Error::msg("the config has not been read yet"))
+    pub(crate) fn config(&self) -> Result<&Config> {
+        self.config.as_deref().ok_or_else(|| Error::msg("the config has not been read yet"))
     }
 
-    pub fn boot(&self) -> Result<&Boot> {
-        self.config()?
-            .boot
-            .as_ref()
-            .ok_or_else(|| Error::msg("the config has no \"boot\" section, which lethe init needs"))
+    pub(crate) fn boot(&self) -> Result<&Boot> {
+        boot_of(self.config()?)
     }
+}
+
+fn boot_of(config: &Config) -> Result<&Boot> {
+    config
+        .boot
+        .as_ref()
+        .ok_or_else(|| Error::msg("the config has no \"boot\" section, which lethe init needs"))
+}
+
+/// How long a step waits for a device (`boot.deviceTimeoutSeconds`).
+pub(crate) fn device_timeout(boot: &Boot) -> Duration {
+    Duration::from_secs(boot.device_timeout_seconds.into())
 }
 
 /// One named piece of stage 1. `run` returns a short result for the console ("loaded 9
 /// modules"), or an error that stops the boot.
-pub struct Step {
-    pub name: &'static str,
-    pub run: fn(&mut Stage1) -> Result<String>,
+pub(crate) struct Step {
+    pub(crate) name: &'static str,
+    pub(crate) run: Run,
+}
+
+/// What a step is given: the two steps that read the config get the stage alone; every later
+/// one also gets the config and its `boot` section, which the "read the config" step checked.
+pub(crate) enum Run {
+    Early(fn(&mut Stage1) -> Result<String>),
+    Configured(fn(&mut Stage1, &Config, &Boot) -> Result<String>),
+}
+
+impl Step {
+    fn run(&self, stage: &mut Stage1) -> Result<String> {
+        match self.run {
+            Run::Early(run) => run(stage),
+            Run::Configured(run) => {
+                let config = Rc::clone(
+                    stage.config.as_ref().ok_or_else(|| Error::msg("the config has not been read yet"))?,
+                );
+                run(stage, &config, boot_of(&config)?)
+            }
+        }
+    }
 }
 
 /// Stage 1, in order.
-pub fn steps() -> Vec<Step> {
+pub(crate) fn steps() -> Vec<Step> {
     vec![
-        Step { name: "mount /proc, /sys, /dev and /run", run: mount_kernel_filesystems },
-        Step { name: "read the kernel command line and the config", run: read_config },
+        Step { name: "mount /proc, /sys, /dev and /run", run: Run::Early(mount_kernel_filesystems) },
+        Step { name: "read the kernel command line and the config", run: Run::Early(read_config) },
         // The network first: it runs in the background, so its driver, the wait for carrier
         // and DHCP overlap the loading of the other modules instead of following it.
-        Step { name: "bring the network up", run: start_network },
-        Step { name: "load kernel modules", run: load_modules },
-        Step { name: "unlock the encrypted devices", run: unlock::step },
+        Step { name: "bring the network up", run: Run::Configured(start_network) },
+        Step { name: "load kernel modules", run: Run::Configured(load_modules) },
+        Step { name: "unlock the encrypted devices", run: Run::Configured(unlock::step) },
         // After the unlock: the swap holding the image may be on an encrypted device.
-        Step { name: "resume from hibernation", run: resume },
-        Step { name: "wait for the root device", run: wait_for_root },
+        Step { name: "resume from hibernation", run: Run::Configured(resume) },
+        Step { name: "wait for the root device", run: Run::Configured(wait_for_root) },
         // The device is there and the root is not mounted yet.
-        Step { name: "roll back the root subvolume", run: roll_back },
-        Step { name: "mount the root filesystem", run: mount_root },
-        Step { name: "mount the other boot filesystems", run: mount_others },
+        Step { name: "roll back the root subvolume", run: Run::Configured(roll_back) },
+        Step { name: "mount the root filesystem", run: Run::Configured(mount_root) },
+        Step { name: "mount the other boot filesystems", run: Run::Configured(mount_others) },
         // The new root and its stores are mounted; systemd reads /etc/machine-id first thing.
         Step {
             name: "mount the inInitrd persisted paths",
-            run: |s| crate::persist::stage1(s.config()?, &s.sysroot),
+            run: Run::Configured(|s, config, _| crate::persist::stage1(config, &s.sysroot)),
         },
-        Step { name: "switch to the root filesystem", run: switch_root },
+        Step { name: "switch to the root filesystem", run: Run::Configured(switch_root) },
     ]
 }
 
@@ -133,19 +164,16 @@ pub fn is_pid1() -> bool {
 /// The arguments stage 1 passes on to stage 2's init: what the kernel gave PID 1 after its
 /// name (the words of its command line it does not know), less a leading `init` subcommand
 /// (`lethe init ARG...` started by a wrapper).
-pub fn stage2_args(mut args: Vec<OsString>) -> Vec<OsString> {
+pub(crate) fn stage2_args(mut args: Vec<OsString>) -> Vec<OsString> {
     if args.first().is_some_and(|a| a == "init") {
         args.remove(0);
     }
     args
 }
 
-/// Runs stage 1; never returns (stage 2 replaces this process, or the failure state ends it).
-pub fn main(init_args: Vec<OsString>) -> ! {
-    if !rustix::process::getpid().is_init() {
-        eprintln!("lethe: init: must run as PID 1 of an initrd (it mounts, deletes the initramfs and switches root)");
-        std::process::exit(2);
-    }
+/// Runs stage 1 as PID 1 ([`command::as_pid1`]); never returns (stage 2 replaces this
+/// process, or the failure state ends it).
+fn main(init_args: Vec<OsString>) -> ! {
     failure::install_panic_hook();
     let mut stage = Stage1::new(init_args);
     let steps = steps();
@@ -162,7 +190,7 @@ pub fn main(init_args: Vec<OsString>) -> ! {
             failure::stop_here();
         }
         let t = Instant::now();
-        match (step.run)(&mut stage) {
+        match step.run(&mut stage) {
             Ok(note) => {
                 let note = if note.is_empty() { String::new() } else { format!(": {note}") };
                 log::info!(
@@ -226,7 +254,7 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
 
     let path = stage.cmdline.config.clone().unwrap_or_else(|| PathBuf::from(CONFIG_PATH));
     let config = Config::load(&path).map_err(|e| Error::msg(e.to_string()))?;
-    stage.config = Some(config);
+    stage.config = Some(Rc::new(config));
     let boot = stage.boot()?;
     policy = failure::Policy { action: boot.on_failure, delay_seconds: boot.failure_delay_seconds };
     apply_cmdline(&mut policy, &stage.cmdline);
@@ -241,19 +269,19 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
     ))
 }
 
-fn load_modules(stage: &mut Stage1) -> Result<String> {
+fn load_modules(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
     // network.kernelModules load in the network step, where a missing NIC driver only warns.
-    let names = stage.boot()?.kernel_modules.clone();
+    let names = &boot.kernel_modules;
     if names.is_empty() {
         return Ok("none configured".into());
     }
     // With a network to bring up (SSH unlock), the config's order: its bus drivers first, so
     // the NIC and with it the SSH door appear soonest. Otherwise the whole set soonest.
-    let first = match stage.config()?.network {
+    let first = match config.network {
         Some(_) => crate::kmod::First::ConfigOrder,
         None => crate::kmod::First::CostliestChains,
     };
-    let summary = crate::kmod::load_all(&names, first)?;
+    let summary = crate::kmod::load_all(names, first)?;
     let mut note = format!("loaded {}", summary.loaded.len());
     if !summary.loaded.is_empty() {
         note.push_str(&format!(" ({})", summary.loaded.join(", ")));
@@ -269,16 +297,15 @@ fn load_modules(stage: &mut Stage1) -> Result<String> {
 /// With an image there, the kernel restores it and this process is gone; without one, the
 /// write returns and the boot goes on. A missing device only warns: a swap disk must not be
 /// able to stop a boot. `noresume` on the kernel command line skips this.
-fn resume(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
+fn resume(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let Some(device) = boot.resume_device.clone() else {
         return Ok("no boot.resumeDevice".into());
     };
-    let line = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    if cmdline::words(&line).iter().any(|w| w == "noresume") {
+    // The command line as read by the "read the config" step.
+    if cmdline::words(&stage.cmdline_line).iter().any(|w| w == "noresume") {
         return Ok("skipped (noresume)".into());
     }
-    let timeout = Duration::from_secs(boot.device_timeout_seconds.into());
+    let timeout = device_timeout(boot);
     let device = match devices::wait_for(&device, timeout) {
         Ok(d) => d,
         Err(e) => {
@@ -294,9 +321,8 @@ fn resume(stage: &mut Stage1) -> Result<String> {
     Ok(format!("{}: no hibernation image, booting normally", device.display()))
 }
 
-fn wait_for_root(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
-    let timeout = Duration::from_secs(boot.device_timeout_seconds.into());
+fn wait_for_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
+    let timeout = device_timeout(boot);
     let t = Instant::now();
     let device = devices::wait_for(&boot.root.device, timeout)?;
     let note = format!("{} after {} ms", device.display(), t.elapsed().as_millis());
@@ -307,8 +333,8 @@ fn wait_for_root(stage: &mut Stage1) -> Result<String> {
 /// Starts DHCP (or the static address) in the background, so the SSH unlock is reachable while
 /// the rest of stage 1 goes on; torn down right before stage 2 (`flushBeforeStage2`). Never
 /// fails the boot: a machine that cannot reach the network can still be unlocked on the console.
-fn start_network(stage: &mut Stage1) -> Result<String> {
-    let network = stage.config()?.network.clone();
+fn start_network(stage: &mut Stage1, config: &Config, _: &Boot) -> Result<String> {
+    let network = config.network.clone();
     let Some(background) = crate::net::start_for_stage1(network.as_ref(), &stage.cmdline_line) else {
         return Ok("none configured".into());
     };
@@ -321,31 +347,28 @@ fn start_network(stage: &mut Stage1) -> Result<String> {
 
 /// Archives the old root, prunes expired archives and creates a fresh root, on the rollback
 /// device (which may only now exist, e.g. `/dev/mapper/crypted` after the unlock).
-fn roll_back(stage: &mut Stage1) -> Result<String> {
-    let Some(mut rollback) = stage.config()?.rollback.clone() else {
+fn roll_back(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
+    let Some(mut rollback) = config.rollback.clone() else {
         return Ok("no \"rollback\" section".into());
     };
-    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
-    rollback.device = devices::wait_for(&rollback.device, timeout).context("rollback")?;
-    let report = crate::rollback::run(&rollback, &stage.boot()?.mounts)?;
+    rollback.device = devices::wait_for(&rollback.device, device_timeout(boot)).context("rollback")?;
+    let report = crate::rollback::run(&rollback, &boot.mounts)?;
     Ok(report.to_string())
 }
 
-fn mount_root(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
+fn mount_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let device = stage.root_device.clone().unwrap_or_else(|| boot.root.device.clone());
     mounts::mount_filesystem(&device, &stage.sysroot, &boot.root.fs_type, &boot.root.options)?;
     Ok(format!("{} on {}", device.display(), stage.sysroot.display()))
 }
 
-fn mount_others(stage: &mut Stage1) -> Result<String> {
-    let mounts = stage.boot()?.mounts.clone();
-    if mounts.is_empty() {
+fn mount_others(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
+    if boot.mounts.is_empty() {
         return Ok("none configured".into());
     }
-    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
+    let timeout = device_timeout(boot);
     let mut done = Vec::new();
-    for m in &mounts {
+    for m in &boot.mounts {
         let device = devices::wait_for(&m.device, timeout)?;
         mounts::mount_in_root(&device, &stage.sysroot, &m.mount_point, &m.fs_type, &m.options)?;
         done.push(m.mount_point.display().to_string());
@@ -353,8 +376,7 @@ fn mount_others(stage: &mut Stage1) -> Result<String> {
     Ok(done.join(", "))
 }
 
-fn switch_root(stage: &mut Stage1) -> Result<String> {
-    let boot = stage.boot()?;
+fn switch_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let init = crate::handoff::choose_init(stage.cmdline.init.as_deref(), &boot.init);
     crate::handoff::check_init(&stage.sysroot, &init)?;
     stage.run_handoff_hooks();
@@ -388,9 +410,29 @@ mod tests {
         assert_eq!(names.len(), steps.len());
     }
 
+    /// The first process of a PID namespace is PID 1 there, as the kernel's first process is
+    /// in an initrd: a child forked into a new namespace must be told apart from this one.
     #[test]
-    fn a_test_process_is_not_pid1() {
-        assert!(!is_pid1());
+    fn pid1_is_the_first_process_of_its_namespace() {
+        assert!(!is_pid1(), "the test process is not PID 1");
+        // SAFETY: unshare only changes the namespace of this thread's future children; the
+        // child calls nothing but getpid and _exit, which are safe after fork.
+        let status = unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWPID), 0, "unshare(CLONE_NEWPID): needs root");
+            match libc::fork() {
+                0 => libc::_exit(if is_pid1() { 0 } else { 1 }),
+                -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+                child => {
+                    let mut status = 0;
+                    assert_eq!(libc::waitpid(child, &mut status, 0), child);
+                    status
+                }
+            }
+        };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child was not PID 1: {status:#x}"
+        );
     }
 
     #[test]
@@ -426,7 +468,7 @@ mod tests {
     fn boot_section_is_required() {
         let mut stage = Stage1::new(vec![]);
         assert!(stage.boot().unwrap_err().to_string().contains("not been read"));
-        stage.config = Some(Config::parse(r#"{"version": 1}"#).unwrap());
+        stage.config = Some(Rc::new(Config::parse(r#"{"version": 1}"#).unwrap()));
         assert!(stage.boot().unwrap_err().to_string().contains("no \"boot\" section"));
     }
 }

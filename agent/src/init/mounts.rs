@@ -22,7 +22,7 @@ fn is_mountpoint(path: &Path) -> bool {
     me.dev() != parent.dev() || me.ino() == parent.ino()
 }
 
-pub fn mount_api_filesystems() -> Result<()> {
+pub(crate) fn mount_api_filesystems() -> Result<()> {
     for &(source, target, fstype, data) in API_FILESYSTEMS {
         let path = Path::new(target);
         std::fs::create_dir_all(path).with_context(|| format!("{target}: cannot create"))?;
@@ -45,7 +45,7 @@ pub fn mount_api_filesystems() -> Result<()> {
 
 /// Splits `mount -o` style options into the flags the syscall takes and the filesystem's own
 /// data string (`subvol=root,compress=zstd`), as mount(8) does.
-pub fn split_options(options: &str) -> (MountFlags, String) {
+pub(crate) fn split_options(options: &str) -> (MountFlags, String) {
     let mut flags = MountFlags::empty();
     let mut data = Vec::new();
     for opt in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
@@ -69,7 +69,7 @@ pub fn split_options(options: &str) -> (MountFlags, String) {
 }
 
 /// Mounts `device` (of `fstype`, with `options`) on `target`.
-pub fn mount_filesystem(device: &Path, target: &Path, fstype: &str, options: &str) -> Result<()> {
+pub(crate) fn mount_filesystem(device: &Path, target: &Path, fstype: &str, options: &str) -> Result<()> {
     std::fs::create_dir_all(target).with_context(|| format!("{}: cannot create", target.display()))?;
     mount_on(device, target, target, fstype, options)
 }
@@ -136,7 +136,7 @@ fn open_in_root(root: &Path, mount_point: &Path) -> Result<std::os::fd::OwnedFd>
 /// Mounts `device` on `mount_point` inside `root` (a `boot.mounts` entry under `/sysroot`),
 /// the target resolved inside `root` only (see [`open_in_root`]); mounting on the descriptor's
 /// `/proc/self/fd/N` mounts on exactly the directory that was resolved.
-pub fn mount_in_root(
+pub(crate) fn mount_in_root(
     device: &Path,
     root: &Path,
     mount_point: &Path,

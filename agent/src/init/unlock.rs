@@ -9,12 +9,12 @@
 //! this step for SSH to be reachable.
 
 use super::Stage1;
+use crate::config::boot::Boot;
+use crate::config::Config;
 use crate::error::{Context, Result};
 use std::path::Path;
-use std::time::Duration;
 
-pub fn step(stage: &mut Stage1) -> Result<String> {
-    let config = stage.config()?;
+pub(crate) fn step(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
     let Some(unlock) = config.unlock.clone() else {
         return Ok("no \"unlock\" section".into());
     };
@@ -28,7 +28,7 @@ pub fn step(stage: &mut Stage1) -> Result<String> {
              (and the cipher's modules, e.g. xts) to boot.kernelModules"
         );
     }
-    let timeout = Duration::from_secs(stage.boot()?.device_timeout_seconds.into());
+    let timeout = super::device_timeout(boot);
     let mut unlock = unlock;
     for device in &mut unlock.devices {
         device.device = super::devices::wait_for(&device.device, timeout)

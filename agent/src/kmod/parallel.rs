@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 /// What became of one step.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Built into the kernel: nothing was loaded.
     Builtin,
     /// Loaded now.
@@ -29,7 +29,7 @@ impl Outcome {
 
 /// What the scheduler should do with a step that has not started.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Something it waits for is still loading.
     Wait,
     /// Everything it waits for has finished, and its hard dependencies are usable.
@@ -39,7 +39,7 @@ pub enum Decision {
 }
 
 /// Whether step `i` can start, given the outcomes so far (`None`: not finished).
-pub fn next(step: &Step, outcomes: &[Option<Outcome>]) -> Decision {
+pub(crate) fn next(step: &Step, outcomes: &[Option<Outcome>]) -> Decision {
     for &j in &step.needs {
         match &outcomes[j] {
             None => return Decision::Wait,
@@ -60,7 +60,7 @@ pub fn next(step: &Step, outcomes: &[Option<Outcome>]) -> Decision {
 /// the two that btrfs waits longest for, while the other modules keep to the config's order
 /// (storage and NIC bus drivers first: their devices then appear beside the rest). Every step
 /// still comes after what it waits for: heads wait for nothing, and the rest keep plan order.
-pub fn order(steps: &[Step], costs: &[u64], width: usize) -> Vec<usize> {
+pub(crate) fn order(steps: &[Step], costs: &[u64], width: usize) -> Vec<usize> {
     let cost = |i: usize| costs[i].saturating_add(1);
     let mut chain: Vec<u64> = (0..steps.len()).map(cost).collect();
     // What a step waits for comes earlier in the plan: walking backwards, a step's chain is
@@ -82,7 +82,7 @@ pub fn order(steps: &[Step], costs: &[u64], width: usize) -> Vec<usize> {
 /// waits for; returns one outcome per step, in plan order. With `costs`, several loaders start
 /// ready steps in [`order`]; otherwise, or with one loader (the total is the same there), in
 /// plan order. `insert` says Ok(false) for a module that was already there.
-pub fn run<F>(steps: &[Step], width: usize, costs: Option<&[u64]>, insert: F) -> Vec<Outcome>
+pub(crate) fn run<F>(steps: &[Step], width: usize, costs: Option<&[u64]>, insert: F) -> Vec<Outcome>
 where
     F: Fn(&str, &str) -> Result<bool> + Sync,
 {
@@ -113,17 +113,7 @@ where
                             outcomes[i] = Some(outcome(insert(name, path)));
                         }
                         Action::Insert { name, path, .. } => {
-                            let (tx, insert) = (done_tx.clone(), &insert);
-                            scope.spawn(move || {
-                                // A panic must still report, or the wait below never ends
-                                // (release builds abort on panic anyway).
-                                let result =
-                                    std::panic::catch_unwind(AssertUnwindSafe(|| insert(name, path)))
-                                        .unwrap_or_else(|_| {
-                                            Err(Error::msg(format!("kernel module {name}: loader panicked")))
-                                        });
-                                let _ = tx.send((i, result));
-                            });
+                            spawn_insert(scope, i, name, path, &insert, done_tx.clone());
                             running += 1;
                         }
                     },
@@ -139,6 +129,25 @@ where
         }
     });
     outcomes.into_iter().map(|o| o.expect("every step is settled when none is running")).collect()
+}
+
+/// Runs `insert(name, path)` on a thread of `scope`, which reports `(i, result)` on `done`. A
+/// panic must still report, or [`run`]'s wait never ends (release builds abort on panic anyway).
+fn spawn_insert<'scope, 'env, F>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    i: usize,
+    name: &'env str,
+    path: &'env str,
+    insert: &'env F,
+    done: mpsc::Sender<(usize, Result<bool>)>,
+) where
+    F: Fn(&str, &str) -> Result<bool> + Sync,
+{
+    scope.spawn(move || {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| insert(name, path)))
+            .unwrap_or_else(|_| Err(Error::msg(format!("kernel module {name}: loader panicked"))));
+        let _ = done.send((i, result));
+    });
 }
 
 fn outcome(result: Result<bool>) -> Outcome {

@@ -9,14 +9,14 @@ use tokio::sync::{oneshot, watch};
 
 /// Where a background network stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Starting,
     Up(Summary),
     Failed(String),
 }
 
 /// A network brought up in the background by [`spawn`].
-pub struct Handle {
+pub(crate) struct Handle {
     status: watch::Receiver<Status>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<()>>,
@@ -24,7 +24,7 @@ pub struct Handle {
 
 /// Starts [`up`] + [`Session::maintain`] in a task on the current tokio runtime and returns
 /// at once. Failures are logged and visible through [`Handle::wait_up`].
-pub fn spawn(network: Network, options: Options) -> Handle {
+pub(crate) fn spawn(network: Network, options: Options) -> Handle {
     let (status_tx, status) = watch::channel(Status::Starting);
     let (stop, mut stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -72,7 +72,7 @@ pub fn spawn(network: Network, options: Options) -> Handle {
 
 impl Handle {
     /// Waits until an address is applied (or bringing it up failed).
-    pub async fn wait_up(&mut self) -> Result<Summary> {
+    pub(crate) async fn wait_up(&mut self) -> Result<Summary> {
         loop {
             match &*self.status.borrow_and_update() {
                 Status::Up(s) => return Ok(s.clone()),
@@ -85,12 +85,8 @@ impl Handle {
         }
     }
 
-    pub fn status(&self) -> Status {
-        self.status.borrow().clone()
-    }
-
     /// Stops renewing and tears down (see [`Session::teardown`]); waits until done.
-    pub async fn teardown(mut self) -> Result<()> {
+    pub(crate) async fn teardown(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -20,7 +20,7 @@ use crate::dhcp::lease::{classful_prefix, prefix_of};
 use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IpParam {
+pub(crate) enum IpParam {
     /// `ip=off`: no network at all.
     Off,
     Configure {
@@ -31,7 +31,7 @@ pub enum IpParam {
 }
 
 /// The value of the last `ip=` word of a kernel command line.
-pub fn find_ip(cmdline: &str) -> Option<&str> {
+pub(crate) fn find_ip(cmdline: &str) -> Option<&str> {
     cmdline.split_ascii_whitespace().filter_map(|w| w.strip_prefix("ip=")).next_back()
 }
 
@@ -67,7 +67,7 @@ fn ip_field(fields: &[&str], i: usize, what: &str) -> Result<Option<Ipv4Addr>, S
     }
 }
 
-pub fn parse_ip(value: &str) -> Result<IpParam, String> {
+pub(crate) fn parse_ip(value: &str) -> Result<IpParam, String> {
     match value {
         "off" | "none" => return Ok(IpParam::Off),
         "" => return Err("empty value".into()),
@@ -124,7 +124,7 @@ pub fn parse_ip(value: &str) -> Result<IpParam, String> {
 
 /// The network the initrd brings up: the config, overridden by `ip=` when the command line has
 /// one. `Ok(None)`: no network. An `ip=` that cannot be parsed is an error naming why.
-pub fn effective(config: Option<&Network>, cmdline: &str) -> Result<Option<Network>, String> {
+pub(crate) fn effective(config: Option<&Network>, cmdline: &str) -> Result<Option<Network>, String> {
     let Some(value) = find_ip(cmdline) else {
         return Ok(config.cloned());
     };

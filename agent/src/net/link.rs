@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 /// What a listing of links says about the interface we want.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pick {
+pub(crate) enum Pick {
     /// This one, with carrier.
     Ready(Link),
     /// Not yet: bring these up (those that are down) and look again.
     Wait(Vec<Link>),
 }
 
-pub fn mac_text(mac: &[u8; 6]) -> String {
+pub(crate) fn mac_text(mac: &[u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
@@ -27,7 +27,7 @@ fn matches(link: &Link, want: &Interface) -> bool {
 }
 
 /// `want` `None`: the first non-loopback link (lowest index) that has carrier.
-pub fn pick(links: &[Link], want: Option<&Interface>) -> Pick {
+pub(crate) fn pick(links: &[Link], want: Option<&Interface>) -> Pick {
     let candidates: Vec<&Link> = links
         .iter()
         .filter(|l| match want {
@@ -41,7 +41,7 @@ pub fn pick(links: &[Link], want: Option<&Interface>) -> Pick {
     }
 }
 
-pub fn describe_want(want: Option<&Interface>) -> String {
+pub(crate) fn describe_want(want: Option<&Interface>) -> String {
     match want {
         Some(Interface::Name(n)) => format!("interface {n}"),
         Some(Interface::Mac { mac }) => format!("the interface with MAC {mac}"),
@@ -77,7 +77,11 @@ fn describe(links: &[Link]) -> String {
 /// Polls until [`pick`] finds a link with carrier, bringing matching links up; after
 /// `timeout`, an error listing what was seen. Links brought up here and not chosen are set
 /// down again.
-pub async fn wait_for_link(nl: &mut Socket, want: Option<&Interface>, timeout: Duration) -> Result<Link> {
+pub(crate) async fn wait_for_link(
+    nl: &mut Socket,
+    want: Option<&Interface>,
+    timeout: Duration,
+) -> Result<Link> {
     let end = Instant::now() + timeout;
     let mut raised: Vec<Link> = Vec::new();
     let mut said_waiting = false;

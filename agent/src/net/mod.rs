@@ -43,23 +43,20 @@
 //! (`lethe net`).
 
 mod background;
-pub mod cmdline;
-mod command;
-pub mod link;
-pub mod netlink;
-pub mod resolv;
+pub(crate) mod cmdline;
+pub mod command;
+pub(crate) mod link;
+pub(crate) mod netlink;
+pub(crate) mod resolv;
 mod session;
 
-pub use background::{spawn, start_background, Background, Handle, Status};
-pub use command::{command, main};
-pub use session::{up, Session};
+pub use background::{start_background, Background};
+pub(crate) use session::Session;
 
 use crate::config::network::Network;
 use serde::Serialize;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-
-pub use cmdline::effective;
 
 /// How [`up`] behaves beyond the config.
 #[derive(Debug, Clone)]
@@ -103,7 +100,7 @@ pub struct Summary {
 
 /// The config overridden by the kernel command line's `ip=`; `None`: no network. A bad `ip=`
 /// is logged and the config is used.
-pub fn plan(config: Option<&Network>, cmdline: &str) -> Option<Network> {
+pub(crate) fn plan(config: Option<&Network>, cmdline: &str) -> Option<Network> {
     match cmdline::effective(config, cmdline) {
         Ok(n) => {
             if cmdline::find_ip(cmdline).is_some() {
@@ -121,7 +118,7 @@ pub fn plan(config: Option<&Network>, cmdline: &str) -> Option<Network> {
 /// For `lethe init`'s steps: the network the config and the kernel's `ip=` ask for, started
 /// in the background ([`start_background`]). Never fails the boot: a problem is logged and
 /// `None` returned (as for "no network configured").
-pub fn start_for_stage1(config: Option<&Network>, cmdline: &str) -> Option<Background> {
+pub(crate) fn start_for_stage1(config: Option<&Network>, cmdline: &str) -> Option<Background> {
     let network = plan(config, cmdline)?;
     match start_background(network, Options::default()) {
         Ok(bg) => Some(bg),
@@ -133,7 +130,7 @@ pub fn start_for_stage1(config: Option<&Network>, cmdline: &str) -> Option<Backg
 }
 
 /// For `lethe init`, right before stage 2: [`Background::teardown`], errors logged.
-pub fn stop_for_stage2(background: Option<Background>) {
+pub(crate) fn stop_for_stage2(background: Option<Background>) {
     if let Some(bg) = background {
         if let Err(e) = bg.teardown() {
             log::error!("network teardown: {e}");

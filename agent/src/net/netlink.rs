@@ -12,13 +12,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
-pub const RTM_NEWLINK: u16 = 16;
+pub(crate) const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
-pub const RTM_NEWADDR: u16 = 20;
-pub const RTM_DELADDR: u16 = 21;
+pub(crate) const RTM_NEWADDR: u16 = 20;
+pub(crate) const RTM_DELADDR: u16 = 21;
 const RTM_GETADDR: u16 = 22;
-pub const RTM_NEWROUTE: u16 = 24;
-pub const RTM_DELROUTE: u16 = 25;
+pub(crate) const RTM_NEWROUTE: u16 = 24;
+pub(crate) const RTM_DELROUTE: u16 = 25;
 const RTM_GETROUTE: u16 = 26;
 
 const F_REQUEST: u16 = 0x1;
@@ -43,10 +43,10 @@ const IFF_LOOPBACK: u32 = 0x8;
 const IFF_LOWER_UP: u32 = 0x10000;
 const ARPHRD_LOOPBACK: u16 = 772;
 
-pub const RT_TABLE_MAIN: u8 = 254;
+pub(crate) const RT_TABLE_MAIN: u8 = 254;
 /// Routes lethe adds carry this protocol (`proto dhcp` in `ip route`), static ones `boot`.
-pub const RTPROT_BOOT: u8 = 3;
-pub const RTPROT_DHCP: u8 = 16;
+pub(crate) const RTPROT_BOOT: u8 = 3;
+pub(crate) const RTPROT_DHCP: u8 = 16;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RTN_UNICAST: u8 = 1;
 const RTNH_F_ONLINK: u32 = 4;
@@ -55,7 +55,7 @@ const HEADER_LEN: usize = 16;
 
 /// One network interface as the kernel lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
+pub(crate) struct Link {
     pub index: u32,
     pub name: String,
     /// Hardware address, when it is a 6-byte (Ethernet-like) one.
@@ -65,23 +65,23 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         self.kind == ARPHRD_LOOPBACK || self.flags & IFF_LOOPBACK != 0
     }
 
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.flags & IFF_UP != 0
     }
 
     /// Carrier: the kernel's `IFF_LOWER_UP` (`LOWER_UP` in `ip link`).
-    pub fn has_carrier(&self) -> bool {
+    pub(crate) fn has_carrier(&self) -> bool {
         self.flags & IFF_LOWER_UP != 0
     }
 }
 
 /// An IPv4 address on an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Addr {
+pub(crate) struct Addr {
     pub index: u32,
     pub address: Ipv4Addr,
     pub prefix_length: u8,
@@ -89,7 +89,7 @@ pub struct Addr {
 
 /// An IPv4 route, as far as lethe cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
+pub(crate) struct Route {
     pub index: Option<u32>,
     pub destination: Ipv4Addr,
     pub prefix_length: u8,
@@ -152,12 +152,12 @@ fn ifaddrmsg(prefix_length: u8, index: u32) -> [u8; 8] {
     m
 }
 
-pub fn set_link_request(seq: u32, index: u32, up: bool) -> Vec<u8> {
+pub(crate) fn set_link_request(seq: u32, index: u32, up: bool) -> Vec<u8> {
     let flags = if up { IFF_UP } else { 0 };
     Builder::new(RTM_NEWLINK, F_REQUEST | F_ACK, seq).bytes(&ifinfomsg(index, flags, IFF_UP)).finish()
 }
 
-pub fn add_address_request(seq: u32, addr: &Addr) -> Vec<u8> {
+pub(crate) fn add_address_request(seq: u32, addr: &Addr) -> Vec<u8> {
     let mut b = Builder::new(RTM_NEWADDR, F_REQUEST | F_ACK | F_CREATE | F_REPLACE, seq)
         .bytes(&ifaddrmsg(addr.prefix_length, addr.index))
         .attr(IFA_LOCAL, &addr.address.octets())
@@ -172,7 +172,7 @@ pub fn add_address_request(seq: u32, addr: &Addr) -> Vec<u8> {
 
 /// The default route (0.0.0.0/0) through `gateway` on interface `index`. `onlink`: the gateway
 /// is outside the interface's subnet, reach it on the link anyway (as networkd does).
-pub fn add_default_route_request(
+pub(crate) fn add_default_route_request(
     seq: u32,
     index: u32,
     gateway: Ipv4Addr,
@@ -215,7 +215,7 @@ fn dump_request(kind: u16, seq: u32, family: u8) -> Vec<u8> {
 
 /// Turns a message from a dump into a request of type `kind` with the same body: how
 /// `ip addr flush` / `ip route flush` delete exactly what they listed.
-pub fn resend_as(message: &[u8], kind: u16, seq: u32) -> Vec<u8> {
+pub(crate) fn resend_as(message: &[u8], kind: u16, seq: u32) -> Vec<u8> {
     let mut m = message.to_vec();
     m[4..6].copy_from_slice(&kind.to_ne_bytes());
     m[6..8].copy_from_slice(&(F_REQUEST | F_ACK).to_ne_bytes());
@@ -225,7 +225,7 @@ pub fn resend_as(message: &[u8], kind: u16, seq: u32) -> Vec<u8> {
 
 /// One message read back from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message<'a> {
+pub(crate) struct Message<'a> {
     pub kind: u16,
     pub seq: u32,
     /// The whole message, header included (for [`resend_as`]).
@@ -234,7 +234,7 @@ pub struct Message<'a> {
 }
 
 /// Splits a datagram into messages; a malformed length ends the walk with an error.
-pub fn split(mut buf: &[u8]) -> Result<Vec<Message<'_>>> {
+pub(crate) fn split(mut buf: &[u8]) -> Result<Vec<Message<'_>>> {
     let mut out = Vec::new();
     while buf.len() >= HEADER_LEN {
         let len = u32::from_ne_bytes(buf[0..4].try_into().unwrap()) as usize;
@@ -273,7 +273,7 @@ fn u32_of(data: &[u8]) -> Option<u32> {
     <[u8; 4]>::try_from(data).ok().map(u32::from_ne_bytes)
 }
 
-pub fn parse_link(body: &[u8]) -> Option<Link> {
+pub(crate) fn parse_link(body: &[u8]) -> Option<Link> {
     if body.len() < 16 {
         return None;
     }
@@ -294,7 +294,7 @@ pub fn parse_link(body: &[u8]) -> Option<Link> {
     Some(link)
 }
 
-pub fn parse_addr(body: &[u8]) -> Option<Addr> {
+pub(crate) fn parse_addr(body: &[u8]) -> Option<Addr> {
     if body.len() < 8 || body[0] != AF_INET {
         return None;
     }
@@ -305,7 +305,7 @@ pub fn parse_addr(body: &[u8]) -> Option<Addr> {
     Some(Addr { index, address, prefix_length: body[1] })
 }
 
-pub fn parse_route(body: &[u8]) -> Option<Route> {
+pub(crate) fn parse_route(body: &[u8]) -> Option<Route> {
     if body.len() < 12 || body[0] != AF_INET {
         return None;
     }
@@ -329,13 +329,13 @@ pub fn parse_route(body: &[u8]) -> Option<Route> {
 }
 
 /// A `NETLINK_ROUTE` socket.
-pub struct Socket {
+pub(crate) struct Socket {
     fd: OwnedFd,
     seq: u32,
 }
 
 impl Socket {
-    pub fn open() -> Result<Socket> {
+    pub(crate) fn open() -> Result<Socket> {
         // SAFETY: plain socket(2) call; the result is checked before use.
         let fd = unsafe {
             libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
@@ -430,31 +430,25 @@ impl Socket {
         }
     }
 
-    pub fn links(&mut self) -> Result<Vec<Link>> {
+    pub(crate) fn links(&mut self) -> Result<Vec<Link>> {
         let mut links = Vec::new();
         self.dump(RTM_GETLINK, 0, |_, body| links.extend(parse_link(body)))?;
         links.sort_by_key(|l| l.index);
         Ok(links)
     }
 
-    pub fn set_link(&mut self, link: &Link, up: bool) -> Result<()> {
+    pub(crate) fn set_link(&mut self, link: &Link, up: bool) -> Result<()> {
         let (index, word) = (link.index, if up { "up" } else { "down" });
         self.request(|seq| set_link_request(seq, index, up))
             .with_context(|| format!("{}: cannot set the link {word}", link.name))
     }
 
-    pub fn addresses(&mut self, index: u32) -> Result<Vec<Addr>> {
-        let mut out = Vec::new();
-        self.dump(RTM_GETADDR, AF_INET, |_, body| out.extend(parse_addr(body).filter(|a| a.index == index)))?;
-        Ok(out)
-    }
-
-    pub fn add_address(&mut self, name: &str, addr: &Addr) -> Result<()> {
+    pub(crate) fn add_address(&mut self, name: &str, addr: &Addr) -> Result<()> {
         self.request(|seq| add_address_request(seq, addr))
             .with_context(|| format!("{name}: cannot add address {}/{}", addr.address, addr.prefix_length))
     }
 
-    pub fn add_default_route(
+    pub(crate) fn add_default_route(
         &mut self,
         name: &str,
         index: u32,
@@ -466,17 +460,9 @@ impl Socket {
             .with_context(|| format!("{name}: cannot add the default route via {gateway}"))
     }
 
-    pub fn routes(&mut self, index: u32) -> Result<Vec<Route>> {
-        let mut out = Vec::new();
-        self.dump(RTM_GETROUTE, AF_INET, |_, body| {
-            out.extend(parse_route(body).filter(|r| r.index == Some(index)))
-        })?;
-        Ok(out)
-    }
-
     /// Deletes every IPv4 route through `index` in the main table, then every IPv4 address on
     /// it; returns how many of each. Routes in the local table go with their addresses.
-    pub fn flush(&mut self, name: &str, index: u32) -> Result<(usize, usize)> {
+    pub(crate) fn flush(&mut self, name: &str, index: u32) -> Result<(usize, usize)> {
         let mut routes = Vec::new();
         self.dump(RTM_GETROUTE, AF_INET, |raw, body| {
             if let Some(r) = parse_route(body) {
@@ -509,22 +495,6 @@ impl Socket {
             }
         }
         Ok((routes.len(), addrs.len()))
-    }
-
-    /// Deletes one address (a lease that was lost or replaced).
-    pub fn delete_address(&mut self, name: &str, addr: &Addr) -> Result<()> {
-        let request = |seq| {
-            let mut m = add_address_request(seq, addr);
-            m[4..6].copy_from_slice(&RTM_DELADDR.to_ne_bytes());
-            m[6..8].copy_from_slice(&(F_REQUEST | F_ACK).to_ne_bytes());
-            m
-        };
-        match self.request(request) {
-            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(()),
-            other => other.with_context(|| {
-                format!("{name}: cannot delete address {}/{}", addr.address, addr.prefix_length)
-            }),
-        }
     }
 }
 

@@ -5,10 +5,10 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-pub const PATH: &str = "/etc/resolv.conf";
+pub(crate) const PATH: &str = "/etc/resolv.conf";
 
 /// The file's text; `domain` was already checked to hold only name characters.
-pub fn render(dns: &[Ipv4Addr], domain: Option<&str>) -> String {
+pub(crate) fn render(dns: &[Ipv4Addr], domain: Option<&str>) -> String {
     let mut text = String::from("# written by lethe (initrd network)\n");
     if let Some(d) = domain {
         text.push_str(&format!("search {d}\n"));
@@ -23,7 +23,7 @@ pub fn render(dns: &[Ipv4Addr], domain: Option<&str>) -> String {
 /// `/etc/netns/NS/resolv.conf` there), which rename would fail on. It is opened with
 /// `O_NOFOLLOW`: a symlink (to a resolver's runtime file, or planted to make lethe overwrite
 /// another file) is removed and replaced by a plain file, never written through.
-pub fn write(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<()> {
     use rustix::fs::{Mode, OFlags};
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;

@@ -15,7 +15,7 @@ struct Dhcp {
 }
 
 /// A network that is up: the interface, what is applied on it, the DHCP client if any.
-pub struct Session {
+pub(crate) struct Session {
     network: Network,
     options: Options,
     nl: netlink::Socket,
@@ -36,18 +36,9 @@ fn random_seed() -> u64 {
     u64::from_ne_bytes(b)
 }
 
-/// Loads `kernelModules`, finds the interface, waits for carrier, and applies a lease or the
-/// static address. Returns once an address is applied; DHCP without a static fallback keeps
-/// trying until then (or fails after `dhcpTimeoutSeconds` with [`Options::give_up`]).
-pub async fn up(network: &Network, options: &Options) -> Result<Session> {
-    let mut session = Session::start(network, options).await?;
-    session.configure().await?;
-    Ok(session)
-}
-
 impl Session {
     /// Modules, interface choice, link up and carrier: everything before an address.
-    pub async fn start(network: &Network, options: &Options) -> Result<Session> {
+    pub(crate) async fn start(network: &Network, options: &Options) -> Result<Session> {
         if !network.kernel_modules.is_empty() {
             // finit_module blocks (up to a second for some drivers): not on the runtime's thread.
             let modules = network.kernel_modules.clone();
@@ -79,18 +70,14 @@ impl Session {
         })
     }
 
-    pub fn interface(&self) -> &str {
-        &self.link.name
-    }
-
     /// What is applied now, if anything.
-    pub fn summary(&self) -> Option<&Summary> {
+    pub(crate) fn summary(&self) -> Option<&Summary> {
         self.applied.as_ref()
     }
 
     /// Gets the first address: DHCP (falling back to `static` after `dhcpTimeoutSeconds`) or
     /// the static address alone.
-    pub async fn configure(&mut self) -> Result<Summary> {
+    pub(crate) async fn configure(&mut self) -> Result<Summary> {
         let fallback = self.network.static_address.clone();
         if !self.network.dhcp {
             let s = fallback.expect("config reader requires static when dhcp is false");
@@ -136,7 +123,7 @@ impl Session {
 
     /// Keeps the lease: renews at T1, rebinds at T2, starts over when it is lost. Returns only
     /// on a socket error; with a static address or an infinite lease it waits for ever.
-    pub async fn maintain(&mut self) -> Result<()> {
+    pub(crate) async fn maintain(&mut self) -> Result<()> {
         if self.dhcp.is_none() {
             std::future::pending::<()>().await;
         }
@@ -320,7 +307,7 @@ impl Session {
 
     /// Before stage 2. With `flushBeforeStage2`: DHCPRELEASE (best effort), every IPv4 route
     /// and address of the interface removed, link down. Without: left as it is.
-    pub async fn teardown(mut self) -> Result<()> {
+    pub(crate) async fn teardown(mut self) -> Result<()> {
         let name = self.link.name.clone();
         if !self.network.flush_before_stage2 {
             log::info!("{name}: left configured for stage 2 (flushBeforeStage2 is false)");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, Default, Clone)]
-pub struct Accounts {
+pub(crate) struct Accounts {
     /// name -> (uid, primary gid)
     users: BTreeMap<String, (u32, u32)>,
     groups: BTreeMap<String, u32>,
@@ -14,12 +14,12 @@ pub struct Accounts {
 
 impl Accounts {
     /// Reads `root/etc/passwd` and `root/etc/group`; a missing file is an empty table.
-    pub fn load(root: &Path) -> Accounts {
+    pub(crate) fn load(root: &Path) -> Accounts {
         let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
         Accounts::parse(&read("etc/passwd"), &read("etc/group"))
     }
 
-    pub fn parse(passwd: &str, group: &str) -> Accounts {
+    pub(crate) fn parse(passwd: &str, group: &str) -> Accounts {
         let fields = |line: &str| line.split(':').map(str::to_string).collect::<Vec<_>>();
         let mut a = Accounts::default();
         for f in passwd.lines().map(fields).filter(|f| f.len() >= 4) {
@@ -36,7 +36,7 @@ impl Accounts {
     }
 
     /// (uid, gid, mode) of `owner`; the error names the field that did not resolve.
-    pub fn resolve(&self, owner: &Owner) -> Result<(u32, u32, u32), (&'static str, String)> {
+    pub(crate) fn resolve(&self, owner: &Owner) -> Result<(u32, u32, u32), (&'static str, String)> {
         let (uid, primary) = match owner.user.parse::<u32>() {
             Ok(n) => (n, None),
             Err(_) if owner.user == "root" => (0, Some(0)),

@@ -15,7 +15,7 @@ use rustix::mount::{MoveMountFlags, OpenTreeFlags, UnmountFlags};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-pub struct Options {
+pub(crate) struct Options {
     /// Every path of the config is taken below this root (`/`, or `/sysroot` from stage 1).
     pub root: PathBuf,
     /// Where the record of lethe's mounts lives (`/run/lethe` as the booted system sees it).
@@ -25,7 +25,7 @@ pub struct Options {
 
 /// Counts for the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub directories: usize,
     pub files: usize,
     pub created: usize,
@@ -80,15 +80,6 @@ struct Owners {
     parent_directory: Option<(u32, u32, u32)>,
 }
 
-/// Resolves every owner before anything changes: an unknown user stops the run at once,
-/// naming the JSON path (a bad input, exit 1).
-pub fn resolve_owners(
-    entries: &[Entry],
-    accounts: &Accounts,
-) -> std::result::Result<Vec<(u32, u32, u32)>, String> {
-    owners(entries, accounts).map(|o| o.into_iter().map(|o| o.want).collect())
-}
-
 fn owners(entries: &[Entry], accounts: &Accounts) -> std::result::Result<Vec<Owners>, String> {
     entries
         .iter()
@@ -110,7 +101,7 @@ fn owners(entries: &[Entry], accounts: &Accounts) -> std::result::Result<Vec<Own
 
 /// The bad-input error of a run: nothing was changed.
 #[derive(Debug)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// The config cannot be applied as it is (an unknown user): exit 1.
     BadInput(String),
     /// Something failed while applying; the mounts of this run were undone: exit 2.
@@ -118,7 +109,7 @@ pub enum RunError {
 }
 
 /// Applies `entries` below `opts.root`, one line per action through `out`.
-pub fn run(
+pub(crate) fn run(
     entries: &[Entry],
     accounts: &Accounts,
     opts: &Options,
@@ -658,7 +649,7 @@ impl<'a> Ctx<'a> {
     /// Moves `moving` (the target, or at shutdown the store's older copy) to
     /// `<store>/.lethe-conflict/<target>/<date>`.
     fn keep_aside(&mut self, e: &Entry, moving: &Path) -> Result<()> {
-        let date = crate::rollback::plan::format_utc(now());
+        let date = crate::time::format_utc(now());
         let dir = join(&e.store.join(".lethe-conflict"), &e.target);
         self.summary.kept_aside += 1;
         let aside = dir.join(&date);
@@ -997,7 +988,11 @@ fn now() -> i64 {
 /// At shutdown (`persist --stop`): a persisted file whose target a program replaced by a
 /// regular file (it wrote a new file and renamed it over lethe's symlink, impermanence#197) is
 /// adopted into the store; the store's older copy is kept aside. Returns how many.
-pub fn adopt_replaced(entries: &[Entry], opts: &Options, out: &mut dyn FnMut(String)) -> Result<usize> {
+pub(crate) fn adopt_replaced(
+    entries: &[Entry],
+    opts: &Options,
+    out: &mut dyn FnMut(String),
+) -> Result<usize> {
     let root = tree::open_root(&opts.root)?;
     let mut ctx = Ctx::new(root, opts, out);
     let mut n = 0;

@@ -1,9 +1,8 @@
 //! `lethe persist` and `lethe unpersisted`: argument handling, exit status, what goes to stdout.
 
 use super::{accounts::Accounts, apply, entries, units::dropins, unpersisted};
-use crate::cli::{self, PersistArgs, EXIT_BAD_INPUT, EXIT_FAILED};
-use std::path::Path;
-use std::process::ExitCode;
+use crate::exit::{self, CommandError};
+use std::path::{Path, PathBuf};
 
 /// The action lines, written in blocks: thousands of entries would otherwise cost a `write`
 /// each. Flushed before anything goes to stderr, so the two stay in order.
@@ -21,7 +20,7 @@ impl Lines {
 
     fn flush(&mut self) {
         // A closed stdout must not stop the mounts (the journal may be gone at shutdown).
-        let _ = cli::print_stdout(&self.0);
+        let _ = exit::print_stdout(&self.0);
         self.0.clear();
     }
 }
@@ -32,14 +31,31 @@ impl Drop for Lines {
     }
 }
 
-pub fn persist(args: &PersistArgs) -> ExitCode {
-    let config = match cli::load_config(&args.config) {
-        Ok(c) => c,
-        Err(status) => return ExitCode::from(status),
-    };
+/// What `lethe persist` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistArgs {
+    pub config: PathBuf,
+    pub root: PathBuf,
+    pub dry_run: bool,
+    /// At shutdown: adopt files programs put in place of lethe's symlinks.
+    pub stop: bool,
+    /// Write systemd drop-ins for `neededBy` and the stores into this directory instead.
+    pub generate: Option<PathBuf>,
+}
+
+/// `lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR]`.
+pub fn run(args: &PersistArgs) -> Result<(), CommandError> {
+    let config = crate::config::command::load(&args.config)?;
     let entries = entries(&config);
+    // A generator must not fail the boot: without a section it writes no drop-ins.
     if let Some(dir) = &args.generate {
         return generate(&entries, dir);
+    }
+    if config.persistence.is_none() {
+        return Err(CommandError::bad_input(format!(
+            "{}: no \"persistence\" section: nothing to persist",
+            args.config.display()
+        )));
     }
     let opts = apply::Options {
         root: args.root.clone(),
@@ -50,16 +66,9 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
     if args.stop {
         let adopted = apply::adopt_replaced(&entries, &opts, &mut |l| out.line(l));
         out.flush();
-        return match adopted {
-            Ok(n) => {
-                out.line(format!("adopted {n} replaced files"));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("lethe: persist --stop: {e}");
-                ExitCode::from(EXIT_FAILED)
-            }
-        };
+        let n = adopted.map_err(|e| CommandError::failed(format!("persist --stop: {e}")))?;
+        out.line(format!("adopted {n} replaced files"));
+        return Ok(());
     }
     let accounts = Accounts::load(&args.root);
     let applied = apply::run(&entries, &accounts, &opts, &mut |l| out.line(l));
@@ -68,92 +77,43 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
     }
     out.flush();
     match applied {
-        Ok(summary) => {
-            if summary.not_applied() > 0 {
-                eprintln!(
-                    "lethe: persist: {} entries refused or failed (named above); the others are in place",
-                    summary.not_applied()
-                );
-                return ExitCode::from(EXIT_FAILED);
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(summary) if summary.not_applied() > 0 => Err(CommandError::failed(format!(
+            "persist: {} entries refused or failed (named above); the others are in place",
+            summary.not_applied()
+        ))),
+        Ok(_) => Ok(()),
         Err(apply::RunError::BadInput(e)) => {
-            eprintln!("lethe: {}: {e} (nothing changed)", args.config.display());
-            ExitCode::from(EXIT_BAD_INPUT)
+            Err(CommandError::bad_input(format!("{}: {e} (nothing changed)", args.config.display())))
         }
-        Err(apply::RunError::Failed(e)) => {
-            eprintln!("lethe: persist: {e}");
-            ExitCode::from(EXIT_FAILED)
-        }
+        Err(apply::RunError::Failed(e)) => Err(CommandError::failed(format!("persist: {e}"))),
     }
 }
 
-fn generate(entries: &[super::Entry], dir: &Path) -> ExitCode {
+fn generate(entries: &[super::Entry], dir: &Path) -> Result<(), CommandError> {
     for (name, text) in dropins(entries) {
         let path = dir.join(&name);
         let written =
             std::fs::create_dir_all(path.parent().unwrap_or(dir)).and_then(|()| std::fs::write(&path, text));
-        if let Err(e) = written {
-            eprintln!("lethe: {}: cannot write: {e}", path.display());
-            return ExitCode::from(EXIT_FAILED);
-        }
+        written.map_err(|e| CommandError::failed(format!("{}: cannot write: {e}", path.display())))?;
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn unpersisted(config: &Path, root: &Path, json: bool) -> ExitCode {
-    let config = match cli::load_config(config) {
-        Ok(c) => c,
-        Err(status) => return ExitCode::from(status),
-    };
-    match unpersisted::report(&entries(&config), root) {
-        Ok(report) if json => {
-            cli::print_result(&format!("{}\n", serde_json::to_string_pretty(&report).expect("serializes")))
-        }
-        Ok(report) => cli::print_result(&unpersisted::render(&report, 10)),
-        Err(e) => {
-            eprintln!("lethe: unpersisted: {}: {e}", root.display());
-            ExitCode::from(EXIT_FAILED)
-        }
+/// `lethe unpersisted [--config FILE] [--root DIR] [--json]`.
+pub fn unpersisted(config: &Path, root: &Path, json: bool) -> Result<(), CommandError> {
+    let config = crate::config::command::load(config)?;
+    let report = unpersisted::report(&entries(&config), root)
+        .map_err(|e| CommandError::failed(format!("unpersisted: {}: {e}", root.display())))?;
+    if json {
+        exit::print(&format!("{}\n", serde_json::to_string_pretty(&report).expect("serializes")))
+    } else {
+        exit::print(&unpersisted::render(&report, 10))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{parse, Command};
-
-    fn p(args: &[&str]) -> Result<Command, String> {
-        parse(args.iter().map(|s| s.to_string()))
-    }
-
-    #[test]
-    fn the_command_lines_parse() {
-        let want = PersistArgs {
-            config: "c.json".into(),
-            root: "/sysroot".into(),
-            dry_run: true,
-            stop: false,
-            generate: None,
-        };
-        assert_eq!(
-            p(&["persist", "--config", "c.json", "--root", "/sysroot", "--dry-run"]),
-            Ok(Command::Persist(want))
-        );
-        let Ok(Command::Persist(stop)) = p(&["persist", "--config", "c.json", "--stop"]) else { panic!() };
-        assert!(stop.stop && stop.root == Path::new("/"));
-        assert_eq!(
-            p(&["unpersisted", "--json"]),
-            Ok(Command::Unpersisted {
-                config: "/etc/lethe/config.json".into(),
-                root: "/".into(),
-                json: true
-            })
-        );
-        assert_eq!(p(&["persist", "--config", "c.json", "--frob"]), Err("unexpected argument --frob".into()));
-        assert_eq!(p(&["persist"]), Err("missing --config FILE".into()));
-    }
 
     #[test]
     fn needed_by_becomes_drop_ins() {

@@ -3,23 +3,23 @@
 //! (pure), `apply` does it below a root without following symlinks, `record` remembers what
 //! was mounted, `unpersisted` lists what the next boot forgets.
 
-pub mod accounts;
-pub mod apply;
+pub(crate) mod accounts;
+pub(crate) mod apply;
 pub mod command;
-pub mod copy;
-pub mod hooks;
-pub mod plan;
-pub mod record;
-pub mod tree;
-pub mod units;
-pub mod unpersisted;
+pub(crate) mod copy;
+pub(crate) mod hooks;
+pub(crate) mod plan;
+pub(crate) mod record;
+pub(crate) mod tree;
+pub(crate) mod units;
+pub(crate) mod unpersisted;
 
 use crate::config::persistence::{self, Entry};
 use crate::config::Config;
 use std::path::{Path, PathBuf};
 
 /// Every enabled entry of the config, with JSON paths for messages.
-pub fn entries(config: &Config) -> Vec<Entry> {
+pub(crate) fn entries(config: &Config) -> Vec<Entry> {
     config.persistence.as_ref().map(|p| persistence::entries(p, "persistence")).unwrap_or_default()
 }
 
@@ -28,7 +28,7 @@ pub fn entries(config: &Config) -> Vec<Entry> {
 /// whose store is one of `boot.mounts` (mounted by now); the rest is stage 2's. Never stops the
 /// boot: what fails here is reported and stage 2's unit tries again.
 /// Takes plain data (not init's state), so `persist` does not depend on `init`.
-pub fn stage1(config: &Config, sysroot: &Path) -> crate::error::Result<String> {
+pub(crate) fn stage1(config: &Config, sysroot: &Path) -> crate::error::Result<String> {
     let mounts: Vec<PathBuf> =
         config.boot.iter().flat_map(|b| b.mounts.iter().map(|m| m.mount_point.clone())).collect();
     let (early, skipped): (Vec<Entry>, Vec<Entry>) = entries(config)
@@ -62,6 +62,6 @@ pub fn stage1(config: &Config, sysroot: &Path) -> crate::error::Result<String> {
 }
 
 /// `/` joined with a root: where `path` of the booted system is below `root`.
-pub fn below(root: &Path, path: &Path) -> PathBuf {
+pub(crate) fn below(root: &Path, path: &Path) -> PathBuf {
     persistence::join(root, path)
 }

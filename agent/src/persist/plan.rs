@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// What one path is, as found below the root (never following a symlink).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
+pub(crate) enum Node {
     Missing,
     /// A directory; `empty` when it holds nothing.
     Dir {
@@ -23,7 +23,7 @@ pub enum Node {
 
 /// What was found for one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     pub source: Node,
     pub target: Node,
     /// A symlink (or other non-directory) in the middle of the source's or the target's path:
@@ -44,7 +44,7 @@ pub struct Facts {
 
 /// One step of the entry's plan, in the order they run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Create the missing source (and its missing parents) with the entry's owner and mode;
     /// for `/etc/machine-id`, holding `uninitialized`.
     CreateSource,
@@ -72,7 +72,7 @@ pub enum Step {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Nothing to do: the target shows the source with the right owner and mode.
     InPlace,
     Steps(Vec<Step>),
@@ -81,11 +81,11 @@ pub enum Plan {
 }
 
 /// `/etc/machine-id` made by lethe holds systemd's first-boot marker.
-pub fn is_machine_id(target: &Path) -> bool {
+pub(crate) fn is_machine_id(target: &Path) -> bool {
     target == Path::new("/etc/machine-id")
 }
 
-pub const MACHINE_ID_UNINITIALIZED: &str = "uninitialized\n";
+pub(crate) const MACHINE_ID_UNINITIALIZED: &str = "uninitialized\n";
 
 /// A path read from the filesystem (a symlink's target: anyone who owns the directory chose
 /// it), for a message: control characters, backslashes and bytes that are not UTF-8 as `\xNN`,
@@ -126,7 +126,7 @@ pub fn covered(entries: &[Entry]) -> Vec<bool> {
 }
 
 /// The plan of `entry` given `facts`; `want` is the entry's resolved (uid, gid, mode).
-pub fn plan(entry: &Entry, facts: &Facts, want: (u32, u32, u32)) -> Plan {
+pub(crate) fn plan(entry: &Entry, facts: &Facts, want: (u32, u32, u32)) -> Plan {
     let target = entry.target.display();
     if let Some(blocked) = &facts.blocked {
         return Plan::Refuse(format!("{blocked}: refusing to persist {target} through it"));

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Made {
+pub(crate) struct Made {
     pub target: PathBuf,
     pub source: PathBuf,
     #[serde(default)]
@@ -20,21 +20,21 @@ pub struct Made {
 }
 
 impl Made {
-    pub fn bind(e: &Entry) -> Made {
+    pub(crate) fn bind(e: &Entry) -> Made {
         Made { target: e.target.clone(), source: e.source(), symlink: false, fence: false }
     }
 
-    pub fn symlink(e: &Entry) -> Made {
+    pub(crate) fn symlink(e: &Entry) -> Made {
         Made { target: e.target.clone(), source: e.source(), symlink: true, fence: false }
     }
 
-    pub fn fence(e: &Entry) -> Made {
+    pub(crate) fn fence(e: &Entry) -> Made {
         Made { target: e.target.clone(), source: e.source(), symlink: false, fence: true }
     }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     pub mounts: Vec<Made>,
 }
 
@@ -42,7 +42,7 @@ const FILE: &str = "persist.json";
 
 impl Record {
     /// The record in `state`; none yet is an empty one.
-    pub fn load(state: &Path) -> Result<Record> {
+    pub(crate) fn load(state: &Path) -> Result<Record> {
         let path = state.join(FILE);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -54,7 +54,7 @@ impl Record {
     }
 
     /// Written to a temporary file and renamed, so a crash leaves the old or the new record.
-    pub fn save(&self, state: &Path) -> Result<()> {
+    pub(crate) fn save(&self, state: &Path) -> Result<()> {
         std::fs::create_dir_all(state).with_context(|| format!("{}: cannot create", state.display()))?;
         let path = state.join(FILE);
         let temp = state.join(format!(".{FILE}.new"));
@@ -67,7 +67,7 @@ impl Record {
 /// `hideMounts`: the kernel keeps no `x-*` options, so, as mount(8) does, lethe adds the mount
 /// to libmount's `/run/mount/utab` (beside the state directory) with `x-gvfs-hide`; file
 /// managers read it from there. A failure only warns: it is cosmetic.
-pub fn hide_mount(state: &Path, root: &Path, e: &Entry) {
+pub(crate) fn hide_mount(state: &Path, root: &Path, e: &Entry) {
     let Some(run) = state.parent() else { return };
     let utab = run.join("mount/utab");
     // The mount just made is the last one on its mount point in mountinfo.
@@ -93,7 +93,7 @@ pub fn hide_mount(state: &Path, root: &Path, e: &Entry) {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-pub fn unescape(field: &str) -> String {
+pub(crate) fn unescape(field: &str) -> String {
     let b = field.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

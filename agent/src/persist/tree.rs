@@ -17,24 +17,24 @@ const RESOLVE: ResolveFlags =
     ResolveFlags::NO_SYMLINKS.union(ResolveFlags::BENEATH).union(ResolveFlags::NO_MAGICLINKS);
 
 /// Prefix of lethe's temporary names (never a persisted name).
-pub const TEMP_PREFIX: &str = ".lethe-new.";
+pub(crate) const TEMP_PREFIX: &str = ".lethe-new.";
 
 /// Opens `name` in `dir` without following anything: an `O_PATH` descriptor of the thing itself.
-pub fn open_path(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+pub(crate) fn open_path(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat2(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
 }
 
 /// Opens an existing absolute `path` below `root` in one `openat2`, refusing a symlink
 /// anywhere on the way (the last component too): an `O_PATH` descriptor.
 /// `extra` may add `O_NOFOLLOW`: then a symlink as the last component is opened as itself.
-pub fn open_beneath(root: BorrowedFd<'_>, path: &Path, extra: OFlags) -> rustix::io::Result<OwnedFd> {
+pub(crate) fn open_beneath(root: BorrowedFd<'_>, path: &Path, extra: OFlags) -> rustix::io::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
     let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     rustix::fs::openat2(root, rel, OFlags::PATH | OFlags::CLOEXEC | extra, Mode::empty(), RESOLVE)
 }
 
 /// Opens `name` in `dir` for reading (a directory or a regular file), refusing symlinks.
-pub fn open_read(dir: BorrowedFd<'_>, name: &OsStr, directory: bool) -> rustix::io::Result<OwnedFd> {
+pub(crate) fn open_read(dir: BorrowedFd<'_>, name: &OsStr, directory: bool) -> rustix::io::Result<OwnedFd> {
     let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     if directory {
         flags |= OFlags::DIRECTORY;
@@ -42,13 +42,13 @@ pub fn open_read(dir: BorrowedFd<'_>, name: &OsStr, directory: bool) -> rustix::
     rustix::fs::openat2(dir, name, flags, Mode::empty(), RESOLVE)
 }
 
-pub fn open_root(root: &Path) -> Result<OwnedFd> {
+pub(crate) fn open_root(root: &Path) -> Result<OwnedFd> {
     rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .with_context(|| format!("{}: cannot open", root.display()))
 }
 
 /// The components of an absolute path (without the leading `/`).
-pub fn components(path: &Path) -> Vec<OsString> {
+pub(crate) fn components(path: &Path) -> Vec<OsString> {
     path.components()
         .filter_map(|c| match c {
             Component::Normal(n) => Some(n.to_os_string()),
@@ -59,7 +59,7 @@ pub fn components(path: &Path) -> Vec<OsString> {
 
 /// What one `fstat` of a found path told: kept so callers need not ask again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// (device, inode)
     pub identity: (u64, u64),
     /// (uid, gid, mode & 0o7777)
@@ -75,14 +75,14 @@ impl Meta {
 /// Whether [`find`] reads a found directory to tell whether it is empty (one more open and a
 /// `getdents`): the plan needs it for targets, never for sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Emptiness {
+pub(crate) enum Emptiness {
     Check,
     /// A found directory is reported as `Dir { empty: false }` without looking.
     Skip,
 }
 
 /// An absolute path looked up below the root.
-pub struct Found {
+pub(crate) struct Found {
     /// The deepest existing directory on the way (the root at least).
     pub dir: OwnedFd,
     /// How many components exist (`dir` is the parent of the last when all exist).
@@ -98,12 +98,12 @@ pub struct Found {
 
 /// Looks `path` up below `root`: in one `openat2` of the parent when that works, else
 /// component by component, to name what is in the way.
-pub fn find(root: BorrowedFd<'_>, path: &Path) -> Result<Found> {
+pub(crate) fn find(root: BorrowedFd<'_>, path: &Path) -> Result<Found> {
     find_with(root, path, Emptiness::Check)
 }
 
 /// [`find`], telling whether a found directory is empty only when asked.
-pub fn find_with(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<Found> {
+pub(crate) fn find_with(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<Found> {
     let parts = components(path);
     if let Some((last, parents)) = parts.split_last() {
         let dir = if parents.is_empty() {
@@ -133,7 +133,7 @@ pub fn find_with(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Res
 }
 
 /// What is at a path: [`find`] without the parent's descriptor.
-pub struct Look {
+pub(crate) struct Look {
     pub node: Node,
     pub meta: Option<Meta>,
     pub blocked: Option<String>,
@@ -147,7 +147,7 @@ pub struct Look {
 /// some part of it is missing (`RESOLVE_NO_SYMLINKS` fails on a symlink before reaching a
 /// missing part, so `ENOENT` means plain directories up to it); anything else is looked up
 /// again by [`find_with`], which names what is in the way.
-pub fn look(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<Look> {
+pub(crate) fn look(root: BorrowedFd<'_>, path: &Path, emptiness: Emptiness) -> Result<Look> {
     let fd = match open_beneath(root, path, OFlags::NOFOLLOW) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => {
@@ -259,7 +259,7 @@ fn is_empty_dir(fd: OwnedFd) -> Result<bool> {
 }
 
 /// Names in a directory, without `.` and `..`.
-pub fn list(fd: &OwnedFd) -> Result<Vec<(OsString, FileType)>> {
+pub(crate) fn list(fd: &OwnedFd) -> Result<Vec<(OsString, FileType)>> {
     let mut out = Vec::new();
     let mut d = rustix::fs::Dir::read_from(fd)?;
     while let Some(e) = d.read() {
@@ -273,26 +273,26 @@ pub fn list(fd: &OwnedFd) -> Result<Vec<(OsString, FileType)>> {
 }
 
 /// (device, inode) of an open descriptor.
-pub fn identity(fd: &OwnedFd) -> Result<(u64, u64)> {
+pub(crate) fn identity(fd: &OwnedFd) -> Result<(u64, u64)> {
     let st = rustix::fs::fstat(fd)?;
     Ok((st.st_dev, st.st_ino))
 }
 
 /// Owner and mode of an open descriptor.
-pub fn owner_of(fd: &OwnedFd) -> Result<(u32, u32, u32)> {
+pub(crate) fn owner_of(fd: &OwnedFd) -> Result<(u32, u32, u32)> {
     let st = rustix::fs::fstat(fd)?;
     Ok((st.st_uid, st.st_gid, st.st_mode & 0o7777))
 }
 
 /// Whether the descriptor is the root of a mount (bind-mounted there).
-pub fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
+pub(crate) fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
     let st = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, rustix::fs::StatxFlags::BASIC_STATS)?;
     let bit = rustix::fs::StatxAttributes::MOUNT_ROOT;
     Ok(st.stx_attributes_mask.contains(bit) && st.stx_attributes.contains(bit))
 }
 
 /// Sets owner and mode on a directory or regular file found as `name` in `dir`.
-pub fn set_owner(
+pub(crate) fn set_owner(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     directory: bool,
@@ -331,7 +331,7 @@ fn temp_name(name: &OsStr) -> OsString {
 }
 
 /// What a new path holds.
-pub enum New<'a> {
+pub(crate) enum New<'a> {
     Dir,
     File(&'a [u8]),
 }
@@ -339,7 +339,12 @@ pub enum New<'a> {
 /// Creates `name` in `dir` with its owner and mode already set when it appears (made under a
 /// temporary name, renamed into place without replacing anything). Returns a descriptor of what
 /// it made, so a caller that mounts on it need not look it up again.
-pub fn create(dir: BorrowedFd<'_>, name: &OsStr, what: New<'_>, owner: (u32, u32, u32)) -> Result<OwnedFd> {
+pub(crate) fn create(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    what: New<'_>,
+    owner: (u32, u32, u32),
+) -> Result<OwnedFd> {
     let temp = temp_name(name);
     // Made with the wanted mode: the umask, a setgid parent or a default ACL can only take
     // bits away or change the group, and what differs is then set (owner first: chown clears

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// Top-level directories of the live root, biggest first.
     pub vanishing: Vec<Group>,
     /// What is in the stores but named by no entry.
@@ -20,7 +20,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Group {
+pub(crate) struct Group {
     pub top: PathBuf,
     pub bytes: u64,
     pub files: u64,
@@ -29,7 +29,7 @@ pub struct Group {
 }
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq, Clone)]
-pub struct Item {
+pub(crate) struct Item {
     pub path: PathBuf,
     pub bytes: u64,
     /// Regular files, symlinks and others in it (1 for a file).
@@ -137,7 +137,7 @@ impl Walk<'_> {
 
 /// What vanishes below `root` (the live `/`, or a mounted root), and what the stores hold
 /// unnamed.
-pub fn report(entries: &[Entry], root: &Path) -> std::io::Result<Report> {
+pub(crate) fn report(entries: &[Entry], root: &Path) -> std::io::Result<Report> {
     let dev = std::fs::metadata(root)?.dev();
     let mut walk = Walk {
         root,
@@ -178,7 +178,7 @@ fn stores(entries: &[Entry]) -> BTreeSet<PathBuf> {
 }
 
 /// Groups items by their top-level directory, biggest group and item first.
-pub fn group(items: Vec<Item>) -> Vec<Group> {
+pub(crate) fn group(items: Vec<Item>) -> Vec<Group> {
     let mut groups: BTreeMap<PathBuf, Group> = BTreeMap::new();
     for item in items {
         let top: PathBuf = item.path.components().take(2).collect();
@@ -196,7 +196,7 @@ pub fn group(items: Vec<Item>) -> Vec<Group> {
 }
 
 /// `12.3 MiB`-style sizes.
-pub fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut u = 0;
@@ -213,7 +213,7 @@ pub fn human(bytes: u64) -> String {
 
 /// The text form (names found in the trees, which their owners chose, escaped by
 /// [`shown`]): a line per group, its biggest items indented below (at most `per_group`).
-pub fn render(report: &Report, per_group: usize) -> String {
+pub(crate) fn render(report: &Report, per_group: usize) -> String {
     let mut out = String::new();
     let files = |n: u64| if n == 1 { "1 file".to_string() } else { format!("{n} files") };
     if report.vanishing.is_empty() {

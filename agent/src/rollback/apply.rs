@@ -22,13 +22,13 @@ const SUBVOLUME_ROOT_INO: u64 = 256;
 const SUBVOL_RDONLY: u64 = 1;
 
 /// The btrfs top level (`subvolid=5`) of a device, mounted where only this process can see it.
-pub struct TopLevel {
+pub(crate) struct TopLevel {
     fd: OwnedFd,
     device: PathBuf,
 }
 
 /// Fails unless `device` carries a btrfs superblock: a clear refusal before any mount attempt.
-pub fn check_btrfs(device: &Path) -> Result<()> {
+pub(crate) fn check_btrfs(device: &Path) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(device).with_context(|| format!("{}: cannot open", device.display()))?;
     let mut magic = [0u8; 8];
@@ -92,7 +92,7 @@ fn detached_mount(
 }
 
 impl TopLevel {
-    pub fn mount(device: &Path, read_only: bool) -> Result<TopLevel> {
+    pub(crate) fn mount(device: &Path, read_only: bool) -> Result<TopLevel> {
         check_btrfs(device)?;
         let what = || format!("{}: cannot mount the btrfs top level (subvolid=5)", device.display());
         let fd = detached_mount(device, &[("subvolid", "5")], read_only)
@@ -111,7 +111,7 @@ impl TopLevel {
     /// The id of the subvolume that a mount of `device` with these btrfs options (`subvol`,
     /// `subvolid`; none: the filesystem's default subvolume) shows at its root: mounted the way
     /// stage 1 will mount it, detached and read-only, and dropped again.
-    pub fn mounted_subvolume_id(device: &Path, options: &[(&str, String)]) -> Result<u64> {
+    pub(crate) fn mounted_subvolume_id(device: &Path, options: &[(&str, String)]) -> Result<u64> {
         let params: Vec<(&str, &str)> = options.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let fd = detached_mount(device, &params, true)
             .map_err(|e| Error::msg(format!("{}: cannot mount to look at it: {e}", device.display())))?;
@@ -122,7 +122,7 @@ impl TopLevel {
     }
 
     /// Every subvolume below the top level: (id, path relative to the top level).
-    pub fn all_subvolumes(&self) -> Result<Vec<(u64, String)>> {
+    pub(crate) fn all_subvolumes(&self) -> Result<Vec<(u64, String)>> {
         let what = || format!("{}: cannot list the subvolumes", self.device.display());
         let iter =
             libbtrfsutil::IterateSubvolume::new(self.proc_path("")).iter_with_id().with_context(what)?;
@@ -134,7 +134,7 @@ impl TopLevel {
     }
 
     /// A path libbtrfsutil can open: `rel` below the top level, through our mount's fd.
-    pub fn proc_path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn proc_path(&self, rel: &str) -> PathBuf {
         use std::os::fd::AsRawFd;
         let mut p = PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()));
         if !rel.is_empty() {
@@ -144,16 +144,16 @@ impl TopLevel {
     }
 
     /// `device: rel`, the start of every message about a path on this filesystem.
-    pub fn at(&self, rel: &str) -> String {
+    pub(crate) fn at(&self, rel: &str) -> String {
         format!("{}: {rel}", self.device.display())
     }
 
-    pub fn device(&self) -> &Path {
+    pub(crate) fn device(&self) -> &Path {
         &self.device
     }
 
     /// What is at `rel` (not following symlinks), and its mtime.
-    pub fn stat(&self, rel: &str) -> Result<(Kind, i64)> {
+    pub(crate) fn stat(&self, rel: &str) -> Result<(Kind, i64)> {
         match rustix::fs::statat(&self.fd, rel, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => {
                 let kind = match FileType::from_raw_mode(st.st_mode) {
@@ -173,12 +173,12 @@ impl TopLevel {
         }
     }
 
-    pub fn kind(&self, rel: &str) -> Result<Kind> {
+    pub(crate) fn kind(&self, rel: &str) -> Result<Kind> {
         Ok(self.stat(rel)?.0)
     }
 
     /// Whether the directory `rel` has no entries.
-    pub fn is_empty_dir(&self, rel: &str) -> Result<bool> {
+    pub(crate) fn is_empty_dir(&self, rel: &str) -> Result<bool> {
         let fd = self.open_dir(rel)?;
         let mut dir = rustix::fs::Dir::new(fd).with_context(|| format!("{}: cannot read", self.at(rel)))?;
         for entry in dir.by_ref() {
@@ -202,7 +202,7 @@ impl TopLevel {
     }
 
     /// The entries directly inside directory `rel` (empty when it does not exist).
-    pub fn list(&self, rel: &str) -> Result<Vec<Entry>> {
+    pub(crate) fn list(&self, rel: &str) -> Result<Vec<Entry>> {
         if self.kind(rel)? == Kind::Missing {
             return Ok(Vec::new());
         }
@@ -290,13 +290,13 @@ impl TopLevel {
     }
 
     /// The transaction that created subvolume `rel` (its otransid).
-    pub fn created(&self, rel: &str) -> Result<u64> {
+    pub(crate) fn created(&self, rel: &str) -> Result<u64> {
         let info = libbtrfsutil::subvolume_info(self.proc_path(rel))
             .with_context(|| format!("{}: cannot read subvolume info", self.at(rel)))?;
         Ok(info.otransid())
     }
 
-    pub fn mkdir(&self, rel: &str) -> Result<()> {
+    pub(crate) fn mkdir(&self, rel: &str) -> Result<()> {
         match rustix::fs::mkdirat(&self.fd, rel, Mode::from_raw_mode(0o700)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
             Err(e) => Err(Error::msg(format!("{}: cannot create directory: {e}", self.at(rel)))),
@@ -304,19 +304,19 @@ impl TopLevel {
     }
 
     /// Renames `from` to `to`, never replacing anything already at `to`.
-    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<()> {
         rustix::fs::renameat_with(&self.fd, from, &self.fd, to, rustix::fs::RenameFlags::NOREPLACE)
             .with_context(|| format!("{}: cannot move to {to}", self.at(from)))
     }
 
-    pub fn create_subvolume(&self, rel: &str) -> Result<()> {
+    pub(crate) fn create_subvolume(&self, rel: &str) -> Result<()> {
         libbtrfsutil::create_subvolume(self.proc_path(rel))
             .with_context(|| format!("{}: cannot create subvolume", self.at(rel)))
     }
 
     /// A writable snapshot of `from` at `to` (not recursive: a blank snapshot has no nested
     /// subvolumes worth cloning).
-    pub fn snapshot(&self, from: &str, to: &str) -> Result<()> {
+    pub(crate) fn snapshot(&self, from: &str, to: &str) -> Result<()> {
         libbtrfsutil::CreateSnapshotOptions::new()
             .readonly(false)
             .create(self.proc_path(from), self.proc_path(to))
@@ -325,7 +325,7 @@ impl TopLevel {
 
     /// The subvolumes nested in `rel` at any depth: (path relative to `rel`, id, read-only,
     /// parent id), deepest first (post-order), so each can be deleted after its children.
-    pub fn nested(&self, rel: &str) -> Result<Vec<Nested>> {
+    pub(crate) fn nested(&self, rel: &str) -> Result<Vec<Nested>> {
         let iter = libbtrfsutil::IterateSubvolume::new(self.proc_path(rel))
             .post_order()
             .iter_with_info()
@@ -346,7 +346,7 @@ impl TopLevel {
     /// Whether subvolume `rel` is a snapshot of `source` not changed since it was taken: a
     /// snapshot keeps its source's ctransid, and any change raises it to the current
     /// transaction, which is at least the snapshot's otransid.
-    pub fn is_untouched_clone(&self, rel: &str, source: &str) -> Result<bool> {
+    pub(crate) fn is_untouched_clone(&self, rel: &str, source: &str) -> Result<bool> {
         let info = |p: &str| {
             libbtrfsutil::subvolume_info(self.proc_path(p))
                 .with_context(|| format!("{}: cannot read subvolume info", self.at(p)))
@@ -355,23 +355,23 @@ impl TopLevel {
         Ok(clone.parent_uuid() == Some(source.uuid()) && clone.ctransid() < clone.otransid())
     }
 
-    pub fn subvolume_id(&self, rel: &str) -> Result<u64> {
+    pub(crate) fn subvolume_id(&self, rel: &str) -> Result<u64> {
         libbtrfsutil::subvolume_id(self.proc_path(rel))
             .with_context(|| format!("{}: cannot read subvolume id", self.at(rel)))
     }
 
-    pub fn read_only(&self, rel: &str) -> Result<bool> {
+    pub(crate) fn read_only(&self, rel: &str) -> Result<bool> {
         libbtrfsutil::subvolume_read_only(self.proc_path(rel))
             .with_context(|| format!("{}: cannot read the read-only flag", self.at(rel)))
     }
 
-    pub fn set_writable(&self, rel: &str) -> Result<()> {
+    pub(crate) fn set_writable(&self, rel: &str) -> Result<()> {
         libbtrfsutil::set_subvolume_read_only(self.proc_path(rel), false)
             .with_context(|| format!("{}: cannot make writable", self.at(rel)))
     }
 
     /// Deletes one subvolume, which must have no nested subvolumes left.
-    pub fn delete_subvolume(&self, rel: &str) -> Result<()> {
+    pub(crate) fn delete_subvolume(&self, rel: &str) -> Result<()> {
         libbtrfsutil::delete_subvolume(self.proc_path(rel))
             .with_context(|| format!("{}: cannot delete subvolume", self.at(rel)))
     }
@@ -380,7 +380,7 @@ impl TopLevel {
     /// included. A subvolume's entry is removed from its parent, so a read-only parent is made
     /// writable first; each deletion is atomic, and a rerun after a crash resumes with what is
     /// left. Returns how many nested subvolumes were deleted.
-    pub fn delete_recursive(&self, rel: &str, mut after_each: impl FnMut()) -> Result<usize> {
+    pub(crate) fn delete_recursive(&self, rel: &str, mut after_each: impl FnMut()) -> Result<usize> {
         let nested = self.nested(rel)?;
         let top_id = self.subvolume_id(rel)?;
         let parents: std::collections::BTreeSet<u64> = nested.iter().map(|n| n.parent).collect();
@@ -401,7 +401,7 @@ impl TopLevel {
 
 /// A subvolume nested inside another.
 #[derive(Debug, Clone)]
-pub struct Nested {
+pub(crate) struct Nested {
     pub path: String,
     pub id: u64,
     pub parent: u64,

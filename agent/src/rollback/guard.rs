@@ -23,7 +23,7 @@ fn same_device(a: &Path, b: &Path) -> bool {
 /// device mounts (compared by subvolume id:
 /// each id is turned into its one path below the top level). A mount that cannot be made is
 /// left to the mount step, which reports it.
-pub fn check(top: &TopLevel, config: &Rollback, mounts: &[Mount]) -> Result<Option<String>> {
+pub(crate) fn check(top: &TopLevel, config: &Rollback, mounts: &[Mount]) -> Result<Option<String>> {
     let ours: Vec<(String, &Mount)> = kept_mounts(config, mounts)
         .into_iter()
         .filter(|(_, m)| m.fs_type == "btrfs" && same_device(&config.device, &m.device))

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 /// One row of `lethe roots list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
+pub(crate) struct Row {
     pub name: String,
     pub kind: Kind,
     pub mtime: i64,
@@ -24,7 +24,7 @@ pub struct Row {
 
 /// What `lethe roots list` shows: the archive as it is, plus root as the next rollback would
 /// archive it, each with its fate at the next rollback if it ran now.
-pub struct Listing {
+pub(crate) struct Listing {
     pub now: i64,
     pub archive: String,
     /// Current root's archive name, when root would be archived.
@@ -33,7 +33,7 @@ pub struct Listing {
     pub distrust: Option<plan::ClockDistrust>,
 }
 
-pub fn list(config: &Rollback) -> Result<Listing> {
+pub(crate) fn list(config: &Rollback) -> Result<Listing> {
     let now = now();
     let top = TopLevel::mount(&config.device, true)?;
     let state = gather(&top, config)?;

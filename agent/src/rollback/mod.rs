@@ -14,20 +14,19 @@
 //! `render.rs` (its table and JSON), `command.rs` (the two subcommands), `hooks.rs` (the test
 //! build's fault injection and clock).
 
-pub mod apply;
-mod command;
+pub(crate) mod apply;
+pub mod command;
 mod guard;
 mod hooks;
 mod listing;
-pub mod plan;
+pub(crate) mod plan;
 mod render;
 mod run;
 
-pub use command::{main_rollback, main_roots_list};
 pub use hooks::{FAILURE_POINTS, FAULT_POINTS};
-pub use listing::{list, Listing, Row};
-pub use render::{render, render_json};
-pub use run::{run, NewRoot, Report};
+pub(crate) use listing::list;
+pub(crate) use render::{render, render_json};
+pub(crate) use run::run;
 
 /// When lethe was built (epoch seconds, from `SOURCE_DATE_EPOCH` or the git commit date, see
 /// build.rs): a clock earlier than this is wrong, and pruning by age is skipped.

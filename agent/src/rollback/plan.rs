@@ -4,21 +4,21 @@
 
 use std::collections::BTreeSet;
 
-pub const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 /// Prefix given (by an atomic rename) to an archived root chosen for deletion, before the
 /// deletion starts: a crash mid-way leaves a name that says "finish me", whatever the clock.
-pub const DELETING_PREFIX: &str = ".lethe-deleting.";
+pub(crate) const DELETING_PREFIX: &str = ".lethe-deleting.";
 
 /// The extended attribute on an archived root's top directory that says when it was archived
 /// (epoch seconds, in decimal). Set on root just before the rename that archives it, so it
 /// travels with it: an archive without it was made by an earlier lethe (or while the clock was
 /// behind), and is aged by its mtime. `trusted.`: only root can set or read it.
-pub const ARCHIVED_XATTR: &str = "trusted.lethe.archived";
+pub(crate) const ARCHIVED_XATTR: &str = "trusted.lethe.archived";
 
 /// What sits at a path, as far as the rollback cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Missing,
     Subvolume,
     /// A plain directory (not a subvolume root).
@@ -28,7 +28,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Kind::Missing => "missing",
             Kind::Subvolume => "a subvolume",
@@ -40,7 +40,7 @@ impl Kind {
 
 /// One entry directly inside the archive directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: String,
     pub kind: Kind,
     /// Modification time of the entry, seconds since the epoch (of root's top directory: when
@@ -57,30 +57,16 @@ pub struct Entry {
 impl Entry {
     /// The time its age counts from: when it was archived, or (archived by an earlier lethe,
     /// which did not record it) its mtime.
-    pub fn archive_time(&self) -> i64 {
+    pub(crate) fn archive_time(&self) -> i64 {
         self.archived.unwrap_or(self.mtime)
     }
 }
 
-/// Formats epoch seconds as `YYYY-MM-DD_HH:MM:SS` in UTC (the script's `date +%Y-%m-%d_%H:%M:%S`
-/// in an initrd without a time zone). Civil-from-days after Howard Hinnant's algorithm.
-pub fn format_utc(epoch: i64) -> String {
-    let days = epoch.div_euclid(DAY);
-    let secs = epoch.rem_euclid(DAY);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}_{:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
-}
+/// Archive names are the root's mtime in UTC (`crate::time`, shared with persist and zfs).
+pub(crate) use crate::time::format_utc;
 
 /// A duration in seconds, the way a person reads an age: `12d 3h`, `5h 2m`, `40s`.
-pub fn format_age(secs: i64) -> String {
+pub(crate) fn format_age(secs: i64) -> String {
     if secs < 0 {
         return format!("in the future ({})", format_age(-secs));
     }
@@ -99,7 +85,7 @@ pub fn format_age(secs: i64) -> String {
 /// Whether `name` is one lethe gives an archived root: `YYYY-MM-DD_HH:MM:SS` (see
 /// [`format_utc`]), with `_N` (N ≥ 2) when that was taken. An archive directory may be shared
 /// with snapper, btrbk or a person: a subvolume named otherwise is theirs, and never deleted.
-pub fn is_archive_name(name: &str) -> bool {
+pub(crate) fn is_archive_name(name: &str) -> bool {
     let (date, suffix) = match name.get(19..) {
         Some("") => (name, None),
         Some(rest) => match rest.strip_prefix('_') {
@@ -120,7 +106,7 @@ pub fn is_archive_name(name: &str) -> bool {
 
 /// The name root gets in the archive: its mtime, with `_2`, `_3`... when that name is taken
 /// (by anything, including an archive being deleted).
-pub fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
+pub(crate) fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
     let base = format_utc(root_mtime);
     let free = |n: &String| !taken.contains(n) && !taken.contains(&format!("{DELETING_PREFIX}{n}"));
     if free(&base) {
@@ -131,13 +117,13 @@ pub fn archive_name(root_mtime: i64, taken: &BTreeSet<String>) -> String {
 
 /// Root as an entry of the archive under `name`, the name it is about to get: so the clock
 /// check and `roots list` see it as the next rollback will.
-pub fn root_entry(state: &State, name: String, archived: Option<i64>) -> Entry {
+pub(crate) fn root_entry(state: &State, name: String, archived: Option<i64>) -> Entry {
     Entry { name, kind: Kind::Subvolume, mtime: state.root_mtime, archived, created: state.root_created }
 }
 
 /// What happens to one archive entry, and why (the why is logged and listed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
+pub(crate) enum Fate {
     /// Kept: among the `keepAtLeast` newest.
     KeepNewest(u32),
     /// Kept: root, archived by this rollback (whatever the clock and `retentionDays` say).
@@ -158,11 +144,11 @@ pub enum Fate {
 }
 
 impl Fate {
-    pub fn deletes(&self) -> bool {
+    pub(crate) fn deletes(&self) -> bool {
         matches!(self, Fate::Prune { .. } | Fate::Finish)
     }
 
-    pub fn describe(&self, retention_days: u32) -> String {
+    pub(crate) fn describe(&self, retention_days: u32) -> String {
         match self {
             Fate::KeepNewest(n) => format!("keep (one of the {n} newest)"),
             Fate::KeepCurrent => "keep (archived by this rollback)".into(),
@@ -180,7 +166,7 @@ impl Fate {
 
 /// Why pruning by age is off this time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClockDistrust {
+pub(crate) enum ClockDistrust {
     BeforeBuild {
         now: i64,
         build: i64,
@@ -202,7 +188,7 @@ pub enum ClockDistrust {
 impl ClockDistrust {
     /// Whether the clock is behind a time the disk knows: then this run records no archive
     /// time (a time from such a clock would age the archive too soon).
-    pub fn behind(&self) -> bool {
+    pub(crate) fn behind(&self) -> bool {
         !matches!(self, ClockDistrust::FarAhead { .. })
     }
 }
@@ -240,7 +226,7 @@ impl std::fmt::Display for ClockDistrust {
 
 /// The pruning policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub retention_days: u32,
     pub keep_at_least: u32,
     /// When lethe was built (epoch seconds): a clock before it is certainly wrong.
@@ -248,14 +234,15 @@ pub struct Policy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pruning {
+pub(crate) struct Pruning {
     /// Every entry with its fate, newest first (ignored entries last).
     pub fates: Vec<(Entry, Fate)>,
     pub distrust: Option<ClockDistrust>,
 }
 
 impl Pruning {
-    pub fn deleted(&self) -> impl Iterator<Item = &(Entry, Fate)> {
+    #[cfg(test)]
+    pub(crate) fn deleted(&self) -> impl Iterator<Item = &(Entry, Fate)> {
         self.fates.iter().filter(|(_, f)| f.deletes())
     }
 }
@@ -271,7 +258,12 @@ fn archives(entries: &[Entry]) -> impl Iterator<Item = &Entry> {
 /// newest change time of its subvolumes; 0 when unknown). The clock is distrusted before the
 /// build date, before the newest archive's time, and more than `retentionDays` after both the
 /// newest archive time and the last change.
-pub fn distrust(entries: &[Entry], now: i64, policy: Policy, last_change: i64) -> Option<ClockDistrust> {
+pub(crate) fn distrust(
+    entries: &[Entry],
+    now: i64,
+    policy: Policy,
+    last_change: i64,
+) -> Option<ClockDistrust> {
     if now < policy.build_time {
         return Some(ClockDistrust::BeforeBuild { now, build: policy.build_time });
     }
@@ -293,7 +285,7 @@ pub fn distrust(entries: &[Entry], now: i64, policy: Policy, last_change: i64) -
 /// rest, those archived more than `retentionDays` ago ([`Entry::archive_time`]) are pruned,
 /// unless the clock is untrusted (`distrust`, see [`distrust`]), in which case nothing is
 /// pruned by age. Interrupted deletions are always finished.
-pub fn prune(
+pub(crate) fn prune(
     entries: &[Entry],
     now: i64,
     policy: Policy,
@@ -359,7 +351,7 @@ fn unescape(field: &str) -> String {
 /// `/proc/self/mountinfo`; `ours` tells whether a mount source is the configured device.
 /// Archiving a root that is in use (lethe run on a booted system) would send everything
 /// written from then on into the archive.
-pub fn mounted_at(mountinfo: &str, subvolume: &str, ours: impl Fn(&str) -> bool) -> Option<String> {
+pub(crate) fn mounted_at(mountinfo: &str, subvolume: &str, ours: impl Fn(&str) -> bool) -> Option<String> {
     let want = format!("/{subvolume}");
     mountinfo.lines().find_map(|line| {
         let (left, right) = line.split_once(" - ")?;
@@ -374,7 +366,7 @@ pub fn mounted_at(mountinfo: &str, subvolume: &str, ours: impl Fn(&str) -> bool)
 
 /// What is found at the top level before anything is changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     pub root: Kind,
     /// Whether root (when a subvolume) has no entries at all.
     pub root_empty: bool,
@@ -400,7 +392,7 @@ pub struct State {
 /// sequence of them that a rerun resumes), so any prefix of a plan is a state the next run
 /// handles: that is what makes the rollback crash-safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// `mkdir` the archive directory (and missing parents, each named here).
     MakeArchiveDir(Vec<String>),
     /// Record the time in root's [`ARCHIVED_XATTR`] (none when the clock is behind), then
@@ -421,7 +413,7 @@ pub enum Step {
 }
 
 /// Refuses (before any change) what lethe must not touch.
-pub fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
+pub(crate) fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
     for (path, kind) in &state.root_parents {
         if !matches!(kind, Kind::Directory | Kind::Subvolume) {
             return Err(format!(
@@ -460,7 +452,7 @@ pub fn check(state: &State, root: &str, archive: &str) -> Result<(), String> {
 /// archived (recording `archived_at`, see [`Step::Archive`]), a fresh root in place. Pruning
 /// follows these steps (see [`prune`]): the new root exists before anything is deleted, so a
 /// failed deletion never stops the boot.
-pub fn steps(
+pub(crate) fn steps(
     state: &State,
     taken: &BTreeSet<String>,
     blank: Option<&str>,

@@ -5,7 +5,7 @@ use super::plan::{self, Fate, Kind};
 use crate::config::rollback::Rollback;
 
 /// The human-readable table of `lethe roots list`.
-pub fn render(listing: &Listing, config: &Rollback) -> String {
+pub(crate) fn render(listing: &Listing, config: &Rollback) -> String {
     let mut table: Vec<[String; 6]> = vec![[
         "NAME".into(),
         "MODIFIED (UTC)".into(),
@@ -80,7 +80,7 @@ pub fn render(listing: &Listing, config: &Rollback) -> String {
 }
 
 /// `lethe roots list --json`: the same listing for scripts (times as epoch seconds and UTC).
-pub fn render_json(listing: &Listing, config: &Rollback) -> String {
+pub(crate) fn render_json(listing: &Listing, config: &Rollback) -> String {
     let roots: Vec<serde_json::Value> = listing
         .rows
         .iter()

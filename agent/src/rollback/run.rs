@@ -14,7 +14,7 @@ use std::path::Path;
 
 /// How the fresh root came to be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum NewRoot {
+pub(crate) enum NewRoot {
     #[default]
     Created,
     Snapshot,
@@ -24,7 +24,7 @@ pub enum NewRoot {
 
 /// What one rollback did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// Where root went, relative to the top level.
     pub archived: Option<String>,
     pub root: NewRoot,
@@ -287,7 +287,7 @@ fn prune(
 /// or archive overlapping a subvolume of `mounts`, i.e. `boot.mounts`) return an error before
 /// any change. Failed deletions of old roots do not fail the rollback: the new
 /// root is already in place; they are logged, reported, and retried by the next run.
-pub fn run(config: &Rollback, mounts: &[Mount]) -> Result<Report> {
+pub(crate) fn run(config: &Rollback, mounts: &[Mount]) -> Result<Report> {
     let now = now();
     let top = TopLevel::mount(&config.device, false)?;
     fault("mounted");

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 /// Failed logins an address may have before it is locked out (a user with several keys in
 /// their agent, or a typo in the user name, should not be locked out at once).
-pub const FREE_FAILED_LOGINS: u32 = 3;
-pub const MAX_LOCKOUT: Duration = Duration::from_secs(60);
-pub const MAX_PASSPHRASE_DELAY: Duration = Duration::from_secs(30);
+pub(crate) const FREE_FAILED_LOGINS: u32 = 3;
+pub(crate) const MAX_LOCKOUT: Duration = Duration::from_secs(60);
+pub(crate) const MAX_PASSPHRASE_DELAY: Duration = Duration::from_secs(30);
 /// Records untouched this long are forgotten, so the table stays small.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 const MAX_RECORDS: usize = 4096;
 
 #[derive(Default)]
-pub struct Penalties {
+pub(crate) struct Penalties {
     records: HashMap<IpAddr, Record>,
 }
 
@@ -56,7 +56,7 @@ impl Penalties {
     }
 
     /// How long `ip` is still locked out, if it is.
-    pub fn locked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn locked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let until = self.records.get(&ip)?.locked_until?;
         let left = until.saturating_duration_since(now);
         (!left.is_zero()).then_some(left)
@@ -64,7 +64,7 @@ impl Penalties {
 
     /// A connection from `ip` ended without logging in after a refused attempt. Returns the
     /// lockout it now has, if any: none for the first few, then 1 s, 2 s, 4 s ... up to 60 s.
-    pub fn failed_login(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn failed_login(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let r = self.record(ip, now);
         r.failed_logins += 1;
         if r.failed_logins <= FREE_FAILED_LOGINS {
@@ -77,14 +77,14 @@ impl Penalties {
 
     /// A wrong passphrase from `ip`: how long to wait before answering or asking again. Grows
     /// across sessions, so reconnecting does not reset it: 1 s, 2 s, 4 s ... up to 30 s.
-    pub fn wrong_passphrase(&mut self, ip: IpAddr, now: Instant) -> Duration {
+    pub(crate) fn wrong_passphrase(&mut self, ip: IpAddr, now: Instant) -> Duration {
         let r = self.record(ip, now);
         r.wrong_passphrases += 1;
         doubling(r.wrong_passphrases, MAX_PASSPHRASE_DELAY)
     }
 
     /// `ip` logged in: its failed logins are forgiven (its wrong passphrases are not).
-    pub fn logged_in(&mut self, ip: IpAddr, now: Instant) {
+    pub(crate) fn logged_in(&mut self, ip: IpAddr, now: Instant) {
         let r = self.record(ip, now);
         r.failed_logins = 0;
         r.locked_until = None;
@@ -92,21 +92,21 @@ impl Penalties {
 }
 
 /// Connections handled at once; more are refused until some end (sshd's MaxStartups idea).
-pub const MAX_CONNECTIONS: usize = 16;
+pub(crate) const MAX_CONNECTIONS: usize = 16;
 /// Connections one address may have open that have not logged in: a silent or slow client
 /// holds a slot until the login grace time, so one address must not hold them all.
-pub const MAX_UNAUTHENTICATED_PER_ADDRESS: usize = 3;
+pub(crate) const MAX_UNAUTHENTICATED_PER_ADDRESS: usize = 3;
 
 /// One open connection, as the accept loop sees it.
 #[derive(Debug, Clone, Copy)]
-pub struct Slot {
+pub(crate) struct Slot {
     pub ip: IpAddr,
     pub logged_in: bool,
 }
 
 /// What to do with a new connection from an address.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admit {
+pub(crate) enum Admit {
     Yes,
     /// Take it, and cut the open connection at this index (`live` is oldest first) to make room.
     Evict(usize),
@@ -117,7 +117,7 @@ pub enum Admit {
 /// is taken, the address holding the most connections that have not logged in gives up its
 /// oldest one, if it holds more than `ip` does: many silent connections from a few addresses
 /// cannot keep another address out. Logged-in connections are never cut.
-pub fn admit(live: &[Slot], ip: IpAddr) -> Admit {
+pub(crate) fn admit(live: &[Slot], ip: IpAddr) -> Admit {
     let waiting = |a: IpAddr| live.iter().filter(|s| !s.logged_in && s.ip == a).count();
     let own = waiting(ip);
     if own >= MAX_UNAUTHENTICATED_PER_ADDRESS {

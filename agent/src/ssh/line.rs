@@ -2,11 +2,11 @@
 //! a finished passphrase out. Nothing is echoed. Pure, so every key is unit-tested.
 
 use crate::unlock::line::LineBuffer;
-pub use crate::unlock::line::MAX_LEN;
+pub(crate) use crate::unlock::line::MAX_LEN;
 use zeroize::Zeroizing;
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Key {
+pub(crate) enum Key {
     /// Nothing to do yet.
     Pending,
     /// Enter: the passphrase typed so far (possibly empty).
@@ -18,7 +18,7 @@ pub enum Key {
 }
 
 #[derive(Default)]
-pub struct LineEditor {
+pub(crate) struct LineEditor {
     line: LineBuffer,
     /// Inside an escape sequence (arrow keys and the like), which is skipped.
     escape: Escape,
@@ -35,12 +35,12 @@ enum Escape {
 }
 
 impl LineEditor {
-    pub fn new() -> LineEditor {
+    pub(crate) fn new() -> LineEditor {
         LineEditor::default()
     }
 
     /// Feeds one byte.
-    pub fn feed(&mut self, byte: u8) -> Key {
+    pub(crate) fn feed(&mut self, byte: u8) -> Key {
         let after_cr = std::mem::replace(&mut self.after_cr, false);
         match self.escape {
             Escape::Start => {
@@ -87,7 +87,7 @@ impl LineEditor {
 
     /// Feeds bytes until one of them finishes the line; the rest of `bytes` is dropped (typing
     /// ahead of the next prompt is not kept: that prompt may be for another question).
-    pub fn feed_all(&mut self, bytes: &[u8]) -> Key {
+    pub(crate) fn feed_all(&mut self, bytes: &[u8]) -> Key {
         for &b in bytes {
             match self.feed(b) {
                 Key::Pending => {}
@@ -98,7 +98,7 @@ impl LineEditor {
     }
 
     /// Forgets what was typed, every byte overwritten.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.line.clear();
         self.escape = Escape::No;
     }

@@ -8,13 +8,11 @@
 //! failed login, failed logins are counted per source address when a connection ends, and
 //! closing the listener (after the unlock) is dropping it.
 
-pub mod command;
-pub mod from;
-pub mod keys;
-pub mod limits;
-pub mod line;
+pub(crate) mod limits;
+pub(crate) mod line;
 mod session;
 
+use crate::access::keys;
 use crate::config::ssh::Ssh;
 use crate::error::{Context, Result};
 use crate::unlock::Unlocker;
@@ -33,7 +31,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use limits::{MAX_CONNECTIONS, MAX_UNAUTHENTICATED_PER_ADDRESS};
 /// After the unlock, how long sessions get to print their last words before being cut.
 const DRAIN: Duration = Duration::from_secs(3);
 
@@ -45,7 +42,7 @@ pub(crate) struct Shared {
     pub login_grace: Duration,
 }
 
-pub struct Server {
+pub(crate) struct Server {
     shared: Arc<Shared>,
     russh: Arc<RusshConfig>,
     port: u16,
@@ -55,7 +52,7 @@ impl Server {
     /// Loads the host keys and authorized keys named by `config`. Any unusable host key is an
     /// error naming it and why: serving with fewer keys than configured would change the
     /// host's identity under its users' known_hosts.
-    pub fn new(config: &Ssh, unlocker: Arc<Unlocker>) -> Result<Server> {
+    pub(crate) fn new(config: &Ssh, unlocker: Arc<Unlocker>) -> Result<Server> {
         let mut host_keys = Vec::new();
         for path in &config.host_keys {
             let key = keys::load_host_key(path).context("ssh.hostKeys")?;
@@ -94,7 +91,7 @@ impl Server {
 
     /// Binds the configured port on every address: IPv6 with IPv4 mapped when the kernel has
     /// IPv6, else IPv4 only (an initrd often lacks the ipv6 module).
-    pub async fn bind(&self) -> Result<TcpListener> {
+    pub(crate) async fn bind(&self) -> Result<TcpListener> {
         match TcpListener::bind(("::", self.port)).await {
             Ok(l) => Ok(l),
             Err(_) => TcpListener::bind(("0.0.0.0", self.port))
@@ -105,7 +102,7 @@ impl Server {
 
     /// Serves until `stop` resolves, then closes the listener at once, lets the sessions say
     /// their last words for a moment, and disconnects the rest.
-    pub async fn run(self, listener: TcpListener, stop: impl Future<Output = ()>) -> Result<()> {
+    pub(crate) async fn run(self, listener: TcpListener, stop: impl Future<Output = ()>) -> Result<()> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         // The open connections, oldest first, for the admission decision (limits::admit).

@@ -1,11 +1,13 @@
 //! One SSH connection: the authentication decisions (public keys only), and per session channel
 //! the prompt or the command it asked for.
 
-use super::command::Command;
-use super::keys::{self, AuthorizedKey};
 use super::line::{Key, LineEditor, MAX_LEN};
 use super::{ConnectionState, Shared};
+use crate::access::keys::{self, AuthorizedKey};
+use crate::access::request::Request;
+use crate::exit::Status;
 use crate::unlock::line::LineBuffer;
+use crate::unlock::outcome::verdict;
 use crate::unlock::{Attempt, Mode, Passphrase};
 use russh::keys::ssh_key::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -16,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-pub const EXIT_OK: u32 = 0;
-pub const EXIT_WRONG: u32 = 1;
-pub const EXIT_FAILED: u32 = 2;
+pub(crate) const EXIT_OK: u32 = 0;
+pub(crate) const EXIT_WRONG: u32 = Status::BadInput.code() as u32;
+pub(crate) const EXIT_FAILED: u32 = Status::Failed.code() as u32;
 /// Ctrl-C / Ctrl-D at the prompt, as a shell reports an interrupt.
-pub const EXIT_LEFT: u32 = 130;
+pub(crate) const EXIT_LEFT: u32 = 130;
 
 pub(crate) struct Client {
     shared: Arc<Shared>,
@@ -31,7 +33,7 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub fn new(shared: Arc<Shared>, peer: SocketAddr, state: Arc<ConnectionState>) -> Client {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, state: Arc<ConnectionState>) -> Client {
         Client { shared, peer, state, key: None }
     }
 
@@ -244,11 +246,11 @@ impl SessionChannel {
             (None, None) => None,
         };
         let length = command.as_ref().map_or(0, String::len);
-        let status = match command.as_deref().map(Command::parse) {
+        let status = match command.as_deref().map(Request::parse) {
             None => self.interactive().await,
-            Some(Ok(Command::Unlock)) if self.pty => self.interactive().await,
-            Some(Ok(Command::Unlock)) => self.scripted().await,
-            Some(Ok(Command::Status)) => self.status().await,
+            Some(Ok(Request::Unlock)) if self.pty => self.interactive().await,
+            Some(Ok(Request::Unlock)) => self.scripted().await,
+            Some(Ok(Request::Status)) => self.status().await,
             Some(Err(e)) => {
                 // `ssh host "$PASS"` makes the passphrase the command line: its text (and the
                 // reason, which quotes it) stays out of the log, which reaches the console.
@@ -258,7 +260,7 @@ impl SessionChannel {
                 );
                 self.stderr(&format!(
                     "lethe: {e}; this initrd runs only: {} (there is no shell)",
-                    Command::NAMES.join(", ")
+                    Request::NAMES.join(", ")
                 ))
                 .await;
                 Some(EXIT_FAILED)
@@ -497,30 +499,17 @@ impl SessionChannel {
                 return self.ended(end).await;
             }
         }
-        let (status, message) = match unlocker.try_passphrase(passphrase(line)).await {
-            Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
-                (EXIT_OK, format!("lethe: passphrase sent to: {}", opened.join(", ")))
-            }
-            Attempt::Unlocked { opened } => {
-                let left = unlocker.pending();
-                if left.is_empty() {
-                    (EXIT_OK, format!("lethe: unlocked {}; the boot continues", opened.join(", ")))
-                } else {
-                    (
-                        EXIT_OK,
-                        format!("lethe: unlocked {}; still locked: {}", opened.join(", "), left.join(", ")),
-                    )
-                }
-            }
-            Attempt::Wrong => {
-                let ip = self.peer.ip().to_canonical();
-                let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
-                // The answer waits, so a script cannot guess faster by reconnecting.
-                tokio::time::sleep(delay).await;
-                (EXIT_WRONG, format!("lethe: wrong passphrase for {}", unlocker.pending().join(", ")))
-            }
-            Attempt::Failed(message) => (EXIT_FAILED, format!("lethe: unlock failed: {message}")),
-            Attempt::NothingPending => (EXIT_OK, "lethe: nothing to unlock: every device is open".into()),
+        let attempt = unlocker.try_passphrase(passphrase(line)).await;
+        if attempt == Attempt::Wrong {
+            let ip = self.peer.ip().to_canonical();
+            let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
+            // The answer waits, so a script cannot guess faster by reconnecting.
+            tokio::time::sleep(delay).await;
+        }
+        // The rule `lethe unlock` follows too: one status and one wording for both.
+        let (status, message) = match verdict(&unlocker, attempt) {
+            Ok(said) => (EXIT_OK, format!("lethe: {said}")),
+            Err(e) => (u32::from(e.status.code()), format!("lethe: {}", e.message)),
         };
         log::info!("ssh: {}: scripted unlock: {message}", self.peer);
         self.stderr(&message).await;

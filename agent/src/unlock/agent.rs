@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use zeroize::Zeroizing;
 
-pub const ASK_DIR: &str = "/run/systemd/ask-password";
+pub(crate) const ASK_DIR: &str = "/run/systemd/ask-password";
 
 /// One password request, as parsed from an `ask.*` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub(crate) struct Request {
     /// The `ask.*` file it came from (empty from `parse`; set by the scan).
     pub file: PathBuf,
     /// The asking process: a request whose asker died is stale.
@@ -48,7 +48,7 @@ fn boolean(key: &str, value: &str) -> Result<bool, String> {
 
 /// Parses the text of an `ask.*` file. Unknown keys and sections are ignored, as the spec asks
 /// (the format grows); a missing or bad `Socket=`, `PID=` or `NotAfter=` is an error.
-pub fn parse(text: &str) -> Result<Request, String> {
+pub(crate) fn parse(text: &str) -> Result<Request, String> {
     let mut in_ask = false;
     let mut seen_ask = false;
     let mut socket = None;
@@ -114,13 +114,13 @@ pub fn parse(text: &str) -> Result<Request, String> {
 
 /// Why a well-formed request is not answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stale {
+pub(crate) enum Stale {
     Expired,
     AskerGone,
 }
 
 /// Whether `request` still waits, at monotonic time `now_us`, given whether its asker lives.
-pub fn staleness(request: &Request, now_us: u64, asker_alive: bool) -> Option<Stale> {
+pub(crate) fn staleness(request: &Request, now_us: u64, asker_alive: bool) -> Option<Stale> {
     if request.not_after_us != 0 && now_us > request.not_after_us {
         Some(Stale::Expired)
     } else if !asker_alive {
@@ -131,7 +131,7 @@ pub fn staleness(request: &Request, now_us: u64, asker_alive: bool) -> Option<St
 }
 
 /// The datagram that answers a request: `+passphrase`, or `-` to cancel it.
-pub fn reply(passphrase: Option<&Passphrase>) -> Zeroizing<Vec<u8>> {
+pub(crate) fn reply(passphrase: Option<&Passphrase>) -> Zeroizing<Vec<u8>> {
     let mut datagram = Zeroizing::new(Vec::with_capacity(1 + passphrase.map_or(0, |p| p.as_bytes().len())));
     match passphrase {
         Some(p) => {
@@ -158,7 +158,7 @@ fn alive(pid: Option<i32>) -> bool {
 
 /// The agent's memory across scans: what it already logged, and what it already answered.
 #[derive(Debug)]
-pub struct Agent {
+pub(crate) struct Agent {
     dir: PathBuf,
     /// `ask.*` files already reported (bad, stale or new), so each is logged once.
     reported: Mutex<HashSet<PathBuf>>,
@@ -167,12 +167,8 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn new(dir: PathBuf) -> Agent {
+    pub(crate) fn new(dir: PathBuf) -> Agent {
         Agent { dir, reported: Mutex::default(), answered: Mutex::default() }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn report_once(&self, file: &Path, line: impl FnOnce() -> String, warn: bool) {
@@ -186,7 +182,20 @@ impl Agent {
     }
 
     /// The requests in the directory that still wait for an answer, oldest name first.
-    pub fn live_requests(&self) -> Vec<Request> {
+    pub(crate) fn live_requests(&self) -> Vec<Request> {
+        let answered = self.answered.lock().unwrap().clone();
+        let now = monotonic_us();
+        self.ask_files()
+            .into_iter()
+            .filter(|file| !answered.contains(file))
+            .filter_map(|file| self.read_request(file))
+            .filter(|request| self.is_live(request, now))
+            .collect()
+    }
+
+    /// The `ask.*` files of the directory, sorted; forgets answered and reported files that are
+    /// gone, so those sets stay small.
+    fn ask_files(&self) -> Vec<PathBuf> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
@@ -205,48 +214,54 @@ impl Agent {
             .map(|e| e.path())
             .collect();
         files.sort();
-        {
-            // Forget files that are gone, so the sets stay small.
-            let exists = |f: &PathBuf| files.contains(f);
-            self.answered.lock().unwrap().retain(exists);
-            self.reported.lock().unwrap().retain(|f| exists(f) || f == &self.dir);
-        }
-        let answered = self.answered.lock().unwrap().clone();
-        let now = monotonic_us();
-        let mut live = Vec::new();
-        for file in files {
-            if answered.contains(&file) {
-                continue;
+        let exists = |f: &PathBuf| files.contains(f);
+        self.answered.lock().unwrap().retain(exists);
+        self.reported.lock().unwrap().retain(|f| exists(f) || f == &self.dir);
+        files
+    }
+
+    /// The request in `file`; `None` (reported once) when it cannot be read or parsed.
+    fn read_request(&self, file: PathBuf) -> Option<Request> {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            // Removed between listing and reading: answered elsewhere or given up.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                self.report_once(&file, || format!("unlock: {}: cannot read: {e}", file.display()), true);
+                return None;
             }
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                // Removed between listing and reading: answered elsewhere or given up.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    self.report_once(&file, || format!("unlock: {}: cannot read: {e}", file.display()), true);
-                    continue;
-                }
-            };
-            let mut request = match parse(&text) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.report_once(
-                        &file,
-                        || format!("unlock: {}: ignoring malformed password request: {e}", file.display()),
-                        true,
-                    );
-                    continue;
-                }
-            };
-            request.file = file.clone();
-            match staleness(&request, now, alive(request.pid)) {
-                Some(Stale::Expired) => self.report_once(
+        };
+        let mut request = match parse(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.report_once(
                     &file,
+                    || format!("unlock: {}: ignoring malformed password request: {e}", file.display()),
+                    true,
+                );
+                return None;
+            }
+        };
+        request.file = file;
+        Some(request)
+    }
+
+    /// Whether `request` still waits for an answer (not expired, its asker alive); says once
+    /// which requests are seen and which are ignored.
+    fn is_live(&self, request: &Request, now: u64) -> bool {
+        let file = &request.file;
+        match staleness(request, now, alive(request.pid)) {
+            Some(Stale::Expired) => {
+                self.report_once(
+                    file,
                     || format!("unlock: {}: ignoring expired password request", file.display()),
                     false,
-                ),
-                Some(Stale::AskerGone) => self.report_once(
-                    &file,
+                );
+                false
+            }
+            Some(Stale::AskerGone) => {
+                self.report_once(
+                    file,
                     || {
                         format!(
                             "unlock: {}: ignoring password request of process {} (gone)",
@@ -255,23 +270,23 @@ impl Agent {
                         )
                     },
                     false,
-                ),
-                None => {
-                    self.report_once(
-                        &file,
-                        || format!("unlock: systemd asks: {:?} ({})", request.message, file.display()),
-                        false,
-                    );
-                    live.push(request)
-                }
+                );
+                false
+            }
+            None => {
+                self.report_once(
+                    file,
+                    || format!("unlock: systemd asks: {:?} ({})", request.message, file.display()),
+                    false,
+                );
+                true
             }
         }
-        live
     }
 
     /// Sends `passphrase` to every live request. `Unlocked { opened }` lists the messages of
     /// the requests it was sent to: whether it was right, only the asker knows.
-    pub fn answer_all(&self, passphrase: &Passphrase) -> Attempt {
+    pub(crate) fn answer_all(&self, passphrase: &Passphrase) -> Attempt {
         let requests = self.live_requests();
         if requests.is_empty() {
             return Attempt::NothingPending;

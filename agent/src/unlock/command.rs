@@ -4,91 +4,44 @@
 //! be used, 2 on any other failure (an unreadable config included).
 
 use super::line::{LineBuffer, TooLong};
-use super::{Attempt, Mode, Passphrase, Unlocker};
+use super::outcome::verdict;
+use super::{Mode, Passphrase, Unlocker};
 use crate::config::Config;
 use crate::error::{Context, Result};
+use crate::exit::CommandError;
 use rustix::termios::{self, LocalModes, OptionalActions, SpecialCodeIndex};
 use std::io::Write;
 use std::path::Path;
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_WRONG: u8 = crate::cli::EXIT_BAD_INPUT;
-pub const EXIT_BAD_CONFIG: u8 = crate::cli::EXIT_BAD_INPUT;
-pub const EXIT_FAILED: u8 = crate::cli::EXIT_FAILED;
-
-/// Runs the subcommand; returns the exit status. Messages go to stderr, one line each.
-pub fn run(config_file: &Path) -> u8 {
-    // A config that cannot be used is bad input (1), like a wrong passphrase; unreadable is 2.
-    let unlock = match crate::cli::load_config(config_file) {
-        Ok(Config { unlock: Some(unlock), .. }) => unlock,
-        Ok(_) => {
-            eprintln!("lethe: {}: no \"unlock\" section: nothing to unlock", config_file.display());
-            return EXIT_BAD_CONFIG;
-        }
-        Err(status) => return status,
+/// Runs the subcommand. Messages go to stderr, one line each.
+pub fn run(config_file: &Path) -> std::result::Result<(), CommandError> {
+    // A config that cannot be used is bad input, like a wrong passphrase; unreadable fails.
+    let Config { unlock: Some(unlock), .. } = crate::config::command::load(config_file)? else {
+        return Err(CommandError::bad_input(format!(
+            "{}: no \"unlock\" section: nothing to unlock",
+            config_file.display()
+        )));
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lethe: cannot start the async runtime: {e}");
-            return EXIT_FAILED;
-        }
-    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::failed(format!("cannot start the async runtime: {e}")))?;
     let unlocker = Unlocker::new(&unlock);
     let what = unlocker.describe_pending();
     if what.is_empty() {
-        let nothing = match unlocker.mode() {
-            Mode::SystemdAgent => "no password request is pending",
-            _ => "nothing to unlock",
-        };
-        eprintln!("lethe: {nothing}");
-        return if unlocker.mode() == Mode::SystemdAgent { EXIT_FAILED } else { EXIT_OK };
-    }
-    let passphrase = match read_passphrase(&format!("Passphrase for {what}: ")) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("lethe: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    let attempt = runtime.block_on(unlocker.try_passphrase(passphrase));
-    report(&unlocker, attempt)
-}
-
-/// One line on stderr for the outcome; the exit status.
-fn report(unlocker: &Unlocker, attempt: Attempt) -> u8 {
-    match attempt {
-        Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
-            eprintln!("lethe: passphrase sent to: {}", opened.join(", "));
-            EXIT_OK
-        }
-        Attempt::Unlocked { opened } => {
-            let left = unlocker.pending();
-            if left.is_empty() {
-                eprintln!("lethe: opened {}", opened.join(", "));
-                EXIT_OK
-            } else {
-                eprintln!(
-                    "lethe: opened {}; the passphrase does not open {}",
-                    opened.join(", "),
-                    left.join(", ")
-                );
-                EXIT_WRONG
+        return match unlocker.mode() {
+            Mode::SystemdAgent => Err(CommandError::failed("no password request is pending")),
+            _ => {
+                eprintln!("lethe: nothing to unlock");
+                Ok(())
             }
-        }
-        Attempt::Wrong => {
-            eprintln!("lethe: wrong passphrase: no keyslot of {} matches", unlocker.pending().join(", "));
-            EXIT_WRONG
-        }
-        Attempt::Failed(message) => {
-            eprintln!("lethe: {message}");
-            EXIT_FAILED
-        }
-        Attempt::NothingPending => {
-            eprintln!("lethe: nothing to unlock");
-            EXIT_OK
-        }
+        };
     }
+    let passphrase = read_passphrase(&format!("Passphrase for {what}: ")).map_err(CommandError::failed)?;
+    let attempt = runtime.block_on(unlocker.try_passphrase(passphrase));
+    let said = verdict(&unlocker, attempt)?;
+    eprintln!("lethe: {said}");
+    Ok(())
 }
 
 /// One line from stdin; on a terminal, prompted on stderr with echo off (and asked again when

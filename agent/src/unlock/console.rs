@@ -7,8 +7,10 @@
 //! mode is restored when the prompt ends, however it ends.
 
 use super::line::{LineBuffer, MAX_LEN};
+use super::outcome::verdict;
 use super::{Attempt, Mode, Passphrase, Unlocker};
 use crate::error::{Context, Result};
+use crate::exit::CommandError;
 use rustix::fs::{Mode as FileMode, OFlags};
 use rustix::termios::{self, LocalModes, OptionalActions, QueueSelector, SpecialCodeIndex, Termios};
 use std::os::fd::{AsFd, OwnedFd};
@@ -18,11 +20,11 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use zeroize::Zeroizing;
 
-pub const CONSOLE: &str = "/dev/console";
+pub(crate) const CONSOLE: &str = "/dev/console";
 
 /// Prompts on `/dev/console` until nothing is pending (in systemdAgent mode: forever, one
 /// prompt per request). A console that cannot be used is logged and the prompt ends.
-pub async fn console_prompt(unlocker: Arc<Unlocker>) {
+pub(crate) async fn console_prompt(unlocker: Arc<Unlocker>) {
     if let Err(e) = console_prompt_on(PathBuf::from(CONSOLE), unlocker).await {
         log::warn!("unlock: console prompt ended: {e}");
     }
@@ -46,26 +48,8 @@ impl Drop for Restore<'_> {
 /// As [`console_prompt`], on the terminal (or pipe) at `path`.
 pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result<()> {
     let shown = path.display();
-    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd =
-        rustix::fs::open(&path, flags, FileMode::empty()).with_context(|| format!("{shown}: cannot open"))?;
-    let tty = termios::isatty(&fd);
-    // SAFETY: the OwnedFd moves into the AsyncFd, which neither closes nor replaces it early.
-    let fd = unsafe { AsyncFd::register(fd) }.with_context(|| format!("{shown}: cannot watch"))?;
-    let saved = if tty {
-        let saved =
-            termios::tcgetattr(fd.get_ref()).with_context(|| format!("{shown}: cannot read the mode"))?;
-        let mut quiet = saved.clone();
-        quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ISIG);
-        quiet.local_modes.insert(LocalModes::ICANON | LocalModes::ECHONL);
-        // Ctrl-C also ends the line (as an extra end-of-line character), so it is seen at once.
-        quiet.special_codes[SpecialCodeIndex::VEOL] = 0x03;
-        termios::tcsetattr(fd.get_ref(), OptionalActions::Flush, &quiet)
-            .with_context(|| format!("{shown}: cannot turn echo off"))?;
-        Some(saved)
-    } else {
-        None
-    };
+    let (fd, saved) = open_quiet(&path)?;
+    let tty = saved.is_some();
     let _restore = Restore { fd: &fd, saved };
     let mut wrong = 0u32;
     loop {
@@ -106,29 +90,70 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
                 continue;
             }
         };
-        let attempt = unlocker.try_passphrase(Passphrase::new(std::mem::take(&mut *line))).await;
-        match attempt {
-            Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
-                say(&fd, &format!("Passphrase sent to: {}\n", opened.join(", "))).await?;
-            }
-            Attempt::Unlocked { opened } => {
-                wrong = 0;
-                let rest = if unlocker.is_done() { "; the boot continues" } else { "" };
-                say(&fd, &format!("Opened {}{rest}.\n", opened.join(", "))).await?;
-            }
-            Attempt::Wrong => {
-                wrong += 1;
-                say(&fd, "Wrong passphrase: no keyslot matches.\n").await?;
-                // A growing pause slows guessing at the keyboard; the KDF already costs time.
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(u64::from(wrong.min(5)))) => {}
-                    () = unlocker.done() => {}
-                }
-            }
-            Attempt::Failed(message) => say(&fd, &format!("Failed: {message}\n")).await?,
-            Attempt::NothingPending => say(&fd, "Nothing left to unlock.\n").await?,
+        let passphrase = Passphrase::new(std::mem::take(&mut *line));
+        try_typed(&fd, &unlocker, passphrase, &mut wrong).await?;
+    }
+}
+
+/// Opens the console at `path`; on a terminal, with echo off (see the module's comment) and
+/// the mode to restore.
+fn open_quiet(path: &std::path::Path) -> Result<(AsyncFd<OwnedFd>, Option<Termios>)> {
+    let shown = path.display();
+    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd =
+        rustix::fs::open(path, flags, FileMode::empty()).with_context(|| format!("{shown}: cannot open"))?;
+    let tty = termios::isatty(&fd);
+    // SAFETY: the OwnedFd moves into the AsyncFd, which neither closes nor replaces it early.
+    let fd = unsafe { AsyncFd::register(fd) }.with_context(|| format!("{shown}: cannot watch"))?;
+    if !tty {
+        return Ok((fd, None));
+    }
+    let saved = termios::tcgetattr(fd.get_ref()).with_context(|| format!("{shown}: cannot read the mode"))?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ISIG);
+    quiet.local_modes.insert(LocalModes::ICANON | LocalModes::ECHONL);
+    // Ctrl-C also ends the line (as an extra end-of-line character), so it is seen at once.
+    quiet.special_codes[SpecialCodeIndex::VEOL] = 0x03;
+    termios::tcsetattr(fd.get_ref(), OptionalActions::Flush, &quiet)
+        .with_context(|| format!("{shown}: cannot turn echo off"))?;
+    Ok((fd, Some(saved)))
+}
+
+/// Tries one typed passphrase and says what came of it, in the words every front end uses
+/// ([`verdict`]); after a wrong one, a pause that grows with `wrong`.
+async fn try_typed(
+    fd: &AsyncFd<OwnedFd>,
+    unlocker: &Unlocker,
+    passphrase: Passphrase,
+    wrong: &mut u32,
+) -> Result<()> {
+    let attempt = unlocker.try_passphrase(passphrase).await;
+    let was_wrong = attempt == Attempt::Wrong;
+    if matches!(attempt, Attempt::Unlocked { .. }) {
+        *wrong = 0;
+    }
+    let said = match verdict(unlocker, attempt) {
+        Ok(said) | Err(CommandError { message: said, .. }) => said,
+    };
+    say(fd, &sentence(&said)).await?;
+    if was_wrong {
+        *wrong += 1;
+        // A growing pause slows guessing at the keyboard; the KDF already costs time.
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(u64::from((*wrong).min(5)))) => {}
+            () = unlocker.done() => {}
         }
     }
+    Ok(())
+}
+
+/// A verdict as a line on the console: capitalized, with a full stop unless it ends in one
+/// (a systemd request's own message ends with ':').
+fn sentence(said: &str) -> String {
+    let mut chars = said.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+    let stop = if said.ends_with([':', '.']) { "" } else { "." };
+    format!("{first}{}{stop}\n", chars.as_str())
 }
 
 /// "Passphrase for crypted (/dev/vda2): "; in systemdAgent mode the request's own message,

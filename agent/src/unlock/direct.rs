@@ -10,7 +10,7 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::{Mutex, Once};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Opened,
     /// No keyslot accepts the passphrase.
     Wrong,
@@ -57,7 +57,7 @@ fn explain(e: &LibcryptErr) -> String {
     }
 }
 
-pub fn init_logging() {
+pub(crate) fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| libcryptsetup_rs::set_log_callback::<()>(Some(log_callback), None));
 }
@@ -81,11 +81,15 @@ fn describe(e: &LibcryptErr) -> String {
 }
 
 /// Tries `passphrase` on each device in turn; one outcome per device, by name.
-pub fn try_all(devices: &[Device], passphrase: &Passphrase, verify_only: bool) -> Vec<(String, Outcome)> {
+pub(crate) fn try_all(
+    devices: &[Device],
+    passphrase: &Passphrase,
+    verify_only: bool,
+) -> Vec<(String, Outcome)> {
     devices.iter().map(|d| (d.name.clone(), try_one(d, passphrase, verify_only))).collect()
 }
 
-pub fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> Outcome {
+pub(crate) fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> Outcome {
     let name = &device.name;
     let path = device.device.display();
     if !verify_only && already_open(name) {
@@ -150,7 +154,7 @@ fn load(device: &Device) -> Result<CryptDevice, String> {
 
 /// Whether `/dev/mapper/<name>` is already an active mapping (e.g. opened by hand).
 /// Whether `/dev/mapper/<name>` is already open, saying so when it is.
-pub fn already_open(name: &str) -> bool {
+pub(crate) fn already_open(name: &str) -> bool {
     let active = is_active(name);
     if active {
         log::info!("unlock: {name}: already active as /dev/mapper/{name}");

@@ -7,11 +7,11 @@
 use zeroize::{Zeroize, Zeroizing};
 
 /// Longest passphrase accepted; cryptsetup's own limit is 8 MiB, a typed one is far shorter.
-pub const MAX_LEN: usize = 4096;
+pub(crate) const MAX_LEN: usize = 4096;
 
 /// A line that did not fit: nothing of it is kept.
 #[derive(Debug, PartialEq, Eq)]
-pub struct TooLong;
+pub(crate) struct TooLong;
 
 impl std::fmt::Display for TooLong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -19,7 +19,7 @@ impl std::fmt::Display for TooLong {
     }
 }
 
-pub struct LineBuffer {
+pub(crate) struct LineBuffer {
     bytes: Zeroizing<Vec<u8>>,
     too_long: bool,
 }
@@ -31,13 +31,13 @@ impl Default for LineBuffer {
 }
 
 impl LineBuffer {
-    pub fn new() -> LineBuffer {
+    pub(crate) fn new() -> LineBuffer {
         // One byte more than the cap: a `\r` before the `\n` of a pipe's line is not counted.
         LineBuffer { bytes: Zeroizing::new(Vec::with_capacity(MAX_LEN + 1)), too_long: false }
     }
 
     /// Appends one byte of the line; past the cap the line is only marked too long.
-    pub fn push(&mut self, byte: u8) {
+    pub(crate) fn push(&mut self, byte: u8) {
         if self.bytes.len() < MAX_LEN + 1 {
             self.bytes.push(byte);
         } else {
@@ -46,7 +46,7 @@ impl LineBuffer {
     }
 
     /// Removes the last character (a UTF-8 sequence, not one byte): backspace.
-    pub fn pop_char(&mut self) {
+    pub(crate) fn pop_char(&mut self) {
         while let Some(b) = self.bytes.pop() {
             let lead = b & 0xc0 != 0x80;
             // The popped byte's place is now spare capacity: overwrite it.
@@ -59,16 +59,12 @@ impl LineBuffer {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
     /// Forgets the line, overwriting every byte (Ctrl-U, a new prompt).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         // Vec's zeroize overwrites the contents and the spare capacity and keeps the allocation.
         self.bytes.zeroize();
         self.too_long = false;
@@ -76,7 +72,7 @@ impl LineBuffer {
 
     /// The line ends: its bytes (one trailing `\r` dropped) in a buffer of exactly their size,
     /// or [`TooLong`]. Either way this buffer is cleared for the next line.
-    pub fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>, TooLong> {
+    pub(crate) fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>, TooLong> {
         if self.bytes.last() == Some(&b'\r') {
             self.bytes.pop();
         }

@@ -26,8 +26,8 @@
 //! Unlocker::wait_pending().await       resolves once something is pending
 //! Unlocker::mode() -> Mode             Direct | VerifyOnly | SystemdAgent
 //! Unlocker::max_tries() -> u32         config `unlock.maxTries`
-//! Unlocker::console_enabled() -> bool  config `unlock.console`
 //! console::console_prompt(Arc<Unlocker>).await   prompts on /dev/console until done()
+//! outcome::verdict(&unlocker, attempt)  the status and words of an attempt, for every front end
 //! command::run(config) -> u8           `lethe unlock --config FILE` (0 opened, 1 wrong passphrase
 //!                                      or unusable config, 2 other)
 //! ```
@@ -41,11 +41,12 @@
 //! checks the passphrase against the real LUKS header (`crypt_activate_by_passphrase` with no
 //! name) and then counts the device as opened without creating `/dev/mapper/<name>`.
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod command;
 pub mod console;
 mod direct;
-pub mod line;
+pub(crate) mod line;
+pub(crate) mod outcome;
 
 use crate::config::unlock::{Device, Unlock};
 use std::path::PathBuf;
@@ -57,12 +58,13 @@ use zeroize::Zeroizing;
 pub struct Passphrase(Zeroizing<Vec<u8>>);
 
 impl Passphrase {
-    pub fn new(bytes: Vec<u8>) -> Passphrase {
+    pub(crate) fn new(bytes: Vec<u8>) -> Passphrase {
         Passphrase(Zeroizing::new(bytes))
     }
 
     /// A line as read from a terminal or pipe: one trailing `\n` or `\r\n` is not part of it.
-    pub fn from_line(mut bytes: Vec<u8>) -> Passphrase {
+    #[cfg(test)]
+    pub(crate) fn from_line(mut bytes: Vec<u8>) -> Passphrase {
         if bytes.last() == Some(&b'\n') {
             bytes.pop();
             if bytes.last() == Some(&b'\r') {
@@ -72,12 +74,8 @@ impl Passphrase {
         Passphrase::new(bytes)
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -121,7 +119,7 @@ pub struct Options {
 
 impl Options {
     /// `LETHE_UNLOCK_VERIFY_ONLY=1` selects verify-only; the ask directory is systemd's.
-    pub fn from_env() -> Options {
+    pub(crate) fn from_env() -> Options {
         Options {
             verify_only: std::env::var_os("LETHE_UNLOCK_VERIFY_ONLY").is_some_and(|v| v == "1"),
             ask_dir: PathBuf::from(agent::ASK_DIR),
@@ -146,7 +144,7 @@ const AGENT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Unlocker {
     /// The unlocker for `config`, with the environment's options (`LETHE_UNLOCK_VERIFY_ONLY`).
-    pub fn new(config: &Unlock) -> Unlocker {
+    pub(crate) fn new(config: &Unlock) -> Unlocker {
         Unlocker::with_options(config, Options::from_env())
     }
 
@@ -185,13 +183,8 @@ impl Unlocker {
         self.mode
     }
 
-    pub fn max_tries(&self) -> u32 {
+    pub(crate) fn max_tries(&self) -> u32 {
         self.config.max_tries
-    }
-
-    /// Config `unlock.console`: whether to prompt on `/dev/console` too.
-    pub fn console_enabled(&self) -> bool {
-        self.config.console
     }
 
     fn pending_devices(&self) -> Vec<Device> {
@@ -293,7 +286,7 @@ impl Unlocker {
 
     /// Resolves when `pending()` no longer equals `seen`: a device opened, a request came or
     /// went. Prompts use it to redraw or to go away.
-    pub async fn changed(&self, seen: &[String]) {
+    pub(crate) async fn changed(&self, seen: &[String]) {
         let mut rx = self.generation.subscribe();
         loop {
             if self.pending() != seen {
@@ -309,7 +302,7 @@ impl Unlocker {
     }
 
     /// Resolves once something waits for a passphrase (at once in direct modes, until done).
-    pub async fn wait_pending(&self) {
+    pub(crate) async fn wait_pending(&self) {
         self.changed(&[]).await
     }
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 /// `zfs ARGS...` (or zpool) with its status checked: stdout, or an error that quotes the
 /// command and its stderr.
-pub fn run(program: &str, args: &[String]) -> Result<String> {
+pub(crate) fn run(program: &str, args: &[String]) -> Result<String> {
     let shown = format!("{program} {}", args.join(" "));
     log::debug!("running {shown}");
     let out = Command::new(program)
@@ -40,7 +40,7 @@ fn strings(args: &[&str]) -> Vec<String> {
 /// Reads everything the plan needs: `zpool list` (which pools are imported: `zfs` alone says
 /// "dataset does not exist" for a pool that is not), then the state of the declared pools in
 /// one `zfs get`, then the directories and snapshots the plan asks about.
-pub fn gather(d: &Datasets) -> Result<Facts> {
+pub(crate) fn gather(d: &Datasets) -> Result<Facts> {
     let pools = state::parse_pools(&run("zpool", &strings(&["list", "-H", "-o", state::POOL_COLUMNS]))?)
         .map_err(Error::msg)?;
     let wanted: Vec<String> = plan::pools(d).into_iter().filter(|p| pools.contains_key(p)).collect();
@@ -98,7 +98,7 @@ pub fn gather(d: &Datasets) -> Result<Facts> {
         snapshots.insert(source, list);
     }
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec;
-    Ok(Facts { pools, state, max_recordsize, dirs, snapshots, now: crate::rollback::plan::format_utc(now) })
+    Ok(Facts { pools, state, max_recordsize, dirs, snapshots, now: crate::time::format_utc(now) })
 }
 
 /// Entries below `dir` and their bytes; a missing directory holds nothing. Symlinks are not
@@ -131,7 +131,7 @@ fn usage(dir: &Path) -> std::io::Result<DirUsage> {
 
 /// What happened to one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Done,
     /// An `Own` step that found everything right.
     AlreadyRight,
@@ -144,7 +144,7 @@ pub enum Outcome {
 /// Executes the steps in order; a failure skips the later steps of that dataset and of the
 /// datasets below it, the others go on. `dry_run` changes nothing (and `Own` says what it
 /// would change).
-pub fn apply(steps: &[Step], dry_run: bool) -> Vec<Outcome> {
+pub(crate) fn apply(steps: &[Step], dry_run: bool) -> Vec<Outcome> {
     let mut failed: Vec<String> = Vec::new();
     let below_failed = |name: &str, failed: &[String]| {
         failed.iter().any(|f| name == f || name.starts_with(&format!("{f}/")))

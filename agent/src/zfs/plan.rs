@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// lethe's record of a migration on the dataset itself (`pending:DIR`, then `done:RENAMED`), so
 /// an interrupted boot finishes the copy instead of mounting the dataset over the data.
-pub const MIGRATION_PROPERTY: &str = "lethe:migration";
+pub(crate) const MIGRATION_PROPERTY: &str = "lethe:migration";
 
 /// Properties ZFS fixes when a dataset is created; a difference cannot be `zfs set`.
-pub const CREATE_ONLY: &[&str] = &[
+pub(crate) const CREATE_ONLY: &[&str] = &[
     "encryption",
     "casesensitivity",
     "normalization",
@@ -25,7 +25,7 @@ pub const CREATE_ONLY: &[&str] = &[
 
 /// What the directory at a mountpoint holds, when a dataset would be mounted over it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct DirUsage {
+pub(crate) struct DirUsage {
     /// Entries below it, directories included; 0 = empty or missing.
     pub files: u64,
     pub bytes: u64,
@@ -33,7 +33,7 @@ pub struct DirUsage {
 
 /// Everything the plan reads besides the config.
 #[derive(Debug, Clone, Default)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// Imported pools.
     pub pools: BTreeMap<String, Pool>,
     pub state: State,
@@ -49,7 +49,7 @@ pub struct Facts {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum Step {
+pub(crate) enum Step {
     /// `zfs create -o ...`; `parent` when lethe makes it only to hold declared datasets.
     Create { dataset: String, properties: BTreeMap<String, String>, parent: bool },
     /// `zfs send SNAPSHOT | zfs recv -u DATASET`, then `zfs set` of `properties`, then mount.
@@ -72,7 +72,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn dataset(&self) -> &str {
+    pub(crate) fn dataset(&self) -> &str {
         match self {
             Step::Create { dataset, .. }
             | Step::Restore { dataset, .. }
@@ -87,13 +87,13 @@ impl Step {
     }
 
     /// Whether applying it changes something (as opposed to a report).
-    pub fn changes(&self) -> bool {
+    pub(crate) fn changes(&self) -> bool {
         !matches!(self, Step::Keep { .. } | Step::Undeclared { .. } | Step::Error { .. })
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub steps: Vec<Step>,
     /// Declared values this machine cannot take (a recordsize above the module's limit): when
     /// any is here, nothing is applied (exit 1). Each names the JSON path.
@@ -102,7 +102,7 @@ pub struct Plan {
 }
 
 /// The pools the declared datasets live in.
-pub fn pools(d: &Datasets) -> BTreeSet<String> {
+pub(crate) fn pools(d: &Datasets) -> BTreeSet<String> {
     entries(d).iter().map(|e| pool_of(&e.name).to_string()).collect()
 }
 
@@ -111,7 +111,7 @@ fn pool_of(name: &str) -> &str {
 }
 
 /// The properties the one `zfs get` asks for: every managed one plus what the plan reads.
-pub fn properties_to_read(d: &Datasets) -> Vec<String> {
+pub(crate) fn properties_to_read(d: &Datasets) -> Vec<String> {
     let mut props: BTreeSet<String> = ["mountpoint", "recordsize", "compression", "mounted", "canmount"]
         .into_iter()
         .map(str::to_string)
@@ -125,7 +125,7 @@ pub fn properties_to_read(d: &Datasets) -> Vec<String> {
 
 /// Mountpoints a dataset is about to be mounted on (created, or moved there): whatever they
 /// hold would be hidden, so `apply` measures them for the plan.
-pub fn dirs_to_inspect(d: &Datasets, state: &State) -> Vec<String> {
+pub(crate) fn dirs_to_inspect(d: &Datasets, state: &State) -> Vec<String> {
     let mut dirs = Vec::new();
     for e in entries(d) {
         let Some(m) = e.mountpoint.as_deref().filter(|m| m.starts_with('/')) else { continue };
@@ -139,7 +139,7 @@ pub fn dirs_to_inspect(d: &Datasets, state: &State) -> Vec<String> {
 }
 
 /// `restoreFrom` sources of datasets that do not exist yet: `apply` lists their snapshots.
-pub fn restore_sources(d: &Datasets, state: &State) -> Vec<String> {
+pub(crate) fn restore_sources(d: &Datasets, state: &State) -> Vec<String> {
     entries(d)
         .into_iter()
         .filter(|e| !state.exists(&e.name))
@@ -183,7 +183,7 @@ fn size_bytes(value: &str) -> Option<u64> {
 
 /// A value in the form `zfs get -p` prints it, so `1M` and `1048576`, `gzip` and `gzip-6` are
 /// the same value and never "drift".
-pub fn normalize(property: &str, value: &str) -> String {
+pub(crate) fn normalize(property: &str, value: &str) -> String {
     let sized = [
         "recordsize",
         "quota",
@@ -227,7 +227,7 @@ fn temporary_mount(dataset: &str) -> String {
 
 /// desired × actual → steps. Datasets come in name order, so a parent is always created
 /// before its children.
-pub fn plan(d: &Datasets, facts: &Facts) -> Plan {
+pub(crate) fn plan(d: &Datasets, facts: &Facts) -> Plan {
     let all = entries(d);
     let mut plan = Plan { declared: all.len(), ..Plan::default() };
     let state = &facts.state;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 /// Where a property's value comes from: `zfs get`'s `source` column.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Source {
+pub(crate) enum Source {
     Local,
     Default,
     /// `inherited from NAME`.
@@ -31,7 +31,7 @@ impl Source {
         })
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Source::Local => "local".into(),
             Source::Default => "default".into(),
@@ -44,7 +44,7 @@ impl Source {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Property {
+pub(crate) struct Property {
     pub value: String,
     pub source: Source,
 }
@@ -52,16 +52,16 @@ pub struct Property {
 /// Every dataset the listing names, with its properties, by name (parents sort before their
 /// children: a name is a prefix of its children's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     pub datasets: BTreeMap<String, BTreeMap<String, Property>>,
 }
 
 impl State {
-    pub fn get(&self, dataset: &str, property: &str) -> Option<&Property> {
+    pub(crate) fn get(&self, dataset: &str, property: &str) -> Option<&Property> {
         self.datasets.get(dataset)?.get(property)
     }
 
-    pub fn exists(&self, dataset: &str) -> bool {
+    pub(crate) fn exists(&self, dataset: &str) -> bool {
         self.datasets.contains_key(dataset)
     }
 }
@@ -69,7 +69,10 @@ impl State {
 /// Parses `zfs get -H -p -o name,property,value,source ...`. A line that does not have this
 /// shape, or names a property of a dataset again, is an error naming its number: guessing at a
 /// listing lethe does not understand could mean setting properties on the wrong dataset.
-pub fn parse_get(text: &str) -> Result<State, String> {
+/// Only the plan's table tests read listings this way (their `state.txt`); lethe itself reads
+/// what `zfs get` prints through [`parse_get_exact`].
+#[cfg(test)]
+pub(crate) fn parse_get(text: &str) -> Result<State, String> {
     let mut state = State::default();
     for (number, name, property, value) in lines(text)? {
         let properties = state.datasets.entry(name.to_string()).or_default();
@@ -111,7 +114,11 @@ fn lines(text: &str) -> Result<Vec<(usize, &str, &str, Property)>, String> {
 /// a user property's value raw, so a value holding a newline forges lines, for any dataset, in
 /// the listing of anyone allowed to set a user property anywhere in the pool: output that is
 /// not exactly what was asked for is refused whole.
-pub fn parse_get_exact(text: &str, datasets: &[String], properties: &[String]) -> Result<State, String> {
+pub(crate) fn parse_get_exact(
+    text: &str,
+    datasets: &[String],
+    properties: &[String],
+) -> Result<State, String> {
     let refuse = |what: String| {
         Err(format!(
             "zfs get output {what}; refusing the whole listing (a user property whose value holds a \
@@ -144,16 +151,16 @@ pub fn parse_get_exact(text: &str, datasets: &[String], properties: &[String]) -
 }
 
 /// Dataset names from `zfs list -H -o name`, one a line.
-pub fn parse_names(text: &str) -> Vec<String> {
+pub(crate) fn parse_names(text: &str) -> Vec<String> {
     text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
 /// The `zpool list -o` columns [`parse_pools`] reads.
-pub const POOL_COLUMNS: &str = "name,feature@large_blocks,feature@zstd_compress";
+pub(crate) const POOL_COLUMNS: &str = "name,feature@large_blocks,feature@zstd_compress";
 
 /// One imported pool, from `zpool list -H -o` [`POOL_COLUMNS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pool {
+pub(crate) struct Pool {
     pub name: String,
     /// `enabled`, `active`, `disabled`, or `-` when the pool cannot have the feature.
     pub large_blocks: String,
@@ -161,7 +168,7 @@ pub struct Pool {
     pub zstd: String,
 }
 
-pub fn parse_pools(text: &str) -> Result<BTreeMap<String, Pool>, String> {
+pub(crate) fn parse_pools(text: &str) -> Result<BTreeMap<String, Pool>, String> {
     let mut pools = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         if line.is_empty() {
@@ -183,7 +190,7 @@ pub fn parse_pools(text: &str) -> Result<BTreeMap<String, Pool>, String> {
 
 /// Snapshot names (`pool/ds@snap`) from `zfs list -H -p -t snapshot -o name -s createtxg`,
 /// oldest first, as listed.
-pub fn parse_snapshots(text: &str) -> Vec<String> {
+pub(crate) fn parse_snapshots(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| l.contains('@')).map(str::to_string).collect()
 }
 

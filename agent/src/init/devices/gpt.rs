@@ -9,7 +9,7 @@
 
 /// One used partition entry. `number` is the kernel's partition number (entry index + 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Partition {
+pub(crate) struct Partition {
     pub number: u32,
     /// The entry's unique GUID, lowercase, as blkid prints `PART_ENTRY_UUID`.
     pub uuid: String,
@@ -22,10 +22,10 @@ const MAX_ENTRIES_BYTES: u64 = 1 << 20;
 const HEADER_MIN: usize = 92;
 
 /// Reads `len` bytes at byte `offset`; `None` when the disk is shorter.
-pub type ReadAt<'a> = dyn FnMut(u64, usize) -> Option<Vec<u8>> + 'a;
+pub(crate) type ReadAt<'a> = dyn FnMut(u64, usize) -> Option<Vec<u8>> + 'a;
 
 /// The GUID as text: the first three fields are little-endian on disk.
-pub fn guid_string(b: &[u8; 16]) -> String {
+pub(crate) fn guid_string(b: &[u8; 16]) -> String {
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
         b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
@@ -116,7 +116,7 @@ fn entries(read: &mut ReadAt<'_>, sector: u64, h: &Header) -> Result<Vec<Partiti
 
 /// The used partitions of a disk of `size` bytes with `sector`-byte logical blocks. An error
 /// says why there is no usable table (most disks without GPT: "no GPT signature").
-pub fn read_table(read: &mut ReadAt<'_>, sector: u64, size: u64) -> Result<Vec<Partition>, String> {
+pub(crate) fn read_table(read: &mut ReadAt<'_>, sector: u64, size: u64) -> Result<Vec<Partition>, String> {
     if !(512..=65536).contains(&sector) || !sector.is_power_of_two() {
         return Err(format!("sector size {sector} is not valid"));
     }
@@ -137,7 +137,8 @@ pub fn read_table(read: &mut ReadAt<'_>, sector: u64, size: u64) -> Result<Vec<P
 }
 
 /// [`read_table`] over an image in memory (tests, the fuzzer).
-pub fn read_image(image: &[u8], sector: u64) -> Result<Vec<Partition>, String> {
+#[allow(dead_code)] // for the unit tests and fuzz/, which compiles this file
+pub(crate) fn read_image(image: &[u8], sector: u64) -> Result<Vec<Partition>, String> {
     let mut read = |at: u64, len: usize| {
         let at = usize::try_from(at).ok()?;
         image.get(at..at.checked_add(len)?).map(<[u8]>::to_vec)

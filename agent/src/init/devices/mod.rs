@@ -5,8 +5,8 @@
 //! virtio-) from sysfs. The kernel's devtmpfs makes `/dev/vda` etc. by itself; only the links
 //! are ours.
 
-pub mod gpt;
-pub mod names;
+pub(crate) mod gpt;
+pub(crate) mod names;
 
 use crate::error::{Error, Result};
 use std::collections::HashSet;
@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 /// What a superblock says about a block device.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub kind: &'static str,
     pub uuid: String,
     pub label: Option<String>,
 }
 
 /// Bytes from the start of a device that [`identify`] needs (btrfs' superblock is at 64 KiB).
-pub const PROBE_BYTES: usize = 0x10000 + 0x1000;
+pub(crate) const PROBE_BYTES: usize = 0x10000 + 0x1000;
 
 fn uuid_string(b: &[u8]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -36,7 +36,7 @@ fn c_string(b: &[u8]) -> Option<String> {
 }
 
 /// Recognizes the filesystems stage 1 cares about from the first [`PROBE_BYTES`] of a device.
-pub fn identify(head: &[u8]) -> Option<Identity> {
+pub(crate) fn identify(head: &[u8]) -> Option<Identity> {
     let at = |off: usize, len: usize| head.get(off..off + len);
     if at(0, 6) == Some(b"LUKS\xba\xbe") {
         let uuid = c_string(at(168, 40)?)?;
@@ -69,7 +69,7 @@ pub fn identify(head: &[u8]) -> Option<Identity> {
 }
 
 /// Block device names the kernel knows now (`vda`, `vda1`, `dm-0`), sorted.
-pub fn block_devices() -> Vec<String> {
+pub(crate) fn block_devices() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/block")
         .map(|dir| dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
@@ -192,7 +192,7 @@ fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Waits until `path` exists, up to `timeout`. Paths under /dev/disk/ are made by probing
 /// superblocks as devices appear.
-pub fn wait_for(path: &Path, timeout: Duration) -> Result<PathBuf> {
+pub(crate) fn wait_for(path: &Path, timeout: Duration) -> Result<PathBuf> {
     let start = Instant::now();
     let mut seen = HashSet::new();
     let by_id = path.starts_with("/dev/disk/");

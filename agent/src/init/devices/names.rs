@@ -17,7 +17,7 @@
 
 /// What the kernel and the disk say about a whole disk, for its `by-id` names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DiskIds {
+pub(crate) struct DiskIds {
     /// The kernel's name (`nvme0n1`, `vda`, `sda`): the rules match on it.
     pub kernel: String,
     /// `wwid` (NVMe namespaces: `eui.…`, `uuid.…`, `nvme.…`).
@@ -39,7 +39,7 @@ fn plain(c: char) -> bool {
 }
 
 /// libblkid's `blkid_encode_string`.
-pub fn blkid_encode(s: &str) -> String {
+pub(crate) fn blkid_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c != '\\' && (plain(c) || !c.is_ascii()) {
@@ -104,7 +104,7 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 }
 
 /// udev's `%n`: the kernel's number, the trailing digits of its name (`nvme0n1p2` → 2).
-pub fn kernel_number(name: &str) -> Option<u32> {
+pub(crate) fn kernel_number(name: &str) -> Option<u32> {
     let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     name[name.len() - digits..].parse().ok()
 }
@@ -120,7 +120,7 @@ fn is_nvme_namespace(kernel: &str) -> bool {
 }
 
 /// The `by-id/` names (without the directory) of `disk`, or of its partition number `part`.
-pub fn by_id(disk: &DiskIds, part: Option<u32>) -> Vec<String> {
+pub(crate) fn by_id(disk: &DiskIds, part: Option<u32>) -> Vec<String> {
     let suffix = part.map(|n| format!("-part{n}")).unwrap_or_default();
     let k = disk.kernel.as_str();
     let mut names = Vec::new();
@@ -149,7 +149,7 @@ pub fn by_id(disk: &DiskIds, part: Option<u32>) -> Vec<String> {
 
 /// `name` if it can be a link's file name: not empty, not `.` or `..`, no `/` or NUL, at most
 /// 255 bytes. Names come from disk headers and device firmware, so nothing else is trusted.
-pub fn safe_name(name: &str) -> Option<&str> {
+pub(crate) fn safe_name(name: &str) -> Option<&str> {
     let ok =
         !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']) && name.len() <= 255;
     ok.then_some(name)
@@ -157,7 +157,7 @@ pub fn safe_name(name: &str) -> Option<&str> {
 
 /// Facts about one block device's contents, for the links that do not depend on its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Contents {
+pub(crate) struct Contents {
     /// Filesystem (or LUKS) UUID and label from its superblock.
     pub fs_uuid: Option<String>,
     pub fs_label: Option<String>,
@@ -168,7 +168,7 @@ pub struct Contents {
 
 /// Every `/dev/disk/` link of a device as (directory, file name), only names that are safe.
 /// Rejected names are returned second, for the log.
-pub fn links(
+pub(crate) fn links(
     contents: &Contents,
     ids: Option<&DiskIds>,
     part: Option<u32>,

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FromList(Vec<(bool, Pattern)>);
+pub(crate) struct FromList(Vec<(bool, Pattern)>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pattern {
@@ -17,7 +17,7 @@ enum Pattern {
 }
 
 impl FromList {
-    pub fn parse(list: &str) -> Result<FromList, String> {
+    pub(crate) fn parse(list: &str) -> Result<FromList, String> {
         let mut patterns = Vec::new();
         for raw in list.split(',') {
             let (negated, pattern) = match raw.strip_prefix('!') {
@@ -33,7 +33,7 @@ impl FromList {
         Ok(FromList(patterns))
     }
 
-    pub fn allows(&self, ip: IpAddr) -> bool {
+    pub(crate) fn allows(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         let text = ip.to_string();
         let mut allowed = false;

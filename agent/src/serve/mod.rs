@@ -7,57 +7,23 @@
 //! console prompt: the boot can still be unlocked at the keyboard. Only when nothing at all
 //! could answer does serve fail.
 
+pub mod command;
+
 use crate::bail;
 use crate::config::ssh::Ssh;
 use crate::config::unlock::Unlock;
-use crate::config::Config;
 use crate::error::Result;
 use crate::ssh::Server;
 use crate::unlock::{console, Mode, Options, Unlocker};
 use std::future::Future;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_BAD_CONFIG: u8 = crate::cli::EXIT_BAD_INPUT;
-pub const EXIT_FAILED: u8 = crate::cli::EXIT_FAILED;
-
-pub fn run(config_file: &Path) -> u8 {
-    let config = match crate::cli::load_config(config_file) {
-        Ok(c) => c,
-        Err(status) => return status,
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            log::error!("serve: cannot start the async runtime: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    runtime.block_on(serve(config, config_file))
-}
-
-async fn serve(config: Config, config_file: &Path) -> u8 {
-    let Some(unlock) = config.unlock else {
-        log::error!("{}: no \"unlock\" section: nothing to serve", config_file.display());
-        return EXIT_BAD_CONFIG;
-    };
-    let unlocker = Arc::new(Unlocker::new(&unlock));
-    match serve_unlocker(config.ssh.as_ref(), unlock.console, unlocker, stopped()).await {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            log::error!("{e}");
-            EXIT_FAILED
-        }
-    }
-}
 
 /// What `lethe serve` and stage 1 share: the SSH server (when `ssh` is given) and the console
 /// prompt (when `console`) answering one `unlocker`, until nothing is pending (direct modes) or
 /// `stop` resolves; then the listener is closed before this returns. An SSH server that cannot
 /// start is logged and the console carries on alone; an error only when nothing could answer.
-pub async fn serve_unlocker(
+pub(crate) async fn serve_unlocker(
     ssh: Option<&Ssh>,
     console: bool,
     unlocker: Arc<Unlocker>,
@@ -125,7 +91,7 @@ async fn start_ssh(config: &Ssh, unlocker: Arc<Unlocker>) -> Result<(Server, tok
 }
 
 /// SIGTERM (systemd stopping the unit) or SIGINT.
-pub async fn stopped() -> &'static str {
+pub(crate) async fn stopped() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {
@@ -140,7 +106,7 @@ pub async fn stopped() -> &'static str {
 
 /// Stage 1's unlock: serves the SSH unlock (when `ssh` is configured) and the console prompt
 /// (when `unlock.console`) until every device of `unlock` is open; says which.
-pub fn until_unlocked(unlock: &Unlock, ssh: Option<&Ssh>) -> Result<String> {
+pub(crate) fn until_unlocked(unlock: &Unlock, ssh: Option<&Ssh>) -> Result<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 /// The file is opened once (`O_NOFOLLOW`), and the checks (`fstat`) and the read use that one
 /// descriptor: checking a path and then reading it again would let a swap in between pass a
 /// key that was never checked.
-pub fn load_host_key(path: &Path) -> Result<PrivateKey> {
+pub(crate) fn load_host_key(path: &Path) -> Result<PrivateKey> {
     use rustix::fs::{Mode, OFlags};
     let shown = path.display();
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -76,7 +76,7 @@ pub fn load_host_key(path: &Path) -> Result<PrivateKey> {
 
 /// One usable `authorized_keys` entry.
 #[derive(Debug, Clone)]
-pub struct AuthorizedKey {
+pub(crate) struct AuthorizedKey {
     pub key: PublicKey,
     /// `command="..."`: every session of this key runs that command, whatever the client asks.
     pub forced_command: Option<String>,
@@ -89,7 +89,7 @@ pub struct AuthorizedKey {
 }
 
 /// How a line that does not parse at all is reported (the config reader words it its own way).
-pub const NOT_A_KEY_LINE: &str = "not an authorized_keys line";
+pub(crate) const NOT_A_KEY_LINE: &str = "not an authorized_keys line";
 
 /// Options that only restrict what lethe never offers anyway (forwarding, X11, user rc).
 const HARMLESS_OPTIONS: &[&str] =
@@ -98,7 +98,10 @@ const HARMLESS_OPTIONS: &[&str] =
 /// Parses one `authorized_keys` line: `[options] type base64 [comment]`. Blank lines and
 /// comments give `Ok(None)`. Options lethe cannot honour (`expiry-time=`, `permitopen=`, ...) are an
 /// error rather than silently ignored, since ignoring a restriction would widen access.
-pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Option<AuthorizedKey>, String> {
+pub(crate) fn parse_authorized_line(
+    line: &str,
+    origin: &str,
+) -> std::result::Result<Option<AuthorizedKey>, String> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
@@ -121,10 +124,10 @@ pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Op
             key.from = Some(FromList::parse(value.trim_matches('"'))?);
         } else if let Some(value) = option.strip_prefix("command=") {
             let command = value.trim_matches('"').to_string();
-            if super::command::Command::parse(&command).is_err() {
+            if super::request::Request::parse(&command).is_err() {
                 return Err(format!(
                     "command={value}: lethe only runs {}",
-                    super::command::Command::NAMES.join(", ")
+                    super::request::Request::NAMES.join(", ")
                 ));
             }
             key.forced_command = Some(command);
@@ -141,7 +144,7 @@ pub fn parse_authorized_line(line: &str, origin: &str) -> std::result::Result<Op
 /// The keys from the config's lines (already checked by the config reader, so an error here is
 /// a real error) and from the files (read now; a missing file or a bad line is skipped with a
 /// warning, as sshd does, so one bad line cannot lock everyone out).
-pub fn load_authorized(lines: &[String], files: &[std::path::PathBuf]) -> Result<Vec<AuthorizedKey>> {
+pub(crate) fn load_authorized(lines: &[String], files: &[std::path::PathBuf]) -> Result<Vec<AuthorizedKey>> {
     let mut keys = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let origin = format!("ssh.authorizedKeys[{i}]");
@@ -177,18 +180,22 @@ pub fn load_authorized(lines: &[String], files: &[std::path::PathBuf]) -> Result
 }
 
 /// The entry for `key`, compared on the key material only (comments differ freely).
-pub fn find<'a>(keys: &'a [AuthorizedKey], key: &PublicKey) -> Option<&'a AuthorizedKey> {
+pub(crate) fn find<'a>(keys: &'a [AuthorizedKey], key: &PublicKey) -> Option<&'a AuthorizedKey> {
     keys.iter().find(|k| k.key.key_data() == key.key_data())
 }
 
 /// The entry for `key` that `ip` may use: the same key may be listed twice with different
 /// `from=` lists, as in sshd.
-pub fn find_for<'a>(keys: &'a [AuthorizedKey], key: &PublicKey, ip: IpAddr) -> Option<&'a AuthorizedKey> {
+pub(crate) fn find_for<'a>(
+    keys: &'a [AuthorizedKey],
+    key: &PublicKey,
+    ip: IpAddr,
+) -> Option<&'a AuthorizedKey> {
     keys.iter().find(|k| k.key.key_data() == key.key_data() && k.from.as_ref().is_none_or(|f| f.allows(ip)))
 }
 
 /// `SHA256:...`, as ssh-keygen -l prints it, for log lines.
-pub fn fingerprint(key: &PublicKey) -> String {
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 

@@ -1091,3 +1091,117 @@ fn accepted_connections_do_not_wait_for_delayed_acks() {
     }
     assert_eq!(found, Some(true), "TCP_NODELAY on lethe's end of the connection (None: socket not found)");
 }
+
+/// Adds `line` to the authorized keys of a prepared (not yet launched) server.
+fn authorize(server: &Server, line: &str) {
+    let config_path = server.dir.join("config.json");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config =
+        config.replacen("\"authorizedKeys\": [", &format!("\"authorizedKeys\": [{:?}, ", line.trim()), 1);
+    std::fs::write(&config_path, config).unwrap();
+}
+
+/// Runs a Python client script with the server's port and the owner's key as arguments.
+fn python(server: &Server, script: &str) -> Output {
+    let out = Command::new("python3")
+        .args(["-c", script, &server.port.to_string()])
+        .arg(&server.key)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{script}\n{}", text(&out.stderr));
+    out
+}
+
+/// The clients people unlock with all negotiate one of the few key exchanges the server offers
+/// (no finite-field group), and log in: OpenSSH, dropbear's dbclient, paramiko, asyncssh.
+#[test]
+fn every_common_client_negotiates_a_cheap_key_exchange_and_logs_in() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let server = Server::prepare(dir, host_key, Options::default());
+    let dropbear_key = server.dir.join("id_dropbear");
+    sh(Command::new("dropbearkey").args(["-t", "ed25519", "-f"]).arg(&dropbear_key));
+    let public = text(&sh(Command::new("dropbearkey").arg("-y").arg("-f").arg(&dropbear_key)).stdout);
+    let public =
+        public.lines().find(|l| l.starts_with("ssh-ed25519 ")).expect("dropbearkey -y prints the key");
+    authorize(&server, public);
+    let server = server.launched();
+
+    // OpenSSH: the exchange it chose, from its own debug output.
+    let mut c = server.ssh_command(&server.key);
+    let out = c.args(["-v", "root@127.0.0.1", "status"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let kex = text(&out.stderr).lines().find_map(|l| l.split("kex: algorithm: ").nth(1).map(String::from));
+    assert!(
+        matches!(kex.as_deref(), Some("mlkem768x25519-sha256" | "curve25519-sha256")),
+        "OpenSSH negotiated {kex:?}"
+    );
+    // Forcing a finite-field group (what a DHEat client does) finds nothing in common.
+    for forced in
+        ["diffie-hellman-group16-sha512", "diffie-hellman-group-exchange-sha256", "ecdh-sha2-nistp256"]
+    {
+        let mut c = server.ssh_command(&server.key);
+        let out = c
+            .args(["-v", "-o", &format!("KexAlgorithms={forced}"), "root@127.0.0.1", "status"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{forced}: {out:?}");
+        assert!(text(&out.stderr).contains("no matching key exchange method"), "{forced}: {out:?}");
+    }
+
+    // dropbear's client (it prints nothing about the exchange: it logs in or it does not).
+    let out = Command::new("dbclient")
+        .args(["-y", "-p", &server.port.to_string(), "-i"])
+        .arg(&dropbear_key)
+        .args(["root@127.0.0.1", "status"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "pending: crypted\n", "dbclient: {out:?}");
+
+    let paramiko = python(
+        &server,
+        r#"
+import sys, paramiko
+c = paramiko.SSHClient()
+c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+c.connect("127.0.0.1", int(sys.argv[1]), username="root", key_filename=sys.argv[2], look_for_keys=False, allow_agent=False)
+_, out, _ = c.exec_command("status")
+print(out.read().decode(), end="")
+"#,
+    );
+    assert_eq!(text(&paramiko.stdout), "pending: crypted\n", "paramiko: {paramiko:?}");
+
+    let asyncssh = python(
+        &server,
+        r#"
+import sys, asyncio, asyncssh
+async def main():
+    async with asyncssh.connect("127.0.0.1", int(sys.argv[1]), known_hosts=None, client_keys=[sys.argv[2]], username="root") as c:
+        r = await c.run("status")
+        print(r.stdout, end="")
+asyncio.run(main())
+"#,
+    );
+    assert_eq!(text(&asyncssh.stdout), "pending: crypted\n", "asyncssh: {asyncssh:?}");
+    let log = server.log();
+    assert_eq!(log.matches("logged in with").count(), 4, "{log}");
+}
+
+/// `ssh-audit` of the default server (an ed25519 host key) finds no failed algorithm and no
+/// finite-field Diffie-Hellman group.
+#[test]
+fn ssh_audit_finds_no_failed_algorithm() {
+    let server = Server::start(Options::default());
+    let out = Command::new("ssh-audit")
+        .args(["-n", "-p", &server.port.to_string(), "127.0.0.1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh-audit runs");
+    let report = text(&out.stdout);
+    assert!(report.contains("(kex) curve25519-sha256"), "{report}");
+    let failed: Vec<&str> = report.lines().filter(|l| l.contains("[fail]")).collect();
+    assert!(failed.is_empty(), "{failed:#?}\n{report}");
+    assert!(!report.contains("diffie-hellman"), "{report}");
+}

@@ -77,6 +77,7 @@ impl Server {
             inactivity_timeout: Some(Duration::from_secs(900)),
             keepalive_interval: Some(Duration::from_secs(30)),
             keepalive_max: 4,
+            preferred: algorithms(),
             // (`nodelay` is not read by run_stream: connection() sets TCP_NODELAY itself.)
             ..Default::default()
         };
@@ -166,6 +167,43 @@ impl Server {
             .await;
         }
         Ok(())
+    }
+}
+
+/// What the server offers. Key exchange: only the hybrid post-quantum ML-KEM768 + X25519 and
+/// curve25519 (both spellings), which cost the server well under a millisecond each; russh's
+/// default finite-field groups (up to 8192 bits, and group exchange) cost hundreds of
+/// milliseconds per handshake on the one runtime thread, so a few clients forcing them (DHEat)
+/// starve everyone's login. Every client we test negotiates one of these: OpenSSH >= 6.5,
+/// dropbear >= 2020.79, paramiko, asyncssh (agent/tests/ssh.rs). Host keys: the algorithms
+/// `keys::load_host_key` accepts. MACs: encrypt-then-MAC only (the AEAD ciphers need none).
+fn algorithms() -> russh::Preferred {
+    use russh::keys::ssh_key::{Algorithm, EcdsaCurve};
+    use russh::{cipher, kex, mac};
+    use std::borrow::Cow;
+    const KEX: &[kex::Name] = &[
+        kex::MLKEM768X25519_SHA256,
+        kex::CURVE25519,
+        kex::CURVE25519_PRE_RFC_8731,
+        kex::EXTENSION_SUPPORT_AS_SERVER,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+    ];
+    const KEYS: &[Algorithm] = &[
+        Algorithm::Ed25519,
+        Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
+        Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
+        Algorithm::Ecdsa { curve: EcdsaCurve::NistP521 },
+    ];
+    const CIPHERS: &[cipher::Name] =
+        &[cipher::CHACHA20_POLY1305, cipher::AES_256_GCM, cipher::AES_256_CTR, cipher::AES_128_CTR];
+    const MACS: &[mac::Name] = &[mac::HMAC_SHA512_ETM, mac::HMAC_SHA256_ETM];
+    russh::Preferred {
+        kex: Cow::Borrowed(KEX),
+        key: Cow::Borrowed(KEYS),
+        host_key_certificates: Cow::Borrowed(&[]),
+        cipher: Cow::Borrowed(CIPHERS),
+        mac: Cow::Borrowed(MACS),
+        compression: Cow::Borrowed(&[russh::compression::NONE]),
     }
 }
 

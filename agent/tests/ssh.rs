@@ -1205,3 +1205,96 @@ fn ssh_audit_finds_no_failed_algorithm() {
     assert!(failed.is_empty(), "{failed:#?}\n{report}");
     assert!(!report.contains("diffie-hellman"), "{report}");
 }
+
+/// Silent connections from `addresses` (127.x, one each), held and re-opened when the server
+/// cuts them, until `stop` is set or 120 s pass (bounded: loopback only, one connection per
+/// address at a time). Returns how many connections were opened.
+fn hold_silent_connections(
+    addresses: Vec<[u8; 4]>,
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut opened = 0;
+        let mut held: Vec<Option<TcpStream>> = addresses.iter().map(|_| None).collect();
+        while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(120) {
+            for (slot, from) in held.iter_mut().zip(&addresses) {
+                let alive = slot.as_mut().is_some_and(|s| {
+                    let mut buf = [0u8; 256];
+                    s.set_nonblocking(true).unwrap();
+                    match s.read(&mut buf) {
+                        Ok(0) => false,
+                        Ok(_) => true,
+                        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                    }
+                });
+                if !alive {
+                    *slot = silent_connection(*from, port);
+                    opened += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        opened
+    })
+}
+
+/// `count` addresses of 127/8, each in a /24 of its own (the spread that per-network limits
+/// help least against), none in the owner's 127.0.0.0/24.
+fn flood_addresses(count: usize) -> Vec<[u8; 4]> {
+    (0..count).map(|i| [127, 64 + (i / 256) as u8, (i % 256) as u8, 7]).collect()
+}
+
+/// Holds silent connections from `count` addresses (4 threads) while the owner tries to log
+/// in 3 times; returns how many of those logins succeeded within `limit` each, and the log.
+fn owner_under_slot_flood(count: usize, limit: Duration) -> (usize, Vec<Duration>, String) {
+    let server = Server::start(Options { login_grace_seconds: 30, ..Default::default() });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addresses = flood_addresses(count);
+    let flooders: Vec<_> = addresses
+        .chunks(count.div_ceil(4))
+        .map(|chunk| hold_silent_connections(chunk.to_vec(), server.port, stop.clone()))
+        .collect();
+    // Let the flood fill the table (every address connected once, and then some).
+    std::thread::sleep(Duration::from_secs(3));
+    let mut waits = Vec::new();
+    let mut ok = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut c = server.ssh_command(&server.key);
+        c.args(["-o", &format!("ConnectTimeout={}", limit.as_secs()), "root@127.0.0.1", "status"]);
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        let took = t.elapsed();
+        waits.push(took);
+        if out.status.success() && took <= limit {
+            ok += 1;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let opened: u32 = flooders.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!("{count}-address flood: {opened} connections opened; owner logins {waits:?}");
+    (ok, waits, server.log())
+}
+
+/// 100 silent connections from 100 addresses held (re-opened as soon as they are cut): the
+/// owner still logs in, at least 2 of 3 times, each within 10 s.
+#[test]
+fn the_owner_logs_in_while_100_addresses_hold_silent_connections() {
+    let (ok, waits, log) = owner_under_slot_flood(100, Duration::from_secs(10));
+    assert!(ok >= 2, "the owner got in {ok} of 3 times: {waits:?}\n{log}");
+}
+
+/// 1,000 addresses (more than the table holds): the flood cuts its own oldest connections, and
+/// the owner gets in within the login grace time, at least 2 of 3 times.
+#[test]
+fn the_owner_logs_in_while_1000_addresses_flood_the_table() {
+    let (ok, waits, log) = owner_under_slot_flood(1000, Duration::from_secs(30));
+    assert!(
+        ok >= 2,
+        "the owner got in {ok} of 3 times: {waits:?}\n{}",
+        &log[log.len().saturating_sub(5000)..]
+    );
+    assert!(log.contains("to make room for 127.0.0.1"), "the table never filled");
+}

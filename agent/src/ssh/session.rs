@@ -36,6 +36,7 @@ impl Client {
     }
 
     fn refuse(&self, user: &str, what: &str) -> Auth {
+        self.state.authenticating.store(true, Ordering::SeqCst);
         self.state.refused.fetch_add(1, Ordering::SeqCst);
         log::warn!("ssh: {}: refused {what} for user {user:?}", self.peer);
         Auth::Reject { proceed_with_methods: Some(public_key_only()), partial_success: false }
@@ -60,6 +61,7 @@ impl russh::server::Handler for Client {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        self.state.authenticating.store(true, Ordering::SeqCst);
         Ok(Auth::Reject { proceed_with_methods: Some(public_key_only()), partial_success: false })
     }
 
@@ -81,6 +83,7 @@ impl russh::server::Handler for Client {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        self.state.authenticating.store(true, Ordering::SeqCst);
         if self.lookup(offer.public_key).is_some() {
             Ok(Auth::Accept)
         } else {

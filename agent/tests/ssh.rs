@@ -520,6 +520,30 @@ fn missing_device_is_another_failure() {
     assert!(lines[0].contains("disk.img"), "{lines:?}");
 }
 
+/// A wrong passphrase counts, and makes the next try wait, even when another configured device
+/// failed (is missing) in the same try.
+#[test]
+fn a_wrong_passphrase_counts_when_another_device_is_missing() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let server = Server::prepare(dir, host_key, Options::default());
+    let config_path = server.dir.join("config.json");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config = config.replace(
+        r#""devices": ["#,
+        r#""devices": [{"name": "gone", "device": "/nonexistent/lethe-test-disk"}, "#,
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let server = server.launched();
+    for _ in 0..2 {
+        let out = server.ssh(&server.key, &["unlock"], b"wrong");
+        assert_ne!(out.status.code(), Some(0), "{out:?}");
+    }
+    let log = server.log();
+    assert_eq!(log.matches("trying a passphrase").count(), 2, "{log}");
+    assert!(log.contains("a passphrase try waits up to"), "the second try did not wait:\n{log}");
+}
+
 #[test]
 fn interactive_limit_with_growing_delay() {
     let server = Server::start(Options { max_tries: 3, ..Default::default() });
@@ -1297,4 +1321,61 @@ fn the_owner_logs_in_while_1000_addresses_flood_the_table() {
         &log[log.len().saturating_sub(5000)..]
     );
     assert!(log.contains("to make room for 127.0.0.1"), "the table never filled");
+}
+
+/// 30 wrong passphrases at once on one connection (asyncssh, 30 session channels each asking
+/// `unlock`): the key derivation runs at most maxTries + 1 times in the first 2 s, because the
+/// channels per connection are capped and each try waits for its address's and key's turn
+/// before the derivation. Counted from the server's log line before each derivation. Also
+/// with a second configured device that is missing, whose failure must not hide the wrong
+/// passphrase from the count.
+#[test]
+fn parallel_wrong_passphrases_wait_their_turn_before_the_key_derivation() {
+    for missing_device in [false, true] {
+        let dir = temp_dir();
+        let host_key = keygen(&dir, "host_key");
+        let server = Server::prepare(dir, host_key, Options { max_tries: 3, ..Default::default() });
+        if missing_device {
+            let config_path = server.dir.join("config.json");
+            let config = std::fs::read_to_string(&config_path).unwrap();
+            let config = config.replace(
+                r#""devices": ["#,
+                r#""devices": [{"name": "gone", "device": "/nonexistent/lethe-test-disk"}, "#,
+            );
+            std::fs::write(&config_path, config).unwrap();
+        }
+        let server = server.launched();
+        let derivations = thirty_parallel_wrong_passphrases(&server);
+        let log = server.log();
+        eprintln!("30 parallel wrong passphrases (missing device: {missing_device}): {derivations} key derivations in the first 2 s");
+        assert!((1..=4).contains(&derivations), "{derivations} key derivations in 2 s:\n{log}");
+        assert!(log.contains("refused a session channel: 4 already open on this connection"), "{log}");
+    }
+}
+
+/// How many key derivations the server started in the first 2 s of 30 parallel wrong tries.
+fn thirty_parallel_wrong_passphrases(server: &Server) -> usize {
+    let script = r#"
+import sys, asyncio, asyncssh
+async def main():
+    async with asyncssh.connect("127.0.0.1", int(sys.argv[1]), known_hosts=None, client_keys=[sys.argv[2]], username="root") as c:
+        print("go", flush=True)
+        await asyncio.gather(*[c.run("unlock", input="wrong %d\n" % i) for i in range(30)], return_exceptions=True)
+asyncio.run(main())
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script, &server.port.to_string()])
+        .arg(&server.key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let mut go = [0u8; 3];
+    child.stdout.take().unwrap().read_exact(&mut go).expect("the client connected");
+    std::thread::sleep(Duration::from_secs(2));
+    let derivations = server.log().matches("trying a passphrase").count();
+    let _ = child.kill();
+    let _ = child.wait();
+    derivations
 }

@@ -1,6 +1,7 @@
 //! Per-source-address penalties: failed logins lock an address out for a growing time, wrong
-//! passphrases make the next answer wait longer. Pure (the clock is an argument), so the
-//! policy is unit-tested without waiting.
+//! passphrases make the next answer wait longer, and a passphrase try waits for its address's
+//! and its key's turn before the key derivation runs. Pure (the clock is an argument), so the
+//! policy is unit-tested without waiting. Also the admission of new connections.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,17 +16,37 @@ pub const MAX_PASSPHRASE_DELAY: Duration = Duration::from_secs(30);
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 const MAX_RECORDS: usize = 4096;
 
+/// How long a claimed passphrase try may stay unsettled before its turn is given back anyway
+/// (a try that never reports its result must not block its address for the boot).
+const TRY_IN_FLIGHT: Duration = Duration::from_secs(120);
+
 #[derive(Default)]
 pub struct Penalties {
     records: HashMap<IpAddr, Record>,
+    /// Per authorized key (its fingerprint): the same key from many addresses shares one turn.
+    keys: HashMap<String, Turn>,
 }
 
 #[derive(Clone, Copy)]
 struct Record {
     failed_logins: u32,
-    wrong_passphrases: u32,
     locked_until: Option<Instant>,
+    turn: Turn,
     last: Instant,
+}
+
+/// Whose turn a passphrase try is: wrong tries so far, and when the next may start.
+#[derive(Clone, Copy, Default)]
+struct Turn {
+    wrong: u32,
+    next_try: Option<Instant>,
+}
+
+impl Turn {
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        let left = self.next_try?.saturating_duration_since(now);
+        (!left.is_zero()).then_some(left)
+    }
 }
 
 /// 1, 2, 4, ... seconds, capped.
@@ -47,8 +68,8 @@ impl Penalties {
         }
         let r = self.records.entry(ip).or_insert(Record {
             failed_logins: 0,
-            wrong_passphrases: 0,
             locked_until: None,
+            turn: Turn::default(),
             last: now,
         });
         r.last = now;
@@ -75,12 +96,41 @@ impl Penalties {
         Some(lockout)
     }
 
-    /// A wrong passphrase from `ip`: how long to wait before answering or asking again. Grows
-    /// across sessions, so reconnecting does not reset it: 1 s, 2 s, 4 s ... up to 30 s.
-    pub fn wrong_passphrase(&mut self, ip: IpAddr, now: Instant) -> Duration {
-        let r = self.record(ip, now);
-        r.wrong_passphrases += 1;
-        doubling(r.wrong_passphrases, MAX_PASSPHRASE_DELAY)
+    /// Claims the turn for one passphrase try from `ip` with `key`, before the key derivation
+    /// runs: `Err(wait)` while an earlier try of the address or the key is under way or its
+    /// delay runs. So parallel session channels, or connections, take turns, and a wrong
+    /// passphrase's delay holds before the next derivation, not after it.
+    pub fn claim_try(&mut self, ip: IpAddr, key: &str, now: Instant) -> Result<(), Duration> {
+        let by_key = self.keys.get(key).and_then(|t| t.wait(now));
+        let by_ip = self.records.get(&ip).and_then(|r| r.turn.wait(now));
+        if let Some(wait) = by_key.max(by_ip) {
+            return Err(wait);
+        }
+        let until = Some(now + TRY_IN_FLIGHT);
+        self.record(ip, now).turn.next_try = until;
+        self.keys.entry(key.to_string()).or_default().next_try = until;
+        Ok(())
+    }
+
+    /// The claimed try was wrong (or opened nothing): the address and the key wait before
+    /// their next try, 1 s, 2 s, 4 s ... up to 30 s, growing across sessions so reconnecting
+    /// does not reset it. Returns that wait.
+    pub fn wrong_passphrase(&mut self, ip: IpAddr, key: &str, now: Instant) -> Duration {
+        let record = &mut self.record(ip, now).turn;
+        record.wrong += 1;
+        let by_ip = doubling(record.wrong, MAX_PASSPHRASE_DELAY);
+        let by_key = self.keys.entry(key.to_string()).or_default();
+        by_key.wrong += 1;
+        let delay = by_ip.max(doubling(by_key.wrong, MAX_PASSPHRASE_DELAY));
+        by_key.next_try = Some(now + delay);
+        self.record(ip, now).turn.next_try = Some(now + delay);
+        delay
+    }
+
+    /// The claimed try is settled without a wrong passphrase: the next may start at once.
+    pub fn try_settled(&mut self, ip: IpAddr, key: &str, now: Instant) {
+        self.record(ip, now).turn.next_try = None;
+        self.keys.entry(key.to_string()).or_default().next_try = None;
     }
 
     /// `ip` logged in: its failed logins are forgiven (its wrong passphrases are not).
@@ -90,6 +140,10 @@ impl Penalties {
         r.locked_until = None;
     }
 }
+
+/// Session channels one connection may have open: each can run a prompt, and a passphrase
+/// try of each waits for its turn anyway, so more only hold memory.
+pub const MAX_SESSIONS_PER_CONNECTION: u32 = 4;
 
 /// Connections that have not logged in yet, at once. A waiting connection costs a task and a
 /// few KiB until its key exchange, and the exchanges offered cost well under a millisecond,
@@ -209,14 +263,46 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Penalties::default();
         let a = ip("2001:db8::1");
-        let got: Vec<u64> = (0..7).map(|_| p.wrong_passphrase(a, t0).as_secs()).collect();
+        let got: Vec<u64> = (0..7).map(|_| p.wrong_passphrase(a, "k", t0).as_secs()).collect();
         assert_eq!(got, [1, 2, 4, 8, 16, 30, 30]);
         p.logged_in(a, t0);
-        assert_eq!(p.wrong_passphrase(a, t0).as_secs(), 30);
+        assert_eq!(p.wrong_passphrase(a, "k", t0).as_secs(), 30);
         for _ in 0..100 {
-            p.wrong_passphrase(a, t0);
+            p.wrong_passphrase(a, "k", t0);
         }
-        assert_eq!(p.wrong_passphrase(a, t0), MAX_PASSPHRASE_DELAY);
+        assert_eq!(p.wrong_passphrase(a, "k", t0), MAX_PASSPHRASE_DELAY);
+    }
+
+    #[test]
+    fn passphrase_tries_take_turns_per_address_and_key() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut p = Penalties::default();
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        assert_eq!(p.claim_try(a, "k", t0), Ok(()));
+        // While it runs, neither the address (with another key) nor the key (from elsewhere)
+        // may start another.
+        assert!(p.claim_try(a, "other", t0).is_err());
+        assert!(p.claim_try(b, "k", t0).is_err());
+        assert_eq!(p.claim_try(b, "other", t0), Ok(()));
+        p.try_settled(b, "other", t0);
+        // Wrong: 1 s before the next, for the address and for the key.
+        assert_eq!(p.wrong_passphrase(a, "k", t0), s(1));
+        assert_eq!(p.claim_try(a, "k", t0), Err(s(1)));
+        assert_eq!(p.claim_try(b, "k", t0), Err(s(1)));
+        assert_eq!(p.claim_try(a, "k", t0 + s(1)), Ok(()));
+        assert_eq!(p.wrong_passphrase(a, "k", t0 + s(1)), s(2));
+        assert_eq!(p.claim_try(a, "k", t0 + s(2)), Err(s(1)));
+        // An unsettled try gives its turn back after a while.
+        assert_eq!(p.claim_try(a, "k", t0 + s(3)), Ok(()));
+        assert!(p.claim_try(a, "k", t0 + s(100)).is_err());
+        assert_eq!(p.claim_try(a, "k", t0 + s(3) + TRY_IN_FLIGHT), Ok(()));
+        // 30 parallel claims at once: one goes, the rest wait.
+        let mut q = Penalties::default();
+        let granted = (0..30).filter(|_| q.claim_try(a, "k", t0).is_ok()).count();
+        assert_eq!(granted, 1);
+        // The same address, IPv4-mapped, is one address (the server canonicalizes first).
+        assert_eq!(ip("::ffff:192.0.2.1").to_canonical(), a);
     }
 
     fn slot(a: &str, authenticating: bool, logged_in: bool) -> Slot {

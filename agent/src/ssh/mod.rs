@@ -243,6 +243,8 @@ pub(crate) struct ConnectionState {
     pub authenticating: AtomicBool,
     pub logged_in: AtomicBool,
     pub refused: AtomicU32,
+    /// Session channels open now.
+    pub sessions: AtomicU32,
     /// The connection task has returned: its slot is free.
     pub ended: AtomicBool,
     /// The accept loop needs this (not logged-in) connection's slot.

@@ -3,6 +3,7 @@
 
 use super::command::Command;
 use super::keys::{self, AuthorizedKey};
+use super::limits::MAX_SESSIONS_PER_CONNECTION;
 use super::line::{Key, LineEditor, MAX_LEN};
 use super::{ConnectionState, Shared};
 use crate::unlock::line::LineBuffer;
@@ -131,13 +132,24 @@ impl russh::server::Handler for Client {
             // Cannot happen after a login, but never serve a channel without one.
             return Ok(());
         };
+        let open = self.state.sessions.fetch_add(1, Ordering::SeqCst);
+        if open >= MAX_SESSIONS_PER_CONNECTION {
+            self.state.sessions.fetch_sub(1, Ordering::SeqCst);
+            log::warn!(
+                "ssh: {}: refused a session channel: {open} already open on this connection",
+                self.peer
+            );
+            return Ok(()); // dropping `reply` rejects the channel
+        }
         reply.accept().await;
         let shared = self.shared.clone();
+        let state = self.state.clone();
         let peer = self.peer;
         tokio::spawn(async move {
             let id = channel.id();
             let mut s = SessionChannel { channel, shared, peer, key, pty: false };
             s.run().await;
+            state.sessions.fetch_sub(1, Ordering::SeqCst);
             log::debug!("ssh: {peer}: channel {id} done");
         });
         Ok(())
@@ -372,7 +384,6 @@ impl SessionChannel {
     /// the user leaves. Returns the exit status, or None when the client is gone.
     async fn interactive(&mut self) -> Option<u32> {
         let unlocker = self.shared.unlocker.clone();
-        let ip = self.peer.ip().to_canonical();
         let max_tries = unlocker.max_tries();
         let mut wrong = 0;
         let mut editor = LineEditor::new();
@@ -396,7 +407,11 @@ impl SessionChannel {
             if line.is_empty() {
                 continue;
             }
-            match unlocker.try_passphrase(passphrase(line)).await {
+            let (attempt, delay) = match self.attempt(line, true).await {
+                Ok(tried) => tried,
+                Err(end) => return self.ended(end).await,
+            };
+            match attempt {
                 Attempt::Unlocked { opened } => {
                     let opened = opened.join(", ");
                     if unlocker.mode() == Mode::SystemdAgent {
@@ -419,8 +434,7 @@ impl SessionChannel {
                 Attempt::Wrong => {
                     wrong += 1;
                     log::warn!("ssh: {}: wrong passphrase ({wrong} of {max_tries})", self.peer);
-                    // Counted for the address even when closing: the next session waits longer.
-                    let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
+                    // Counted for the address and key even when closing: the next session waits.
                     if wrong >= max_tries {
                         self.say(&format!("Wrong passphrase. {max_tries} wrong passphrases: closing.\n"))
                             .await;
@@ -444,6 +458,61 @@ impl SessionChannel {
                 }
                 Attempt::NothingPending => return self.ended(Read::Done).await,
             }
+        }
+    }
+
+    /// One passphrase try, when it is this address's and this key's turn
+    /// ([`super::limits::Penalties::claim_try`]): the key derivation never runs ahead of the
+    /// delay earned by earlier wrong tries, however many channels or connections ask at once.
+    /// A try that opens nothing counts as wrong even when another device failed: the
+    /// derivation ran all the same. Returns the attempt and the wait it earned before the next.
+    async fn attempt(
+        &mut self,
+        line: Zeroizing<Vec<u8>>,
+        interactive: bool,
+    ) -> Result<(Attempt, Duration), Read> {
+        let ip = self.peer.ip().to_canonical();
+        let key = keys::fingerprint(&self.key.key);
+        let mut told = false;
+        loop {
+            let claimed = self.shared.penalties.lock().unwrap().claim_try(ip, &key, Instant::now());
+            let Err(wait) = claimed else { break };
+            if !told {
+                let secs = wait.as_secs() + 1;
+                log::info!("ssh: {}: a passphrase try waits up to {secs} s for its turn", self.peer);
+            }
+            if interactive && !told {
+                let secs = wait.as_secs() + 1;
+                self.say(&format!(
+                    "Waiting up to {secs} s for this try's turn (earlier tries from your address or key).\n"
+                ))
+                .await;
+                told = true;
+            }
+            let ended = if interactive { self.penalty(wait).await } else { self.pause(wait).await };
+            if let Some(end) = ended {
+                return Err(end);
+            }
+        }
+        log::info!("ssh: {}: trying a passphrase (key {key})", self.peer);
+        let attempt = self.shared.unlocker.try_passphrase(passphrase(line)).await;
+        let mut penalties = self.shared.penalties.lock().unwrap();
+        let delay = match attempt {
+            Attempt::Wrong | Attempt::Failed(_) => penalties.wrong_passphrase(ip, &key, Instant::now()),
+            Attempt::Unlocked { .. } | Attempt::NothingPending => {
+                penalties.try_settled(ip, &key, Instant::now());
+                Duration::ZERO
+            }
+        };
+        Ok((attempt, delay))
+    }
+
+    /// Waits `delay` without reading input (a script's stdin is consumed already), unless
+    /// everything gets opened meanwhile.
+    async fn pause(&self, delay: Duration) -> Option<Read> {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => None,
+            () = self.shared.unlocker.done() => Some(Read::Done),
         }
     }
 
@@ -500,7 +569,11 @@ impl SessionChannel {
                 return self.ended(end).await;
             }
         }
-        let (status, message) = match unlocker.try_passphrase(passphrase(line)).await {
+        let (attempt, delay) = match self.attempt(line, false).await {
+            Ok(tried) => tried,
+            Err(end) => return self.ended(end).await,
+        };
+        let (status, message) = match attempt {
             Attempt::Unlocked { opened } if unlocker.mode() == Mode::SystemdAgent => {
                 (EXIT_OK, format!("lethe: passphrase sent to: {}", opened.join(", ")))
             }
@@ -516,8 +589,6 @@ impl SessionChannel {
                 }
             }
             Attempt::Wrong => {
-                let ip = self.peer.ip().to_canonical();
-                let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
                 // The answer waits, so a script cannot guess faster by reconnecting.
                 tokio::time::sleep(delay).await;
                 (EXIT_WRONG, format!("lethe: wrong passphrase for {}", unlocker.pending().join(", ")))

@@ -1379,3 +1379,91 @@ asyncio.run(main())
     let _ = child.wait();
     derivations
 }
+
+/// A key of `kind` (`ssh-keygen -t KIND -b BITS`), its private file.
+fn keygen_kind(dir: &Path, name: &str, kind: &str, bits: &str) -> PathBuf {
+    let path = dir.join(name);
+    sh(Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-b", bits, "-N", "", "-C", name, "-f"])
+        .arg(&path));
+    path
+}
+
+/// Every user key type lethe accepts logs in from OpenSSH's client: ed25519 (the other tests),
+/// ECDSA P-256/384/521, RSA 2048 and 4096 (signed rsa-sha2-512 or -256). An RSA key signed
+/// with SHA-1 (`ssh-rsa`) is refused.
+#[test]
+fn every_supported_user_key_type_logs_in() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let server = Server::prepare(dir, host_key, Options::default());
+    let kinds = [("ecdsa", "256"), ("ecdsa", "384"), ("ecdsa", "521"), ("rsa", "2048"), ("rsa", "4096")];
+    let keys: Vec<PathBuf> = kinds
+        .iter()
+        .map(|(kind, bits)| {
+            let key = keygen_kind(&server.dir, &format!("id_{kind}{bits}"), kind, bits);
+            authorize(&server, &std::fs::read_to_string(key.with_extension("pub")).unwrap());
+            key
+        })
+        .collect();
+    let server = server.launched();
+    for (key, (kind, bits)) in keys.iter().zip(kinds) {
+        let out = server.ssh(key, &["status"], b"");
+        assert_eq!(out.status.code(), Some(0), "{kind} {bits}: {out:?}\n{}", server.log());
+        assert_eq!(text(&out.stdout), "pending: crypted\n", "{kind} {bits}");
+    }
+    for signature in ["rsa-sha2-256", "rsa-sha2-512"] {
+        let mut c = server.ssh_command(&keys[3]);
+        let out =
+            c.args(["-o", &format!("PubkeyAcceptedAlgorithms={signature}"), "root@127.0.0.1", "status"]);
+        let out = out.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{signature}: {out:?}");
+    }
+    let mut c = server.ssh_command(&keys[3]);
+    let out = c.args(["-o", "PubkeyAcceptedAlgorithms=ssh-rsa", "root@127.0.0.1", "status"]);
+    let out = out.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(255), "ssh-rsa (SHA-1) logged in: {out:?}");
+}
+
+/// What lethe cannot verify is a check-config error naming the key type and why: short RSA,
+/// DSA, FIDO security keys (sk-*), user certificates (cert-authority, principals=).
+#[test]
+fn check_config_refuses_key_types_that_cannot_log_in() {
+    let dir = temp_dir();
+    let public =
+        |key: PathBuf| std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_string();
+    let rsa1024 = public(keygen_kind(&dir, "rsa1024", "rsa", "1024"));
+    let dsa = public(keygen_kind(&dir, "dsa", "dsa", "1024"));
+    let ed = public(keygen(&dir, "id"));
+    let sk_ed = "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fAAAABHNzaDo= fido";
+    let sk_ecdsa = "sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNhLXNoYTItbmlzdHAyNTZAb3BlbnNzaC5jb20AAAAIbmlzdHAyNTYAAABBBAcC3J3Ru2As9C2Y2V6zk6nMmBpGNLARwt1ghFw9bjf4MBtOYP9GSVpC3UflsDniUXqHelx3DwCsDK6rPmHeGrcAAAAEc3NoOg== fido";
+    let cases = [
+        (rsa1024, "ssh-rsa key of 1024 bits: too short to trust (at least 2048 bits"),
+        (dsa, "ssh-dss keys are not supported by lethe"),
+        (
+            sk_ed.to_string(),
+            "sk-ssh-ed25519@openssh.com keys (FIDO security keys) are not supported by lethe",
+        ),
+        (
+            sk_ecdsa.to_string(),
+            "sk-ecdsa-sha2-nistp256@openssh.com keys (FIDO security keys) are not supported",
+        ),
+        (format!("cert-authority {ed}"), "option cert-authority: SSH user certificates are not supported"),
+        (
+            format!("cert-authority,principals=\\\"root\\\" {ed}"),
+            "SSH user certificates are not supported by lethe",
+        ),
+    ];
+    for (line, want) in cases {
+        let config = format!(
+            r#"{{"version": 1, "ssh": {{"hostKeys": ["/etc/lethe/host_key"], "authorizedKeys": ["{line}"]}}}}"#
+        );
+        let path = dir.join("config.json");
+        std::fs::write(&path, config).unwrap();
+        let out = common::run(&["check-config", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{line}: {out:?}");
+        let err = common::stderr(&out);
+        assert!(err.contains("ssh.authorizedKeys[0]: ") && err.contains(want), "{line}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

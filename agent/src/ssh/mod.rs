@@ -198,9 +198,9 @@ impl Server {
 /// milliseconds per handshake on the one runtime thread, so a few clients forcing them (DHEat)
 /// starve everyone's login. Every client we test negotiates one of these: OpenSSH >= 6.5,
 /// dropbear >= 2020.79, paramiko, asyncssh (agent/tests/ssh.rs). Host keys: the algorithms
-/// `keys::load_host_key` accepts. MACs: encrypt-then-MAC only (the AEAD ciphers need none).
+/// `keys::load_host_key` accepts, and RSA with SHA-2 for user keys. MACs: encrypt-then-MAC only (the AEAD ciphers need none).
 fn algorithms() -> russh::Preferred {
-    use russh::keys::ssh_key::{Algorithm, EcdsaCurve};
+    use russh::keys::ssh_key::{Algorithm, EcdsaCurve, HashAlg};
     use russh::{cipher, kex, mac};
     use std::borrow::Cow;
     const KEX: &[kex::Name] = &[
@@ -215,6 +215,9 @@ fn algorithms() -> russh::Preferred {
         Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
         Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
         Algorithm::Ecdsa { curve: EcdsaCurve::NistP521 },
+        // For user keys only (no RSA host key loads): rsa-sha2-512/256, never SHA-1 ssh-rsa.
+        Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
+        Algorithm::Rsa { hash: Some(HashAlg::Sha256) },
     ];
     const CIPHERS: &[cipher::Name] =
         &[cipher::CHACHA20_POLY1305, cipher::AES_256_GCM, cipher::AES_256_CTR, cipher::AES_128_CTR];

@@ -8,7 +8,7 @@ use super::line::{Key, LineEditor, MAX_LEN};
 use super::{ConnectionState, Shared};
 use crate::unlock::line::LineBuffer;
 use crate::unlock::{Attempt, Mode, Passphrase};
-use russh::keys::ssh_key::PublicKey;
+use russh::keys::ssh_key::{Algorithm, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
 use std::net::SocketAddr;
@@ -85,6 +85,10 @@ impl russh::server::Handler for Client {
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         self.state.authenticating.store(true, Ordering::SeqCst);
+        if *offer.algorithm == (Algorithm::Rsa { hash: None }) {
+            // An RSA key signed with SHA-1 (`ssh-rsa`): OpenSSH >= 7.2 signs with rsa-sha2-*.
+            return Ok(self.refuse(user, "an RSA key signed with SHA-1 (ssh-rsa; use rsa-sha2-256/512)"));
+        }
         if self.lookup(offer.public_key).is_some() {
             Ok(Auth::Accept)
         } else {

@@ -245,6 +245,32 @@ fn once_applies_prints_and_leaves_no_address() {
     assert_eq!(lab.addresses("c0"), "");
 }
 
+/// On an interface someone else configured (up, with an address and a route of its own),
+/// `lethe net --once` removes only the lease it applied and leaves the link up as it found it.
+#[test]
+fn once_removes_only_what_lethe_added() {
+    let mut lab = Lab::new("foreign");
+    lab.dnsmasq("10.77.0.100,10.77.0.150", &[]);
+    lab.client(&["link", "set", "c0", "up"]);
+    lab.client(&["addr", "add", "10.99.0.5/24", "dev", "c0"]);
+    lab.client(&["route", "add", "10.98.0.0/16", "via", "10.99.0.1", "dev", "c0"]);
+    let (code, _, err) = lab.once("{}", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("DHCP lease 10.77.0.1"), "{err}");
+    let addresses = lab.addresses("c0");
+    assert!(addresses.contains("inet 10.99.0.5/24"), "the foreign address went: {addresses}\n{err}");
+    assert!(!addresses.contains("10.77.0."), "the lease stayed: {addresses}");
+    let routes = lab.routes();
+    assert!(routes.contains("10.98.0.0/16 via 10.99.0.1 dev c0"), "the foreign route went: {routes}");
+    assert!(!routes.contains("default"), "lethe's default route stayed: {routes}");
+    assert!(
+        lab.client(&["link", "show", "c0"]).contains("state UP")
+            || lab.client(&["link", "show", "c0"]).contains(",UP"),
+        "the link went down"
+    );
+    assert!(err.contains("link left up as found"), "{err}");
+}
+
 #[test]
 fn static_address_without_dhcp() {
     let lab = Lab::new("static");

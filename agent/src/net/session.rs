@@ -22,6 +22,8 @@ pub struct Session {
     link: Link,
     dhcp: Option<Dhcp>,
     applied: Option<Summary>,
+    /// The link was down before lethe brought it up: teardown takes it down again, and only then.
+    brought_up: bool,
 }
 
 fn random_seed() -> u64 {
@@ -62,6 +64,7 @@ impl Session {
             }
         }
         let mut nl = netlink::Socket::open()?;
+        let up_before: Vec<u32> = nl.links()?.iter().filter(|l| l.is_up()).map(|l| l.index).collect();
         let timeout = Duration::from_secs(u64::from(network.link_timeout_seconds));
         let link = link::wait_for_link(&mut nl, network.interface.as_ref(), timeout).await?;
         log::info!(
@@ -69,6 +72,7 @@ impl Session {
             link.name,
             link.mac.map(|m| format!(" ({})", link::mac_text(&m))).unwrap_or_default()
         );
+        let brought_up = !up_before.contains(&link.index);
         Ok(Session {
             network: network.clone(),
             options: options.clone(),
@@ -76,6 +80,7 @@ impl Session {
             link,
             dhcp: None,
             applied: None,
+            brought_up,
         })
     }
 
@@ -216,12 +221,18 @@ impl Session {
         }
     }
 
+    /// Removes the address (and default route) lethe applied, nothing else.
     fn flush_addresses(&mut self) {
-        match self.nl.flush(&self.link.name, self.link.index) {
-            Ok(_) => {}
-            Err(e) => log::error!("{e}"),
+        if let Err(e) = self.remove_applied() {
+            log::error!("{e}");
         }
         self.applied = None;
+    }
+
+    fn remove_applied(&mut self) -> Result<(usize, usize)> {
+        let Some(a) = &self.applied else { return Ok((0, 0)) };
+        let addr = Addr { index: self.link.index, address: a.address, prefix_length: a.prefix_length };
+        self.nl.remove_added(&self.link.name, &addr, a.gateway)
     }
 
     fn apply(
@@ -318,8 +329,9 @@ impl Session {
         Ok(())
     }
 
-    /// Before stage 2. With `flushBeforeStage2`: DHCPRELEASE (best effort), every IPv4 route
-    /// and address of the interface removed, link down. Without: left as it is.
+    /// Before stage 2. With `flushBeforeStage2`: DHCPRELEASE (best effort), the address and
+    /// default route lethe applied removed (others' stay), and the link down if lethe brought
+    /// it up. Without: left as it is.
     pub async fn teardown(mut self) -> Result<()> {
         let name = self.link.name.clone();
         if !self.network.flush_before_stage2 {
@@ -335,9 +347,15 @@ impl Session {
             }
         }
         self.dhcp = None; // closes port 68 before stage 2's client wants it
-        let (routes, addrs) = self.nl.flush(&name, self.link.index)?;
-        self.nl.set_link(&self.link, false)?;
-        log::info!("{name}: torn down ({addrs} address(es), {routes} route(s) removed, link down)");
+        let (routes, addrs) = self.remove_applied()?;
+        self.applied = None;
+        let link = if self.brought_up {
+            self.nl.set_link(&self.link, false)?;
+            "link down"
+        } else {
+            "link left up as found"
+        };
+        log::info!("{name}: torn down ({addrs} address(es), {routes} route(s) removed, {link})");
         Ok(())
     }
 }

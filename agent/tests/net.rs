@@ -271,6 +271,22 @@ fn once_removes_only_what_lethe_added() {
     assert!(err.contains("link left up as found"), "{err}");
 }
 
+/// A lease whose router the kernel refuses (the subnet's broadcast address) is applied
+/// without the route, logged, instead of failing the network for the boot.
+#[test]
+fn a_router_the_kernel_refuses_is_left_out_of_the_lease() {
+    let mut lab = Lab::new("badrouter");
+    lab.dnsmasq("10.77.0.100,10.77.0.150", &["--dhcp-option=tag:!none,3,10.77.0.255"]);
+    let (code, out, err) = lab.once(r#"{"flushBeforeStage2": false}"#, &[]);
+    assert_eq!(code, 0, "{err}\n{}", lab.dnsmasq_log());
+    assert!(err.contains("cannot add the default route via 10.77.0.255"), "{err}\n{}", lab.dnsmasq_log());
+    assert!(err.contains("without a default route"), "{err}");
+    let lease: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert!(lease["gateway"].is_null(), "{lease}");
+    assert!(lab.addresses("c0").contains("inet 10.77.0.1"), "{}", lab.addresses("c0"));
+    assert!(!lab.routes().contains("default"), "{}", lab.routes());
+}
+
 #[test]
 fn static_address_without_dhcp() {
     let lab = Lab::new("static");

@@ -203,10 +203,12 @@ impl Session {
                             log::warn!("{e}");
                         }
                     }
-                    Output::Bound(lease) => {
-                        self.apply_lease(&lease)?;
-                        bound = true;
-                    }
+                    Output::Bound(lease) => match self.apply_lease(&lease) {
+                        Ok(()) => bound = true,
+                        // Nothing usable (the kernel refused the address): not bound for us; the
+                        // static fallback, if any, applies at dhcpTimeoutSeconds as with no reply.
+                        Err(e) => log::error!("{e}; ignoring the lease from {}", lease.server),
+                    },
                     Output::Lost(why) => {
                         log::warn!("{name}: {why}; removing the address");
                         self.flush_addresses();
@@ -235,13 +237,17 @@ impl Session {
         self.nl.remove_added(&self.link.name, &addr, a.gateway)
     }
 
+    /// Puts `address` on the interface and, if the kernel takes it, the default route via
+    /// `gateway`. Returns the gateway applied: a router the kernel refuses (the subnet's
+    /// broadcast address, say) is logged and left out, as the address alone still serves the
+    /// LAN (SSH from the same subnet) and failing here would leave no network at all.
     fn apply(
         &mut self,
         address: Ipv4Addr,
         prefix_length: u8,
         gateway: Option<Ipv4Addr>,
         protocol: u8,
-    ) -> Result<()> {
+    ) -> Result<Option<Ipv4Addr>> {
         let name = self.link.name.clone();
         if let Some(old) = &self.applied {
             if old.address != address || old.prefix_length != prefix_length {
@@ -249,12 +255,16 @@ impl Session {
             }
         }
         self.nl.add_address(&name, &Addr { index: self.link.index, address, prefix_length })?;
-        if let Some(gw) = gateway {
-            let mask = u32::from(mask_of(prefix_length));
-            let onlink = u32::from(gw) & mask != u32::from(address) & mask;
-            self.nl.add_default_route(&name, self.link.index, gw, protocol, onlink)?;
+        let Some(gw) = gateway else { return Ok(None) };
+        let mask = u32::from(mask_of(prefix_length));
+        let onlink = u32::from(gw) & mask != u32::from(address) & mask;
+        match self.nl.add_default_route(&name, self.link.index, gw, protocol, onlink) {
+            Ok(()) => Ok(Some(gw)),
+            Err(e) => {
+                log::warn!("{e}; using {address}/{prefix_length} without a default route");
+                Ok(None)
+            }
         }
-        Ok(())
     }
 
     fn write_resolv(&self, dns: &[Ipv4Addr], domain: Option<&str>) {
@@ -271,16 +281,17 @@ impl Session {
         let renewal = self.applied.as_ref().is_some_and(|a| {
             a.address == lease.address && a.prefix_length == lease.prefix_length && a.gateway == lease.gateway
         });
+        let mut gateway = self.applied.as_ref().and_then(|a| a.gateway);
         if renewal {
             log::info!("{name}: lease of {} renewed for {} s", lease.address, lease.lease_seconds);
         } else {
-            self.apply(lease.address, lease.prefix_length, lease.gateway, netlink::RTPROT_DHCP)?;
+            gateway = self.apply(lease.address, lease.prefix_length, lease.gateway, netlink::RTPROT_DHCP)?;
             log::info!(
                 "{name}: DHCP lease {}/{} from {}{}, {} s",
                 lease.address,
                 lease.prefix_length,
                 lease.server,
-                lease.gateway.map(|g| format!(", gateway {g}")).unwrap_or_default(),
+                gateway.map(|g| format!(", gateway {g}")).unwrap_or_default(),
                 lease.lease_seconds
             );
         }
@@ -291,7 +302,7 @@ impl Session {
             method: "dhcp",
             address: lease.address,
             prefix_length: lease.prefix_length,
-            gateway: lease.gateway,
+            gateway,
             dns: lease.dns.clone(),
             domain: lease.domain.clone(),
             server: Some(lease.server),
@@ -303,13 +314,13 @@ impl Session {
     }
 
     fn apply_static(&mut self, s: &StaticAddress) -> Result<()> {
-        self.apply(s.address, s.prefix_length, s.gateway, netlink::RTPROT_BOOT)?;
+        let gateway = self.apply(s.address, s.prefix_length, s.gateway, netlink::RTPROT_BOOT)?;
         log::info!(
             "{}: static address {}/{}{}",
             self.link.name,
             s.address,
             s.prefix_length,
-            s.gateway.map(|g| format!(", gateway {g}")).unwrap_or_default()
+            gateway.map(|g| format!(", gateway {g}")).unwrap_or_default()
         );
         self.write_resolv(&s.dns, None);
         self.applied = Some(Summary {
@@ -318,7 +329,7 @@ impl Session {
             method: "static",
             address: s.address,
             prefix_length: s.prefix_length,
-            gateway: s.gateway,
+            gateway,
             dns: s.dns.clone(),
             domain: None,
             server: None,

@@ -252,18 +252,19 @@ impl SessionChannel {
             match self.channel.wait().await {
                 Some(ChannelMsg::RequestPty { .. }) => self.pty = !self.key.no_pty,
                 Some(ChannelMsg::RequestShell { .. }) => break None,
-                Some(ChannelMsg::Exec { command, .. }) => break Some(command),
+                // `ssh host "$PASS"` makes the passphrase the command: every copy is zeroized.
+                Some(ChannelMsg::Exec { command, .. }) => break Some(Zeroizing::new(command)),
                 Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return,
                 Some(_) => {}
             }
         };
-        let command = match (&self.key.forced_command, request) {
-            (Some(forced), _) => Some(forced.clone()),
-            (None, Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        let command: Option<Zeroizing<String>> = match (&self.key.forced_command, request) {
+            (Some(forced), _) => Some(Zeroizing::new(forced.clone())),
+            (None, Some(bytes)) => Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned())),
             (None, None) => None,
         };
-        let length = command.as_ref().map_or(0, String::len);
-        let status = match command.as_deref().map(Command::parse) {
+        let length = command.as_ref().map_or(0, |c| c.len());
+        let status = match command.as_deref().map(|c| Command::parse(c).map_err(Zeroizing::new)) {
             None => self.interactive().await,
             Some(Ok(Command::Unlock)) if self.pty => self.interactive().await,
             Some(Ok(Command::Unlock)) => self.scripted().await,
@@ -275,11 +276,12 @@ impl SessionChannel {
                     "ssh: {}: refused a command of {length} bytes (its text is not logged)",
                     self.peer
                 );
-                self.stderr(&format!(
-                    "lethe: {e}; this initrd runs only: {} (there is no shell)",
+                let message = Zeroizing::new(format!(
+                    "lethe: {}; this initrd runs only: {} (there is no shell)",
+                    e.as_str(),
                     Command::NAMES.join(", ")
-                ))
-                .await;
+                ));
+                self.stderr(&message).await;
                 Some(EXIT_FAILED)
             }
         };
@@ -313,7 +315,7 @@ impl SessionChannel {
     async fn input(&mut self) -> Input {
         loop {
             match self.channel.wait().await {
-                Some(ChannelMsg::Data { data }) => return Input::Data(Zeroizing::new(data.to_vec())),
+                Some(ChannelMsg::Data { data }) => return Input::Data(take_data(data)),
                 Some(ChannelMsg::Eof) => return Input::Eof,
                 Some(ChannelMsg::Close) | None => return Input::Gone,
                 Some(_) => {}
@@ -629,6 +631,18 @@ fn prompt(mode: Mode, what: &str) -> String {
         Mode::SystemdAgent => format!("{what}: "),
         _ => format!("Passphrase for {what}: "),
     }
+}
+
+/// The bytes of a data message, in a zeroizing buffer; russh's own buffer is overwritten too
+/// when this is its only handle (the usual case). When russh still shares it, that copy is
+/// beyond lethe's reach (see README, "What cannot be zeroized").
+fn take_data(data: bytes::Bytes) -> Zeroizing<Vec<u8>> {
+    use zeroize::Zeroize;
+    let copy = Zeroizing::new(data.to_vec());
+    if let Ok(mut original) = data.try_into_mut() {
+        original.as_mut().zeroize();
+    }
+    copy
 }
 
 fn passphrase(mut line: Zeroizing<Vec<u8>>) -> Passphrase {

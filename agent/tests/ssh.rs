@@ -1467,3 +1467,118 @@ fn check_config_refuses_key_types_that_cannot_log_in() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A network namespace of this test's own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("lethe-ssh-{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        sh(Command::new("ip").args(["netns", "add", &name]));
+        Netns(name)
+    }
+
+    fn ip(&self, args: &[&str]) {
+        sh(Command::new("ip").args(["-n", &self.0]).args(args));
+    }
+
+    fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0, program]);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// The per-address and per-network rules hold for IPv6: in a namespace of its own, 4 silent
+/// connections from one address, then 40 from 40 more addresses of the same /64 (more than a
+/// network may hold): the fourth from one address is refused, the /64 gives up its own oldest connections, and the
+/// owner (another /64) logs in. (IPv4 clients reach the dual-stack listener as IPv4-mapped
+/// addresses in every other test: the same rules, on the folded address.)
+#[test]
+fn ipv6_addresses_are_limited_per_address_and_per_64() {
+    let ns = Netns::new("v6");
+    ns.ip(&["link", "set", "lo", "up"]);
+    ns.ip(&["addr", "add", "2001:db8:1::1/128", "dev", "lo", "nodad"]);
+    // Any address of this /64 is local (AnyIP): the flood binds 40 of them (IP_FREEBIND).
+    ns.ip(&["-6", "route", "add", "local", "2001:db8:2::/64", "dev", "lo"]);
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let mut server = Server::prepare(dir, host_key, Options::default());
+    let child = ns
+        .exec(common::lethe().to_str().unwrap())
+        .args(["serve", "--config"])
+        .arg(server.dir.join("config.json"))
+        .env("LETHE_UNLOCK_VERIFY_ONLY", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&server.log).unwrap())
+        .spawn()
+        .expect("lethe serve starts");
+    server.child = Some(child);
+    let start = Instant::now();
+    while !server.log().contains("listening on port") {
+        assert!(start.elapsed() < HANG_GUARD, "never listened:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let flood = r#"
+import socket, sys, time
+port = int(sys.argv[1])
+held = []
+for i in [0xff] * 4 + list(range(1, 41)):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: any address of the local /64
+    s.bind(("2001:db8:2::%x" % i, 0))
+    s.connect(("::1", port))
+    held.append(s)
+    time.sleep(0.01)
+print("held", flush=True)
+time.sleep(15)
+"#;
+    let mut flooder = ns
+        .exec("python3")
+        .args(["-c", flood, &server.port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let mut held = [0u8; 4];
+    flooder.stdout.take().unwrap().read_exact(&mut held).expect("the flood connected");
+    let mut ok = 0;
+    for _ in 0..3 {
+        let out = ns
+            .exec("ssh")
+            .args(["-b", "2001:db8:1::1", "-p", &server.port.to_string()])
+            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-i"])
+            .arg(&server.key)
+            .args(["root@::1", "status"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            ok += 1;
+        }
+    }
+    let _ = flooder.kill();
+    let _ = flooder.wait();
+    let log = server.log();
+    assert!(ok >= 2, "the owner got in {ok} of 3 times:\n{log}");
+    assert!(
+        log.contains("[2001:db8:2::ff]:") && log.contains("refused: too many connections from this address"),
+        "{log}"
+    );
+    let cuts: Vec<&str> =
+        log.lines().filter(|l| l.contains("cutting a connection that has not logged in")).collect();
+    assert!(!cuts.is_empty(), "the /64 never gave up a connection:\n{log}");
+    for cut in cuts {
+        assert!(cut.contains("ssh: 2001:db8:2::") && cut.contains("make room for 2001:db8:2::"), "{cut}");
+    }
+}

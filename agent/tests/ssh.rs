@@ -1582,3 +1582,61 @@ time.sleep(15)
         assert!(cut.contains("ssh: 2001:db8:2::") && cut.contains("make room for 2001:db8:2::"), "{cut}");
     }
 }
+
+/// A child leading its own process group, killed with all of it on drop (also when the test
+/// fails), so a flood never outlives its test.
+struct ProcessGroup(Child);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).output();
+        let _ = self.0.wait();
+    }
+}
+
+/// The owner's login time from 127.0.1.9 (another /24 than the flood's), median of 5.
+fn owner_login_median(server: &Server) -> Duration {
+    let mut times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let mut c = server.ssh_command(&server.key);
+            let out = c
+                .args(["-b", "127.0.1.9", "root@127.0.0.1", "status"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "the owner was refused: {out:?}\n{}", server.log());
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[2]
+}
+
+/// DHEat (`ssh-audit --dheat 3`: 3 sockets from one address, each forcing the most expensive
+/// key exchange it can) while the owner logs in from another address: the owner's median
+/// login stays within 3 times the idle median of the same run. Bounded: ssh-audit is
+/// interrupted after the measurement.
+#[test]
+fn a_dheat_flood_does_not_slow_the_owner_down() {
+    use std::os::unix::process::CommandExt;
+    let server = Server::start(Options::default());
+    let idle = owner_login_median(&server);
+    // At the lowest priority: a real attacker burns their own CPU, not the owner's client's,
+    // which shares this machine's cores here.
+    let flood = Command::new("nice")
+        .args(["-n", "19", "ssh-audit", "--dheat", "3", "-p", &server.port.to_string(), "127.0.0.2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("ssh-audit runs");
+    let flood = ProcessGroup(flood);
+    std::thread::sleep(Duration::from_secs(2));
+    let flooded = owner_login_median(&server);
+    drop(flood);
+    let ratio = flooded.as_secs_f64() / idle.as_secs_f64();
+    eprintln!("DHEat: owner login median {idle:?} idle, {flooded:?} flooded ({ratio:.2}x)");
+    assert!(ratio <= 3.0, "{idle:?} idle, {flooded:?} under DHEat ({ratio:.2}x)");
+}

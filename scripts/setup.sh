@@ -60,6 +60,8 @@ packages=(
     busybox-static dropbear-bin openssh-server hyperfine
     # bench/persist: peak RSS (/usr/bin/time), building large trees
     time python3
+    # tests/ssh.rs: the other SSH clients (paramiko, asyncssh) and ssh-audit come from PyPI
+    python3-pip
     # nix evaluation of the module
     nix-bin
     # ZFS for the VM scenarios (contrib, bookworm's OpenZFS 2.1): vm-tests/lib/build-zfs adds
@@ -97,6 +99,13 @@ if ((${#missing[@]})); then
 fi
 # openssh-server is only an anchor for sizes; it must not run an sshd on this machine.
 systemctl disable --now ssh.service >/dev/null 2>&1 || true
+
+# tests/ssh.rs: the clients and the auditor the SSH server is checked against, pinned.
+py_tools=(paramiko==5.1.0 asyncssh==2.24.1 ssh-audit==3.9.0)
+if ! python3 -c 'import paramiko, asyncssh' 2>/dev/null || ! command -v ssh-audit >/dev/null; then
+    echo "setup: pip install ${py_tools[*]}"
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q "${py_tools[@]}"
+fi
 
 # Debian 12's rustc (1.63) is too old for the dependencies: use rustup's stable toolchain.
 [[ -x $HOME/.cargo/bin/cargo ]] && export PATH=$HOME/.cargo/bin:$PATH

@@ -245,6 +245,48 @@ fn once_applies_prints_and_leaves_no_address() {
     assert_eq!(lab.addresses("c0"), "");
 }
 
+/// On an interface someone else configured (up, with an address and a route of its own),
+/// `lethe net --once` removes only the lease it applied and leaves the link up as it found it.
+#[test]
+fn once_removes_only_what_lethe_added() {
+    let mut lab = Lab::new("foreign");
+    lab.dnsmasq("10.77.0.100,10.77.0.150", &[]);
+    lab.client(&["link", "set", "c0", "up"]);
+    lab.client(&["addr", "add", "10.99.0.5/24", "dev", "c0"]);
+    lab.client(&["route", "add", "10.98.0.0/16", "via", "10.99.0.1", "dev", "c0"]);
+    let (code, _, err) = lab.once("{}", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("DHCP lease 10.77.0.1"), "{err}");
+    let addresses = lab.addresses("c0");
+    assert!(addresses.contains("inet 10.99.0.5/24"), "the foreign address went: {addresses}\n{err}");
+    assert!(!addresses.contains("10.77.0."), "the lease stayed: {addresses}");
+    let routes = lab.routes();
+    assert!(routes.contains("10.98.0.0/16 via 10.99.0.1 dev c0"), "the foreign route went: {routes}");
+    assert!(!routes.contains("default"), "lethe's default route stayed: {routes}");
+    assert!(
+        lab.client(&["link", "show", "c0"]).contains("state UP")
+            || lab.client(&["link", "show", "c0"]).contains(",UP"),
+        "the link went down"
+    );
+    assert!(err.contains("link left up as found"), "{err}");
+}
+
+/// A lease whose router the kernel refuses (the subnet's broadcast address) is applied
+/// without the route, logged, instead of failing the network for the boot.
+#[test]
+fn a_router_the_kernel_refuses_is_left_out_of_the_lease() {
+    let mut lab = Lab::new("badrouter");
+    lab.dnsmasq("10.77.0.100,10.77.0.150", &["--dhcp-option=tag:!none,3,10.77.0.255"]);
+    let (code, out, err) = lab.once(r#"{"flushBeforeStage2": false}"#, &[]);
+    assert_eq!(code, 0, "{err}\n{}", lab.dnsmasq_log());
+    assert!(err.contains("cannot add the default route via 10.77.0.255"), "{err}\n{}", lab.dnsmasq_log());
+    assert!(err.contains("without a default route"), "{err}");
+    let lease: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert!(lease["gateway"].is_null(), "{lease}");
+    assert!(lab.addresses("c0").contains("inet 10.77.0.1"), "{}", lab.addresses("c0"));
+    assert!(!lab.routes().contains("default"), "{}", lab.routes());
+}
+
 #[test]
 fn static_address_without_dhcp() {
     let lab = Lab::new("static");

@@ -572,6 +572,30 @@ fn missing_device_is_another_failure() {
     assert!(lines[0].contains("disk.img"), "{lines:?}");
 }
 
+/// A wrong passphrase counts, and makes the next try wait, even when another configured device
+/// failed (is missing) in the same try.
+#[test]
+fn a_wrong_passphrase_counts_when_another_device_is_missing() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let server = Server::prepare(dir, host_key, Options::default());
+    let config_path = server.dir.join("config.json");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config = config.replace(
+        r#""devices": ["#,
+        r#""devices": [{"name": "gone", "device": "/nonexistent/lethe-test-disk"}, "#,
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let server = server.launched();
+    for _ in 0..2 {
+        let out = server.ssh(&server.key, &["unlock"], b"wrong");
+        assert_ne!(out.status.code(), Some(0), "{out:?}");
+    }
+    let log = server.log();
+    assert_eq!(log.matches("trying a passphrase").count(), 2, "{log}");
+    assert!(log.contains("a passphrase try waits up to"), "the second try did not wait:\n{log}");
+}
+
 #[test]
 fn interactive_limit_with_growing_delay() {
     let server = Server::start(Options { max_tries: 3, ..Default::default() });
@@ -1142,4 +1166,529 @@ fn accepted_connections_do_not_wait_for_delayed_acks() {
         }
     }
     assert_eq!(found, Some(true), "TCP_NODELAY on lethe's end of the connection (None: socket not found)");
+}
+
+/// Adds `line` to the authorized keys of a prepared (not yet launched) server.
+fn authorize(server: &Server, line: &str) {
+    let config_path = server.dir.join("config.json");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let config =
+        config.replacen("\"authorizedKeys\": [", &format!("\"authorizedKeys\": [{:?}, ", line.trim()), 1);
+    std::fs::write(&config_path, config).unwrap();
+}
+
+/// Runs a Python client script with the server's port and the owner's key as arguments.
+fn python(server: &Server, script: &str) -> Output {
+    let out = Command::new("python3")
+        .args(["-c", script, &server.port.to_string()])
+        .arg(&server.key)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{script}\n{}", text(&out.stderr));
+    out
+}
+
+/// The clients people unlock with all negotiate one of the few key exchanges the server offers
+/// (no finite-field group), and log in: OpenSSH, dropbear's dbclient, paramiko, asyncssh.
+#[test]
+fn every_common_client_negotiates_a_cheap_key_exchange_and_logs_in() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let server = Server::prepare(dir, host_key, Options::default());
+    let dropbear_key = server.dir.join("id_dropbear");
+    sh(Command::new("dropbearkey").args(["-t", "ed25519", "-f"]).arg(&dropbear_key));
+    let public = text(&sh(Command::new("dropbearkey").arg("-y").arg("-f").arg(&dropbear_key)).stdout);
+    let public =
+        public.lines().find(|l| l.starts_with("ssh-ed25519 ")).expect("dropbearkey -y prints the key");
+    authorize(&server, public);
+    let server = server.launched();
+
+    // OpenSSH: the exchange it chose, from its own debug output.
+    let mut c = server.ssh_command(&server.key);
+    let out = c.args(["-v", "root@127.0.0.1", "status"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let kex = text(&out.stderr).lines().find_map(|l| l.split("kex: algorithm: ").nth(1).map(String::from));
+    assert!(
+        matches!(kex.as_deref(), Some("mlkem768x25519-sha256" | "curve25519-sha256")),
+        "OpenSSH negotiated {kex:?}"
+    );
+    // Forcing a finite-field group (what a DHEat client does) finds nothing in common.
+    for forced in
+        ["diffie-hellman-group16-sha512", "diffie-hellman-group-exchange-sha256", "ecdh-sha2-nistp256"]
+    {
+        let mut c = server.ssh_command(&server.key);
+        let out = c
+            .args(["-v", "-o", &format!("KexAlgorithms={forced}"), "root@127.0.0.1", "status"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{forced}: {out:?}");
+        assert!(text(&out.stderr).contains("no matching key exchange method"), "{forced}: {out:?}");
+    }
+
+    // dropbear's client (it prints nothing about the exchange: it logs in or it does not).
+    let out = Command::new("dbclient")
+        .args(["-y", "-p", &server.port.to_string(), "-i"])
+        .arg(&dropbear_key)
+        .args(["root@127.0.0.1", "status"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "pending: crypted\n", "dbclient: {out:?}");
+
+    let paramiko = python(
+        &server,
+        r#"
+import sys, paramiko
+c = paramiko.SSHClient()
+c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+c.connect("127.0.0.1", int(sys.argv[1]), username="root", key_filename=sys.argv[2], look_for_keys=False, allow_agent=False)
+_, out, _ = c.exec_command("status")
+print(out.read().decode(), end="")
+"#,
+    );
+    assert_eq!(text(&paramiko.stdout), "pending: crypted\n", "paramiko: {paramiko:?}");
+
+    let asyncssh = python(
+        &server,
+        r#"
+import sys, asyncio, asyncssh
+async def main():
+    async with asyncssh.connect("127.0.0.1", int(sys.argv[1]), known_hosts=None, client_keys=[sys.argv[2]], username="root") as c:
+        r = await c.run("status")
+        print(r.stdout, end="")
+asyncio.run(main())
+"#,
+    );
+    assert_eq!(text(&asyncssh.stdout), "pending: crypted\n", "asyncssh: {asyncssh:?}");
+    let log = server.log();
+    assert_eq!(log.matches("logged in with").count(), 4, "{log}");
+}
+
+/// `ssh-audit` of the default server (an ed25519 host key) finds no failed algorithm and no
+/// finite-field Diffie-Hellman group.
+#[test]
+fn ssh_audit_finds_no_failed_algorithm() {
+    let server = Server::start(Options::default());
+    let out = Command::new("ssh-audit")
+        .args(["-n", "-p", &server.port.to_string(), "127.0.0.1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh-audit runs");
+    let report = text(&out.stdout);
+    assert!(report.contains("(kex) curve25519-sha256"), "{report}");
+    let failed: Vec<&str> = report.lines().filter(|l| l.contains("[fail]")).collect();
+    assert!(failed.is_empty(), "{failed:#?}\n{report}");
+    assert!(!report.contains("diffie-hellman"), "{report}");
+}
+
+/// Silent connections from `addresses` (127.x, one each), held and re-opened when the server
+/// cuts them, until `stop` is set or 120 s pass (bounded: loopback only, one connection per
+/// address at a time). Returns how many connections were opened.
+fn hold_silent_connections(
+    addresses: Vec<[u8; 4]>,
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut opened = 0;
+        let mut held: Vec<Option<TcpStream>> = addresses.iter().map(|_| None).collect();
+        while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(120) {
+            for (slot, from) in held.iter_mut().zip(&addresses) {
+                let alive = slot.as_mut().is_some_and(|s| {
+                    let mut buf = [0u8; 256];
+                    s.set_nonblocking(true).unwrap();
+                    match s.read(&mut buf) {
+                        Ok(0) => false,
+                        Ok(_) => true,
+                        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                    }
+                });
+                if !alive {
+                    *slot = silent_connection(*from, port);
+                    opened += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        opened
+    })
+}
+
+/// `count` addresses of 127/8, each in a /24 of its own (the spread that per-network limits
+/// help least against), none in the owner's 127.0.0.0/24.
+fn flood_addresses(count: usize) -> Vec<[u8; 4]> {
+    (0..count).map(|i| [127, 64 + (i / 256) as u8, (i % 256) as u8, 7]).collect()
+}
+
+/// Holds silent connections from `count` addresses (4 threads) while the owner tries to log
+/// in 3 times; returns how many of those logins succeeded within `limit` each, and the log.
+fn owner_under_slot_flood(count: usize, limit: Duration) -> (usize, Vec<Duration>, String) {
+    let server = Server::start(Options { login_grace_seconds: 30, ..Default::default() });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addresses = flood_addresses(count);
+    let flooders: Vec<_> = addresses
+        .chunks(count.div_ceil(4))
+        .map(|chunk| hold_silent_connections(chunk.to_vec(), server.port, stop.clone()))
+        .collect();
+    // Let the flood fill the table (every address connected once, and then some).
+    std::thread::sleep(Duration::from_secs(3));
+    let mut waits = Vec::new();
+    let mut ok = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut c = server.ssh_command(&server.key);
+        c.args(["-o", &format!("ConnectTimeout={}", limit.as_secs()), "root@127.0.0.1", "status"]);
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        let took = t.elapsed();
+        waits.push(took);
+        if out.status.success() && took <= limit {
+            ok += 1;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let opened: u32 = flooders.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!("{count}-address flood: {opened} connections opened; owner logins {waits:?}");
+    (ok, waits, server.log())
+}
+
+/// 100 silent connections from 100 addresses held (re-opened as soon as they are cut): the
+/// owner still logs in, at least 2 of 3 times, each within 10 s.
+#[test]
+fn the_owner_logs_in_while_100_addresses_hold_silent_connections() {
+    let (ok, waits, log) = owner_under_slot_flood(100, Duration::from_secs(10));
+    assert!(ok >= 2, "the owner got in {ok} of 3 times: {waits:?}\n{log}");
+}
+
+/// 1,000 addresses (more than the table holds): the flood cuts its own oldest connections, and
+/// the owner gets in within the login grace time, at least 2 of 3 times.
+#[test]
+fn the_owner_logs_in_while_1000_addresses_flood_the_table() {
+    let (ok, waits, log) = owner_under_slot_flood(1000, Duration::from_secs(30));
+    assert!(
+        ok >= 2,
+        "the owner got in {ok} of 3 times: {waits:?}\n{}",
+        &log[log.len().saturating_sub(5000)..]
+    );
+    assert!(log.contains("to make room for 127.0.0.1"), "the table never filled");
+}
+
+/// 30 wrong passphrases at once on one connection (asyncssh, 30 session channels each asking
+/// `unlock`): the key derivation runs at most maxTries + 1 times in the first 2 s, because the
+/// channels per connection are capped and each try waits for its address's and key's turn
+/// before the derivation. Counted from the server's log line before each derivation. Also
+/// with a second configured device that is missing, whose failure must not hide the wrong
+/// passphrase from the count.
+#[test]
+fn parallel_wrong_passphrases_wait_their_turn_before_the_key_derivation() {
+    for missing_device in [false, true] {
+        let dir = temp_dir();
+        let host_key = keygen(&dir, "host_key");
+        let server = Server::prepare(dir, host_key, Options { max_tries: 3, ..Default::default() });
+        if missing_device {
+            let config_path = server.dir.join("config.json");
+            let config = std::fs::read_to_string(&config_path).unwrap();
+            let config = config.replace(
+                r#""devices": ["#,
+                r#""devices": [{"name": "gone", "device": "/nonexistent/lethe-test-disk"}, "#,
+            );
+            std::fs::write(&config_path, config).unwrap();
+        }
+        let server = server.launched();
+        let derivations = thirty_parallel_wrong_passphrases(&server);
+        let log = server.log();
+        eprintln!("30 parallel wrong passphrases (missing device: {missing_device}): {derivations} key derivations in the first 2 s");
+        assert!((1..=4).contains(&derivations), "{derivations} key derivations in 2 s:\n{log}");
+        assert!(log.contains("refused a session channel: 4 already open on this connection"), "{log}");
+    }
+}
+
+/// How many key derivations the server started in the first 2 s of 30 parallel wrong tries.
+fn thirty_parallel_wrong_passphrases(server: &Server) -> usize {
+    let script = r#"
+import sys, asyncio, asyncssh
+async def main():
+    async with asyncssh.connect("127.0.0.1", int(sys.argv[1]), known_hosts=None, client_keys=[sys.argv[2]], username="root") as c:
+        print("go", flush=True)
+        await asyncio.gather(*[c.run("unlock", input="wrong %d\n" % i) for i in range(30)], return_exceptions=True)
+asyncio.run(main())
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script, &server.port.to_string()])
+        .arg(&server.key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let mut go = [0u8; 3];
+    child.stdout.take().unwrap().read_exact(&mut go).expect("the client connected");
+    std::thread::sleep(Duration::from_secs(2));
+    let derivations = server.log().matches("trying a passphrase").count();
+    let _ = child.kill();
+    let _ = child.wait();
+    derivations
+}
+
+/// A key of `kind` (`ssh-keygen -t KIND -b BITS`), its private file.
+fn keygen_kind(dir: &Path, name: &str, kind: &str, bits: &str) -> PathBuf {
+    let path = dir.join(name);
+    sh(Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-b", bits, "-N", "", "-C", name, "-f"])
+        .arg(&path));
+    path
+}
+
+/// Every user key type lethe accepts logs in from OpenSSH's client: ed25519 (the other tests),
+/// ECDSA P-256/384/521, RSA 2048 and 4096 (signed rsa-sha2-512 or -256). An RSA key signed
+/// with SHA-1 (`ssh-rsa`) is refused.
+#[test]
+fn every_supported_user_key_type_logs_in() {
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let server = Server::prepare(dir, host_key, Options::default());
+    let kinds = [("ecdsa", "256"), ("ecdsa", "384"), ("ecdsa", "521"), ("rsa", "2048"), ("rsa", "4096")];
+    let keys: Vec<PathBuf> = kinds
+        .iter()
+        .map(|(kind, bits)| {
+            let key = keygen_kind(&server.dir, &format!("id_{kind}{bits}"), kind, bits);
+            authorize(&server, &std::fs::read_to_string(key.with_extension("pub")).unwrap());
+            key
+        })
+        .collect();
+    let server = server.launched();
+    for (key, (kind, bits)) in keys.iter().zip(kinds) {
+        let out = server.ssh(key, &["status"], b"");
+        assert_eq!(out.status.code(), Some(0), "{kind} {bits}: {out:?}\n{}", server.log());
+        assert_eq!(text(&out.stdout), "pending: crypted\n", "{kind} {bits}");
+    }
+    for signature in ["rsa-sha2-256", "rsa-sha2-512"] {
+        let mut c = server.ssh_command(&keys[3]);
+        let out =
+            c.args(["-o", &format!("PubkeyAcceptedAlgorithms={signature}"), "root@127.0.0.1", "status"]);
+        let out = out.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{signature}: {out:?}");
+    }
+    let mut c = server.ssh_command(&keys[3]);
+    let out = c.args(["-o", "PubkeyAcceptedAlgorithms=ssh-rsa", "root@127.0.0.1", "status"]);
+    let out = out.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(255), "ssh-rsa (SHA-1) logged in: {out:?}");
+}
+
+/// What lethe cannot verify is a check-config error naming the key type and why: short RSA,
+/// DSA, FIDO security keys (sk-*), user certificates (cert-authority, principals=).
+#[test]
+fn check_config_refuses_key_types_that_cannot_log_in() {
+    let dir = temp_dir();
+    let public =
+        |key: PathBuf| std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_string();
+    let rsa1024 = public(keygen_kind(&dir, "rsa1024", "rsa", "1024"));
+    let dsa = public(keygen_kind(&dir, "dsa", "dsa", "1024"));
+    let ed = public(keygen(&dir, "id"));
+    let sk_ed = "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fAAAABHNzaDo= fido";
+    let sk_ecdsa = "sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNhLXNoYTItbmlzdHAyNTZAb3BlbnNzaC5jb20AAAAIbmlzdHAyNTYAAABBBAcC3J3Ru2As9C2Y2V6zk6nMmBpGNLARwt1ghFw9bjf4MBtOYP9GSVpC3UflsDniUXqHelx3DwCsDK6rPmHeGrcAAAAEc3NoOg== fido";
+    let cases = [
+        (rsa1024, "ssh-rsa key of 1024 bits: too short to trust (at least 2048 bits"),
+        (dsa, "ssh-dss keys are not supported by lethe"),
+        (
+            sk_ed.to_string(),
+            "sk-ssh-ed25519@openssh.com keys (FIDO security keys) are not supported by lethe",
+        ),
+        (
+            sk_ecdsa.to_string(),
+            "sk-ecdsa-sha2-nistp256@openssh.com keys (FIDO security keys) are not supported",
+        ),
+        (format!("cert-authority {ed}"), "option cert-authority: SSH user certificates are not supported"),
+        (
+            format!("cert-authority,principals=\\\"root\\\" {ed}"),
+            "SSH user certificates are not supported by lethe",
+        ),
+    ];
+    for (line, want) in cases {
+        let config = format!(
+            r#"{{"version": 1, "ssh": {{"hostKeys": ["/etc/lethe/host_key"], "authorizedKeys": ["{line}"]}}}}"#
+        );
+        let path = dir.join("config.json");
+        std::fs::write(&path, config).unwrap();
+        let out = common::run(&["check-config", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{line}: {out:?}");
+        let err = common::stderr(&out);
+        assert!(err.contains("ssh.authorizedKeys[0]: ") && err.contains(want), "{line}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A network namespace of this test's own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("lethe-ssh-{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        sh(Command::new("ip").args(["netns", "add", &name]));
+        Netns(name)
+    }
+
+    fn ip(&self, args: &[&str]) {
+        sh(Command::new("ip").args(["-n", &self.0]).args(args));
+    }
+
+    fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0, program]);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// The per-address and per-network rules hold for IPv6: in a namespace of its own, 4 silent
+/// connections from one address, then 40 from 40 more addresses of the same /64 (more than a
+/// network may hold): the fourth from one address is refused, the /64 gives up its own oldest connections, and the
+/// owner (another /64) logs in. (IPv4 clients reach the dual-stack listener as IPv4-mapped
+/// addresses in every other test: the same rules, on the folded address.)
+#[test]
+fn ipv6_addresses_are_limited_per_address_and_per_64() {
+    let ns = Netns::new("v6");
+    ns.ip(&["link", "set", "lo", "up"]);
+    ns.ip(&["addr", "add", "2001:db8:1::1/128", "dev", "lo", "nodad"]);
+    // Any address of this /64 is local (AnyIP): the flood binds 40 of them (IP_FREEBIND).
+    ns.ip(&["-6", "route", "add", "local", "2001:db8:2::/64", "dev", "lo"]);
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let mut server = Server::prepare(dir, host_key, Options::default());
+    let child = ns
+        .exec(common::lethe().to_str().unwrap())
+        .args(["serve", "--config"])
+        .arg(server.dir.join("config.json"))
+        .env("LETHE_UNLOCK_VERIFY_ONLY", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&server.log).unwrap())
+        .spawn()
+        .expect("lethe serve starts");
+    server.child = Some(child);
+    let start = Instant::now();
+    while !server.log().contains("listening on port") {
+        assert!(start.elapsed() < HANG_GUARD, "never listened:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let flood = r#"
+import socket, sys, time
+port = int(sys.argv[1])
+held = []
+for i in [0xff] * 4 + list(range(1, 41)):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: any address of the local /64
+    s.bind(("2001:db8:2::%x" % i, 0))
+    s.connect(("::1", port))
+    held.append(s)
+    time.sleep(0.01)
+print("held", flush=True)
+time.sleep(15)
+"#;
+    let mut flooder = ns
+        .exec("python3")
+        .args(["-c", flood, &server.port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let mut held = [0u8; 4];
+    flooder.stdout.take().unwrap().read_exact(&mut held).expect("the flood connected");
+    let mut ok = 0;
+    for _ in 0..3 {
+        let out = ns
+            .exec("ssh")
+            .args(["-b", "2001:db8:1::1", "-p", &server.port.to_string()])
+            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-i"])
+            .arg(&server.key)
+            .args(["root@::1", "status"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            ok += 1;
+        }
+    }
+    let _ = flooder.kill();
+    let _ = flooder.wait();
+    let log = server.log();
+    assert!(ok >= 2, "the owner got in {ok} of 3 times:\n{log}");
+    assert!(
+        log.contains("[2001:db8:2::ff]:") && log.contains("refused: too many connections from this address"),
+        "{log}"
+    );
+    let cuts: Vec<&str> =
+        log.lines().filter(|l| l.contains("cutting a connection that has not logged in")).collect();
+    assert!(!cuts.is_empty(), "the /64 never gave up a connection:\n{log}");
+    for cut in cuts {
+        assert!(cut.contains("ssh: 2001:db8:2::") && cut.contains("make room for 2001:db8:2::"), "{cut}");
+    }
+}
+
+/// A child leading its own process group, killed with all of it on drop (also when the test
+/// fails), so a flood never outlives its test.
+struct ProcessGroup(Child);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).output();
+        let _ = self.0.wait();
+    }
+}
+
+/// The owner's login time from 127.0.1.9 (another /24 than the flood's), median of 5.
+fn owner_login_median(server: &Server) -> Duration {
+    let mut times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let mut c = server.ssh_command(&server.key);
+            let out = c
+                .args(["-b", "127.0.1.9", "root@127.0.0.1", "status"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "the owner was refused: {out:?}\n{}", server.log());
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[2]
+}
+
+/// DHEat (`ssh-audit --dheat 3`: 3 sockets from one address, each forcing the most expensive
+/// key exchange it can) while the owner logs in from another address: the owner's median
+/// login stays within 3 times the idle median of the same run. Bounded: ssh-audit is
+/// interrupted after the measurement.
+#[test]
+fn a_dheat_flood_does_not_slow_the_owner_down() {
+    use std::os::unix::process::CommandExt;
+    let server = Server::start(Options::default());
+    let idle = owner_login_median(&server);
+    // At the lowest priority: a real attacker burns their own CPU, not the owner's client's,
+    // which shares this machine's cores here.
+    let flood = Command::new("nice")
+        .args(["-n", "19", "ssh-audit", "--dheat", "3", "-p", &server.port.to_string(), "127.0.0.2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("ssh-audit runs");
+    let flood = ProcessGroup(flood);
+    std::thread::sleep(Duration::from_secs(2));
+    let flooded = owner_login_median(&server);
+    drop(flood);
+    let ratio = flooded.as_secs_f64() / idle.as_secs_f64();
+    eprintln!("DHEat: owner login median {idle:?} idle, {flooded:?} flooded ({ratio:.2}x)");
+    assert!(ratio <= 3.0, "{idle:?} idle, {flooded:?} under DHEat ({ratio:.2}x)");
 }

@@ -95,6 +95,33 @@ pub(crate) const NOT_A_KEY_LINE: &str = "not an authorized_keys line";
 const HARMLESS_OPTIONS: &[&str] =
     &["no-port-forwarding", "no-agent-forwarding", "no-X11-forwarding", "no-user-rc", "no-touch-required"];
 
+/// RSA keys shorter than this are refused (NIST and OpenSSH's own minimum for new keys).
+pub const MIN_RSA_BITS: u32 = 2048;
+
+/// Whether the server can verify a login with `key`: ed25519, ECDSA (NIST P-256/384/521) and
+/// RSA of at least [`MIN_RSA_BITS`] (signed as rsa-sha2-256/512; SHA-1 `ssh-rsa` signatures
+/// are refused at login). FIDO security keys (`sk-*`) are refused: russh's server does not
+/// verify their signatures (flags and counter). Anything else names its type.
+fn usable_user_key(key: &PublicKey) -> std::result::Result<(), String> {
+    use russh::keys::ssh_key::public::KeyData;
+    match key.key_data() {
+        KeyData::Ed25519(_) | KeyData::Ecdsa(_) => Ok(()),
+        KeyData::Rsa(rsa) if rsa.key_size() >= MIN_RSA_BITS => Ok(()),
+        KeyData::Rsa(rsa) => Err(format!(
+            "ssh-rsa key of {} bits: too short to trust (at least {MIN_RSA_BITS} bits; ssh-keygen -t ed25519 makes a better one)",
+            rsa.key_size()
+        )),
+        KeyData::SkEd25519(_) | KeyData::SkEcdsaSha2NistP256(_) => Err(format!(
+            "{} keys (FIDO security keys) are not supported by lethe: it cannot verify their logins; use an ed25519, ecdsa or rsa key",
+            key.algorithm()
+        )),
+        _ => Err(format!(
+            "{} keys are not supported by lethe (supported: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least {MIN_RSA_BITS} bits)",
+            key.algorithm()
+        )),
+    }
+}
+
 /// Parses one `authorized_keys` line: `[options] type base64 [comment]`. Blank lines and
 /// comments give `Ok(None)`. Options lethe cannot honour (`expiry-time=`, `permitopen=`, ...) are an
 /// error rather than silently ignored, since ignoring a restriction would widen access.
@@ -107,6 +134,7 @@ pub(crate) fn parse_authorized_line(
         return Ok(None);
     }
     let entry: Entry = line.parse().map_err(|e| format!("{NOT_A_KEY_LINE}: {e}"))?;
+    usable_user_key(entry.public_key())?;
     let mut key = AuthorizedKey {
         key: entry.public_key().clone(),
         forced_command: None,
@@ -131,6 +159,10 @@ pub(crate) fn parse_authorized_line(
                 ));
             }
             key.forced_command = Some(command);
+        } else if option == "cert-authority" || option.starts_with("principals=") {
+            return Err(format!(
+                "option {option}: SSH user certificates are not supported by lethe (list the users' own keys instead)"
+            ));
         } else {
             return Err(format!(
                 "option {option} is not supported by lethe (supported: command=, from=, no-pty, restrict, {})",

@@ -443,6 +443,12 @@ impl Socket {
             .with_context(|| format!("{}: cannot set the link {word}", link.name))
     }
 
+    pub(crate) fn addresses(&mut self, index: u32) -> Result<Vec<Addr>> {
+        let mut out = Vec::new();
+        self.dump(RTM_GETADDR, AF_INET, |_, body| out.extend(parse_addr(body).filter(|a| a.index == index)))?;
+        Ok(out)
+    }
+
     pub(crate) fn add_address(&mut self, name: &str, addr: &Addr) -> Result<()> {
         self.request(|seq| add_address_request(seq, addr))
             .with_context(|| format!("{name}: cannot add address {}/{}", addr.address, addr.prefix_length))
@@ -460,41 +466,61 @@ impl Socket {
             .with_context(|| format!("{name}: cannot add the default route via {gateway}"))
     }
 
-    /// Deletes every IPv4 route through `index` in the main table, then every IPv4 address on
-    /// it; returns how many of each. Routes in the local table go with their addresses.
-    pub(crate) fn flush(&mut self, name: &str, index: u32) -> Result<(usize, usize)> {
+    /// Deletes what lethe added on `index`: its default route via `gateway` (main table),
+    /// then `addr` (the kernel takes the address's subnet route with it). Addresses and routes
+    /// that others put on the interface stay. Returns how many routes and addresses went.
+    pub(crate) fn remove_added(
+        &mut self,
+        name: &str,
+        addr: &Addr,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<(usize, usize)> {
         let mut routes = Vec::new();
-        self.dump(RTM_GETROUTE, AF_INET, |raw, body| {
-            if let Some(r) = parse_route(body) {
-                if r.index == Some(index) && r.table == u32::from(RT_TABLE_MAIN) {
-                    routes.push((raw.to_vec(), r));
+        if gateway.is_some() {
+            self.dump(RTM_GETROUTE, AF_INET, |raw, body| {
+                if let Some(r) = parse_route(body) {
+                    let ours = r.index == Some(addr.index)
+                        && r.table == u32::from(RT_TABLE_MAIN)
+                        && r.prefix_length == 0
+                        && r.gateway == gateway;
+                    if ours {
+                        routes.push((raw.to_vec(), r));
+                    }
                 }
-            }
-        })?;
+            })?;
+        }
         for (raw, r) in &routes {
             match self.request(|seq| resend_as(raw, RTM_DELROUTE, seq)) {
-                // Gone already: deleting an address takes its subnet route with it.
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
                 other => other.with_context(|| {
-                    format!("{name}: cannot delete route {}/{}", r.destination, r.prefix_length)
+                    format!(
+                        "{name}: cannot delete the default route via {}",
+                        r.gateway.unwrap_or(r.destination)
+                    )
                 })?,
             }
         }
-        let mut addrs = Vec::new();
-        self.dump(RTM_GETADDR, AF_INET, |raw, body| {
-            if let Some(a) = parse_addr(body).filter(|a| a.index == index) {
-                addrs.push((raw.to_vec(), a));
-            }
-        })?;
-        for (raw, a) in &addrs {
-            match self.request(|seq| resend_as(raw, RTM_DELADDR, seq)) {
-                Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
-                other => other.with_context(|| {
-                    format!("{name}: cannot delete address {}/{}", a.address, a.prefix_length)
-                })?,
-            }
+        let present = self.addresses(addr.index)?.iter().any(|a| a.address == addr.address);
+        if present {
+            self.delete_address(name, addr)?;
         }
-        Ok((routes.len(), addrs.len()))
+        Ok((routes.len(), usize::from(present)))
+    }
+
+    /// Deletes one address (a lease that was lost or replaced).
+    pub(crate) fn delete_address(&mut self, name: &str, addr: &Addr) -> Result<()> {
+        let request = |seq| {
+            let mut m = add_address_request(seq, addr);
+            m[4..6].copy_from_slice(&RTM_DELADDR.to_ne_bytes());
+            m[6..8].copy_from_slice(&(F_REQUEST | F_ACK).to_ne_bytes());
+            m
+        };
+        match self.request(request) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+            other => other.with_context(|| {
+                format!("{name}: cannot delete address {}/{}", addr.address, addr.prefix_length)
+            }),
+        }
     }
 }
 

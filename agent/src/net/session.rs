@@ -22,6 +22,8 @@ pub(crate) struct Session {
     link: Link,
     dhcp: Option<Dhcp>,
     applied: Option<Summary>,
+    /// The link was down before lethe brought it up: teardown takes it down again, and only then.
+    brought_up: bool,
 }
 
 fn random_seed() -> u64 {
@@ -53,6 +55,7 @@ impl Session {
             }
         }
         let mut nl = netlink::Socket::open()?;
+        let up_before: Vec<u32> = nl.links()?.iter().filter(|l| l.is_up()).map(|l| l.index).collect();
         let timeout = Duration::from_secs(u64::from(network.link_timeout_seconds));
         let link = link::wait_for_link(&mut nl, network.interface.as_ref(), timeout).await?;
         log::info!(
@@ -60,6 +63,7 @@ impl Session {
             link.name,
             link.mac.map(|m| format!(" ({})", link::mac_text(&m))).unwrap_or_default()
         );
+        let brought_up = !up_before.contains(&link.index);
         Ok(Session {
             network: network.clone(),
             options: options.clone(),
@@ -67,6 +71,7 @@ impl Session {
             link,
             dhcp: None,
             applied: None,
+            brought_up,
         })
     }
 
@@ -185,10 +190,12 @@ impl Session {
                             log::warn!("{e}");
                         }
                     }
-                    Output::Bound(lease) => {
-                        self.apply_lease(&lease)?;
-                        bound = true;
-                    }
+                    Output::Bound(lease) => match self.apply_lease(&lease) {
+                        Ok(()) => bound = true,
+                        // Nothing usable (the kernel refused the address): not bound for us; the
+                        // static fallback, if any, applies at dhcpTimeoutSeconds as with no reply.
+                        Err(e) => log::error!("{e}; ignoring the lease from {}", lease.server),
+                    },
                     Output::Lost(why) => {
                         log::warn!("{name}: {why}; removing the address");
                         self.flush_addresses();
@@ -203,21 +210,31 @@ impl Session {
         }
     }
 
+    /// Removes the address (and default route) lethe applied, nothing else.
     fn flush_addresses(&mut self) {
-        match self.nl.flush(&self.link.name, self.link.index) {
-            Ok(_) => {}
-            Err(e) => log::error!("{e}"),
+        if let Err(e) = self.remove_applied() {
+            log::error!("{e}");
         }
         self.applied = None;
     }
 
+    fn remove_applied(&mut self) -> Result<(usize, usize)> {
+        let Some(a) = &self.applied else { return Ok((0, 0)) };
+        let addr = Addr { index: self.link.index, address: a.address, prefix_length: a.prefix_length };
+        self.nl.remove_added(&self.link.name, &addr, a.gateway)
+    }
+
+    /// Puts `address` on the interface and, if the kernel takes it, the default route via
+    /// `gateway`. Returns the gateway applied: a router the kernel refuses (the subnet's
+    /// broadcast address, say) is logged and left out, as the address alone still serves the
+    /// LAN (SSH from the same subnet) and failing here would leave no network at all.
     fn apply(
         &mut self,
         address: Ipv4Addr,
         prefix_length: u8,
         gateway: Option<Ipv4Addr>,
         protocol: u8,
-    ) -> Result<()> {
+    ) -> Result<Option<Ipv4Addr>> {
         let name = self.link.name.clone();
         if let Some(old) = &self.applied {
             if old.address != address || old.prefix_length != prefix_length {
@@ -225,12 +242,16 @@ impl Session {
             }
         }
         self.nl.add_address(&name, &Addr { index: self.link.index, address, prefix_length })?;
-        if let Some(gw) = gateway {
-            let mask = u32::from(mask_of(prefix_length));
-            let onlink = u32::from(gw) & mask != u32::from(address) & mask;
-            self.nl.add_default_route(&name, self.link.index, gw, protocol, onlink)?;
+        let Some(gw) = gateway else { return Ok(None) };
+        let mask = u32::from(mask_of(prefix_length));
+        let onlink = u32::from(gw) & mask != u32::from(address) & mask;
+        match self.nl.add_default_route(&name, self.link.index, gw, protocol, onlink) {
+            Ok(()) => Ok(Some(gw)),
+            Err(e) => {
+                log::warn!("{e}; using {address}/{prefix_length} without a default route");
+                Ok(None)
+            }
         }
-        Ok(())
     }
 
     fn write_resolv(&self, dns: &[Ipv4Addr], domain: Option<&str>) {
@@ -247,16 +268,17 @@ impl Session {
         let renewal = self.applied.as_ref().is_some_and(|a| {
             a.address == lease.address && a.prefix_length == lease.prefix_length && a.gateway == lease.gateway
         });
+        let mut gateway = self.applied.as_ref().and_then(|a| a.gateway);
         if renewal {
             log::info!("{name}: lease of {} renewed for {} s", lease.address, lease.lease_seconds);
         } else {
-            self.apply(lease.address, lease.prefix_length, lease.gateway, netlink::RTPROT_DHCP)?;
+            gateway = self.apply(lease.address, lease.prefix_length, lease.gateway, netlink::RTPROT_DHCP)?;
             log::info!(
                 "{name}: DHCP lease {}/{} from {}{}, {} s",
                 lease.address,
                 lease.prefix_length,
                 lease.server,
-                lease.gateway.map(|g| format!(", gateway {g}")).unwrap_or_default(),
+                gateway.map(|g| format!(", gateway {g}")).unwrap_or_default(),
                 lease.lease_seconds
             );
         }
@@ -267,7 +289,7 @@ impl Session {
             method: "dhcp",
             address: lease.address,
             prefix_length: lease.prefix_length,
-            gateway: lease.gateway,
+            gateway,
             dns: lease.dns.clone(),
             domain: lease.domain.clone(),
             server: Some(lease.server),
@@ -279,13 +301,13 @@ impl Session {
     }
 
     fn apply_static(&mut self, s: &StaticAddress) -> Result<()> {
-        self.apply(s.address, s.prefix_length, s.gateway, netlink::RTPROT_BOOT)?;
+        let gateway = self.apply(s.address, s.prefix_length, s.gateway, netlink::RTPROT_BOOT)?;
         log::info!(
             "{}: static address {}/{}{}",
             self.link.name,
             s.address,
             s.prefix_length,
-            s.gateway.map(|g| format!(", gateway {g}")).unwrap_or_default()
+            gateway.map(|g| format!(", gateway {g}")).unwrap_or_default()
         );
         self.write_resolv(&s.dns, None);
         self.applied = Some(Summary {
@@ -294,7 +316,7 @@ impl Session {
             method: "static",
             address: s.address,
             prefix_length: s.prefix_length,
-            gateway: s.gateway,
+            gateway,
             dns: s.dns.clone(),
             domain: None,
             server: None,
@@ -305,8 +327,9 @@ impl Session {
         Ok(())
     }
 
-    /// Before stage 2. With `flushBeforeStage2`: DHCPRELEASE (best effort), every IPv4 route
-    /// and address of the interface removed, link down. Without: left as it is.
+    /// Before stage 2. With `flushBeforeStage2`: DHCPRELEASE (best effort), the address and
+    /// default route lethe applied removed (others' stay), and the link down if lethe brought
+    /// it up. Without: left as it is.
     pub(crate) async fn teardown(mut self) -> Result<()> {
         let name = self.link.name.clone();
         if !self.network.flush_before_stage2 {
@@ -322,9 +345,15 @@ impl Session {
             }
         }
         self.dhcp = None; // closes port 68 before stage 2's client wants it
-        let (routes, addrs) = self.nl.flush(&name, self.link.index)?;
-        self.nl.set_link(&self.link, false)?;
-        log::info!("{name}: torn down ({addrs} address(es), {routes} route(s) removed, link down)");
+        let (routes, addrs) = self.remove_applied()?;
+        self.applied = None;
+        let link = if self.brought_up {
+            self.nl.set_link(&self.link, false)?;
+            "link down"
+        } else {
+            "link left up as found"
+        };
+        log::info!("{name}: torn down ({addrs} address(es), {routes} route(s) removed, {link})");
         Ok(())
     }
 }

@@ -2,11 +2,12 @@
 //! the `unlock` / `status` commands), never a shell.
 //!
 //! The accept loop is ours rather than russh's `run_on_socket`, because it decides per
-//! connection: locked-out addresses are turned away before the key exchange, too many
-//! unauthenticated connections are refused (per address, and a full table makes the busiest
-//! address give up a slot: [`limits::admit`]), the login grace time is enforced and counts as a
-//! failed login, failed logins are counted per source address when a connection ends, and
-//! closing the listener (after the unlock) is dropping it.
+//! connection: locked-out addresses are turned away before the key exchange, connections that
+//! have not logged in are admitted by [`limits::admit`] (a per-address cap, a per-network cap
+//! and a large table whose full state cuts a silent connection from the busiest network), the
+//! login grace time is enforced and counts as a failed login, failed logins are counted per
+//! source address when a connection ends, and closing the listener (after the unlock) is
+//! dropping it.
 
 pub(crate) mod limits;
 pub(crate) mod line;
@@ -22,7 +23,7 @@ use russh::server::Config as RusshConfig;
 use russh::{MethodKind, MethodSet};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,6 +75,7 @@ impl Server {
             inactivity_timeout: Some(Duration::from_secs(900)),
             keepalive_interval: Some(Duration::from_secs(30)),
             keepalive_max: 4,
+            preferred: algorithms(),
             // (`nodelay` is not read by run_stream: connection() sets TCP_NODELAY itself.)
             ..Default::default()
         };
@@ -123,32 +125,9 @@ impl Server {
                     };
                     while connections.try_join_next().is_some() {}
                     live.retain(|(_, state)| !state.ended.load(Ordering::SeqCst));
-                    let ip = peer.ip().to_canonical();
                     // IPv4 clients of the dual-stack socket read as 192.0.2.1, not [::ffff:192.0.2.1].
-                    let peer = SocketAddr::new(ip, peer.port());
-                    let slots: Vec<limits::Slot> = live
-                        .iter()
-                        .map(|(ip, state)| limits::Slot { ip: *ip, logged_in: state.logged_in.load(Ordering::SeqCst) })
-                        .collect();
-                    match limits::admit(&slots, ip) {
-                        limits::Admit::Yes => {}
-                        limits::Admit::Evict(i) => {
-                            let (victim, state) = &live[i];
-                            log::warn!("ssh: {victim}: cutting its oldest connection that has not logged in, to make room for {ip}");
-                            state.evict.notify_one();
-                            live.remove(i);
-                        }
-                        limits::Admit::Refuse(why) => {
-                            log::warn!("ssh: {peer}: refused: {why}");
-                            tokio::spawn(turn_away(socket, format!("{why}; try again later")));
-                            continue;
-                        }
-                    }
-                    let state = Arc::new(ConnectionState::default());
-                    live.push((ip, state.clone()));
-                    let shared = self.shared.clone();
-                    let russh = self.russh.clone();
-                    connections.spawn(connection(shared, russh, socket, peer, state, shutdown_rx.clone()));
+                    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+                    self.admit(&mut live, socket, peer, &mut connections, &shutdown_rx);
                 }
             }
         }
@@ -164,6 +143,91 @@ impl Server {
         }
         Ok(())
     }
+
+    /// Decides on one accepted connection: turned away (locked out, or over a cap: the reason
+    /// is logged and sent), or started, possibly cutting another one to make room.
+    fn admit(
+        &self,
+        live: &mut Vec<(IpAddr, Arc<ConnectionState>)>,
+        socket: TcpStream,
+        peer: SocketAddr,
+        connections: &mut JoinSet<()>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        let ip = peer.ip();
+        let locked = self.shared.penalties.lock().unwrap().locked(ip, Instant::now());
+        if let Some(left) = locked {
+            let secs = left.as_secs() + 1;
+            log::warn!("ssh: {peer}: refused: locked out for {secs} s more after failed logins");
+            tokio::spawn(turn_away(
+                socket,
+                format!("too many failed logins from {ip}; try again in {secs} s"),
+            ));
+            return;
+        }
+        let slots: Vec<limits::Slot> = live.iter().map(|(ip, state)| state.slot(*ip)).collect();
+        match limits::admit(&slots, ip) {
+            limits::Admit::Yes => {}
+            limits::Admit::Evict(i) => {
+                let (victim, state) = live.remove(i);
+                log::warn!(
+                    "ssh: {victim}: cutting a connection that has not logged in, to make room for {ip}"
+                );
+                state.evict.notify_one();
+            }
+            limits::Admit::Refuse(why) => {
+                log::warn!("ssh: {peer}: refused: {why}");
+                // One more connection that will not log in: as a grace timeout, it counts.
+                count_failed_login(&self.shared, ip);
+                tokio::spawn(turn_away(socket, format!("{why}; try again later")));
+                return;
+            }
+        }
+        let state = Arc::new(ConnectionState::default());
+        live.push((ip, state.clone()));
+        let (shared, russh) = (self.shared.clone(), self.russh.clone());
+        connections.spawn(connection(shared, russh, socket, peer, state, shutdown.clone()));
+    }
+}
+
+/// What the server offers. Key exchange: only the hybrid post-quantum ML-KEM768 + X25519 and
+/// curve25519 (both spellings), which cost the server well under a millisecond each; russh's
+/// default finite-field groups (up to 8192 bits, and group exchange) cost hundreds of
+/// milliseconds per handshake on the one runtime thread, so a few clients forcing them (DHEat)
+/// starve everyone's login. Every client we test negotiates one of these: OpenSSH >= 6.5,
+/// dropbear >= 2020.79, paramiko, asyncssh (agent/tests/ssh.rs). Host keys: the algorithms
+/// `keys::load_host_key` accepts, and RSA with SHA-2 for user keys. MACs: encrypt-then-MAC only (the AEAD ciphers need none).
+fn algorithms() -> russh::Preferred {
+    use russh::keys::ssh_key::{Algorithm, EcdsaCurve, HashAlg};
+    use russh::{cipher, kex, mac};
+    use std::borrow::Cow;
+    const KEX: &[kex::Name] = &[
+        kex::MLKEM768X25519_SHA256,
+        kex::CURVE25519,
+        kex::CURVE25519_PRE_RFC_8731,
+        kex::EXTENSION_SUPPORT_AS_SERVER,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+    ];
+    const KEYS: &[Algorithm] = &[
+        Algorithm::Ed25519,
+        Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
+        Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
+        Algorithm::Ecdsa { curve: EcdsaCurve::NistP521 },
+        // For user keys only (no RSA host key loads): rsa-sha2-512/256, never SHA-1 ssh-rsa.
+        Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
+        Algorithm::Rsa { hash: Some(HashAlg::Sha256) },
+    ];
+    const CIPHERS: &[cipher::Name] =
+        &[cipher::CHACHA20_POLY1305, cipher::AES_256_GCM, cipher::AES_256_CTR, cipher::AES_128_CTR];
+    const MACS: &[mac::Name] = &[mac::HMAC_SHA512_ETM, mac::HMAC_SHA256_ETM];
+    russh::Preferred {
+        kex: Cow::Borrowed(KEX),
+        key: Cow::Borrowed(KEYS),
+        host_key_certificates: Cow::Borrowed(&[]),
+        cipher: Cow::Borrowed(CIPHERS),
+        mac: Cow::Borrowed(MACS),
+        compression: Cow::Borrowed(&[russh::compression::NONE]),
+    }
 }
 
 /// One line before the SSH version string (RFC 4253 4.2 allows it; `ssh -v` shows it), then
@@ -176,12 +240,26 @@ async fn turn_away(mut socket: TcpStream, why: String) {
 /// Per-connection facts the handler sets and the accept loop reads.
 #[derive(Default)]
 pub(crate) struct ConnectionState {
+    /// The client asked to authenticate: its key exchange is done.
+    pub authenticating: AtomicBool,
     pub logged_in: AtomicBool,
     pub refused: AtomicU32,
+    /// Session channels open now.
+    pub sessions: AtomicU32,
     /// The connection task has returned: its slot is free.
     pub ended: AtomicBool,
     /// The accept loop needs this (not logged-in) connection's slot.
     pub evict: tokio::sync::Notify,
+}
+
+impl ConnectionState {
+    fn slot(&self, ip: IpAddr) -> limits::Slot {
+        limits::Slot {
+            ip,
+            authenticating: self.authenticating.load(Ordering::SeqCst),
+            logged_in: self.logged_in.load(Ordering::SeqCst),
+        }
+    }
 }
 
 /// Marks the connection ended however its task returns.
@@ -193,25 +271,27 @@ impl Drop for Ended {
     }
 }
 
+/// How a connection ended, for the log and the failed-login count.
+enum End {
+    /// The client or the session closed it (a logout, an error, too many refused keys).
+    Closed,
+    /// Its slot went to a newer connection before it logged in.
+    Evicted,
+    /// No login within the grace time.
+    GraceOver,
+    /// Everything is unlocked: the server stops.
+    Shutdown,
+}
+
 async fn connection(
     shared: Arc<Shared>,
     russh: Arc<RusshConfig>,
     socket: TcpStream,
     peer: SocketAddr,
     state: Arc<ConnectionState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let _ended = Ended(state.clone());
-    let ip = peer.ip().to_canonical();
-    // IPv4 clients of the dual-stack socket read as 192.0.2.1, not [::ffff:192.0.2.1].
-    let peer = SocketAddr::new(ip, peer.port());
-    let locked = shared.penalties.lock().unwrap().locked(ip, Instant::now());
-    if let Some(left) = locked {
-        let secs = left.as_secs() + 1;
-        log::warn!("ssh: {peer}: refused: locked out for {secs} s more after failed logins");
-        turn_away(socket, format!("too many failed logins from {ip}; try again in {secs} s")).await;
-        return;
-    }
     // The grace time covers everything up to the login, the version exchange included: a
     // client that connects and says nothing must not hold a connection slot for long.
     let deadline = tokio::time::Instant::now() + shared.login_grace;
@@ -232,90 +312,94 @@ async fn connection(
     }
     let handler = session::Client::new(shared.clone(), peer, state.clone());
     let setup = tokio::time::timeout_at(deadline, russh::server::run_stream(russh, socket, handler));
-    let session = tokio::select! {
+    let end = tokio::select! {
         setup = setup => match setup {
-            Ok(Ok(s)) => s,
+            Ok(Ok(session)) => serve(session, peer, &hangup, &state, &shared, deadline, shutdown).await,
             Ok(Err(e)) => {
                 log::warn!("ssh: {peer}: connection setup failed: {e}");
-                return;
+                End::Closed
             }
             Err(_) => {
-                log::warn!("ssh: {peer}: no login within {} s; disconnecting", shared.login_grace.as_secs());
-                count_failed_login(&shared, ip);
-                return;
+                log_grace_over(peer, &shared);
+                End::GraceOver
             }
         },
-        () = state.evict.notified() => {
-            count_failed_login(&shared, ip);
-            return;
-        }
+        () = state.evict.notified() => End::Evicted,
     };
+    let logged_in = state.logged_in.load(Ordering::SeqCst);
+    // A connection that held a slot without logging in (silent until the grace time or until
+    // it had to give it up) or that offered a refused key is a failed login: silent floods
+    // lock their addresses out.
+    let failed = match end {
+        End::GraceOver | End::Evicted => true,
+        End::Closed | End::Shutdown => state.refused.load(Ordering::SeqCst) > 0,
+    };
+    if failed && !logged_in {
+        count_failed_login(&shared, peer.ip());
+    }
+}
+
+/// Runs an established session until it ends, it is cut, its grace time runs out before the
+/// login, or the server stops.
+async fn serve(
+    session: russh::server::RunningSession<session::Client>,
+    peer: SocketAddr,
+    hangup: &OwnedFd,
+    state: &ConnectionState,
+    shared: &Shared,
+    deadline: tokio::time::Instant,
+    mut shutdown: watch::Receiver<bool>,
+) -> End {
     let handle = session.handle();
     tokio::pin!(session);
+    let logged_in = || state.logged_in.load(Ordering::SeqCst);
     let grace = tokio::time::sleep_until(deadline);
     tokio::pin!(grace);
     let mut grace_over = false;
-    let mut timed_out = false;
-    loop {
+    let (end, reason, message, wait) = loop {
         tokio::select! {
             result = &mut session => {
                 if let Err(e) = result {
                     // Before the login this is the key exchange or the authentication failing.
-                    if state.logged_in.load(Ordering::SeqCst) {
+                    if logged_in() {
                         log::debug!("ssh: {peer}: session ended: {e}");
                     } else {
                         log::warn!("ssh: {peer}: key exchange or login failed: {e}");
                     }
                 }
-                break;
+                return End::Closed;
             }
-            () = state.evict.notified(), if !state.logged_in.load(Ordering::SeqCst) => {
-                let _ = handle.disconnect(
-                    russh::Disconnect::TooManyConnections,
-                    "too many connections from your address".into(),
-                    String::new(),
-                ).await;
-                let _ = rustix::net::shutdown(&hangup, rustix::net::Shutdown::Both);
-                let _ = (&mut session).await;
-                // Held a slot without logging in until it had to give it up: as a grace timeout.
-                count_failed_login(&shared, ip);
-                return;
-            }
+            () = state.evict.notified(), if !logged_in() => break (
+                End::Evicted,
+                russh::Disconnect::TooManyConnections,
+                "too many connections from your network",
+                Duration::ZERO,
+            ),
             () = &mut grace, if !grace_over => {
                 grace_over = true;
-                if !state.logged_in.load(Ordering::SeqCst) {
-                    log::warn!("ssh: {peer}: no login within {} s; disconnecting", shared.login_grace.as_secs());
-                    timed_out = true;
-                    let _ = handle.disconnect(
-                        russh::Disconnect::ByApplication,
-                        "login grace time exceeded".into(),
-                        String::new(),
-                    ).await;
-                    if tokio::time::timeout(Duration::from_secs(1), &mut session).await.is_err() {
-                        let _ = rustix::net::shutdown(&hangup, rustix::net::Shutdown::Both);
-                        let _ = (&mut session).await;
-                    }
-                    break;
+                if !logged_in() {
+                    log_grace_over(peer, shared);
+                    break (End::GraceOver, russh::Disconnect::ByApplication, "login grace time exceeded", Duration::from_secs(1));
                 }
             }
-            _ = shutdown.changed() => {
-                let _ = handle.disconnect(
-                    russh::Disconnect::ByApplication,
-                    "unlocked; the boot continues".into(),
-                    String::new(),
-                ).await;
-                if tokio::time::timeout(Duration::from_millis(500), &mut session).await.is_err() {
-                    let _ = rustix::net::shutdown(&hangup, rustix::net::Shutdown::Both);
-                    let _ = (&mut session).await;
-                }
-                break;
-            }
+            _ = shutdown.changed() => break (
+                End::Shutdown,
+                russh::Disconnect::ByApplication,
+                "unlocked; the boot continues",
+                Duration::from_millis(500),
+            ),
         }
+    };
+    let _ = handle.disconnect(reason, message.into(), String::new()).await;
+    if tokio::time::timeout(wait, &mut session).await.is_err() {
+        let _ = rustix::net::shutdown(hangup, rustix::net::Shutdown::Both);
+        let _ = (&mut session).await;
     }
-    // A grace timeout is a failed login too: silent connections lock their address out.
-    if !state.logged_in.load(Ordering::SeqCst) && (timed_out || state.refused.load(Ordering::SeqCst) > 0) {
-        count_failed_login(&shared, ip);
-    }
+    end
+}
+
+fn log_grace_over(peer: SocketAddr, shared: &Shared) {
+    log::warn!("ssh: {peer}: no login within {} s; disconnecting", shared.login_grace.as_secs());
 }
 
 fn count_failed_login(shared: &Shared, ip: IpAddr) {

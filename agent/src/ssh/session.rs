@@ -1,6 +1,7 @@
 //! One SSH connection: the authentication decisions (public keys only), and per session channel
 //! the prompt or the command it asked for.
 
+use super::limits::MAX_SESSIONS_PER_CONNECTION;
 use super::line::{Key, LineEditor, MAX_LEN};
 use super::{ConnectionState, Shared};
 use crate::access::keys::{self, AuthorizedKey};
@@ -9,7 +10,7 @@ use crate::exit::Status;
 use crate::unlock::line::LineBuffer;
 use crate::unlock::outcome::verdict;
 use crate::unlock::{Attempt, Mode, Passphrase};
-use russh::keys::ssh_key::PublicKey;
+use russh::keys::ssh_key::{Algorithm, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ impl Client {
     }
 
     fn refuse(&self, user: &str, what: &str) -> Auth {
+        self.state.authenticating.store(true, Ordering::SeqCst);
         self.state.refused.fetch_add(1, Ordering::SeqCst);
         log::warn!("ssh: {}: refused {what} for user {user:?}", self.peer);
         Auth::Reject { proceed_with_methods: Some(public_key_only()), partial_success: false }
@@ -62,6 +64,7 @@ impl russh::server::Handler for Client {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        self.state.authenticating.store(true, Ordering::SeqCst);
         Ok(Auth::Reject { proceed_with_methods: Some(public_key_only()), partial_success: false })
     }
 
@@ -83,6 +86,11 @@ impl russh::server::Handler for Client {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        self.state.authenticating.store(true, Ordering::SeqCst);
+        if *offer.algorithm == (Algorithm::Rsa { hash: None }) {
+            // An RSA key signed with SHA-1 (`ssh-rsa`): OpenSSH >= 7.2 signs with rsa-sha2-*.
+            return Ok(self.refuse(user, "an RSA key signed with SHA-1 (ssh-rsa; use rsa-sha2-256/512)"));
+        }
         if self.lookup(offer.public_key).is_some() {
             Ok(Auth::Accept)
         } else {
@@ -130,13 +138,24 @@ impl russh::server::Handler for Client {
             // Cannot happen after a login, but never serve a channel without one.
             return Ok(());
         };
+        let open = self.state.sessions.fetch_add(1, Ordering::SeqCst);
+        if open >= MAX_SESSIONS_PER_CONNECTION {
+            self.state.sessions.fetch_sub(1, Ordering::SeqCst);
+            log::warn!(
+                "ssh: {}: refused a session channel: {open} already open on this connection",
+                self.peer
+            );
+            return Ok(()); // dropping `reply` rejects the channel
+        }
         reply.accept().await;
         let shared = self.shared.clone();
+        let state = self.state.clone();
         let peer = self.peer;
         tokio::spawn(async move {
             let id = channel.id();
             let mut s = SessionChannel { channel, shared, peer, key, pty: false };
             s.run().await;
+            state.sessions.fetch_sub(1, Ordering::SeqCst);
             log::debug!("ssh: {peer}: channel {id} done");
         });
         Ok(())
@@ -235,18 +254,19 @@ impl SessionChannel {
             match self.channel.wait().await {
                 Some(ChannelMsg::RequestPty { .. }) => self.pty = !self.key.no_pty,
                 Some(ChannelMsg::RequestShell { .. }) => break None,
-                Some(ChannelMsg::Exec { command, .. }) => break Some(command),
+                // `ssh host "$PASS"` makes the passphrase the command: every copy is zeroized.
+                Some(ChannelMsg::Exec { command, .. }) => break Some(Zeroizing::new(command)),
                 Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return,
                 Some(_) => {}
             }
         };
-        let command = match (&self.key.forced_command, request) {
-            (Some(forced), _) => Some(forced.clone()),
-            (None, Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        let command: Option<Zeroizing<String>> = match (&self.key.forced_command, request) {
+            (Some(forced), _) => Some(Zeroizing::new(forced.clone())),
+            (None, Some(bytes)) => Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned())),
             (None, None) => None,
         };
-        let length = command.as_ref().map_or(0, String::len);
-        let status = match command.as_deref().map(Request::parse) {
+        let length = command.as_ref().map_or(0, |c| c.len());
+        let status = match command.as_deref().map(|c| Request::parse(c).map_err(Zeroizing::new)) {
             None => self.interactive().await,
             Some(Ok(Request::Unlock)) if self.pty => self.interactive().await,
             Some(Ok(Request::Unlock)) => self.scripted().await,
@@ -258,11 +278,12 @@ impl SessionChannel {
                     "ssh: {}: refused a command of {length} bytes (its text is not logged)",
                     self.peer
                 );
-                self.stderr(&format!(
-                    "lethe: {e}; this initrd runs only: {} (there is no shell)",
+                let message = Zeroizing::new(format!(
+                    "lethe: {}; this initrd runs only: {} (there is no shell)",
+                    e.as_str(),
                     Request::NAMES.join(", ")
-                ))
-                .await;
+                ));
+                self.stderr(&message).await;
                 Some(EXIT_FAILED)
             }
         };
@@ -296,7 +317,7 @@ impl SessionChannel {
     async fn input(&mut self) -> Input {
         loop {
             match self.channel.wait().await {
-                Some(ChannelMsg::Data { data }) => return Input::Data(Zeroizing::new(data.to_vec())),
+                Some(ChannelMsg::Data { data }) => return Input::Data(take_data(data)),
                 Some(ChannelMsg::Eof) => return Input::Eof,
                 Some(ChannelMsg::Close) | None => return Input::Gone,
                 Some(_) => {}
@@ -371,7 +392,6 @@ impl SessionChannel {
     /// the user leaves. Returns the exit status, or None when the client is gone.
     async fn interactive(&mut self) -> Option<u32> {
         let unlocker = self.shared.unlocker.clone();
-        let ip = self.peer.ip().to_canonical();
         let max_tries = unlocker.max_tries();
         let mut wrong = 0;
         let mut editor = LineEditor::new();
@@ -395,7 +415,11 @@ impl SessionChannel {
             if line.is_empty() {
                 continue;
             }
-            match unlocker.try_passphrase(passphrase(line)).await {
+            let (attempt, delay) = match self.attempt(line, true).await {
+                Ok(tried) => tried,
+                Err(end) => return self.ended(end).await,
+            };
+            match attempt {
                 Attempt::Unlocked { opened } => {
                     let opened = opened.join(", ");
                     if unlocker.mode() == Mode::SystemdAgent {
@@ -418,8 +442,7 @@ impl SessionChannel {
                 Attempt::Wrong => {
                     wrong += 1;
                     log::warn!("ssh: {}: wrong passphrase ({wrong} of {max_tries})", self.peer);
-                    // Counted for the address even when closing: the next session waits longer.
-                    let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
+                    // Counted for the address and key even when closing: the next session waits.
                     if wrong >= max_tries {
                         self.say(&format!("Wrong passphrase. {max_tries} wrong passphrases: closing.\n"))
                             .await;
@@ -443,6 +466,61 @@ impl SessionChannel {
                 }
                 Attempt::NothingPending => return self.ended(Read::Done).await,
             }
+        }
+    }
+
+    /// One passphrase try, when it is this address's and this key's turn
+    /// ([`super::limits::Penalties::claim_try`]): the key derivation never runs ahead of the
+    /// delay earned by earlier wrong tries, however many channels or connections ask at once.
+    /// A try that opens nothing counts as wrong even when another device failed: the
+    /// derivation ran all the same. Returns the attempt and the wait it earned before the next.
+    async fn attempt(
+        &mut self,
+        line: Zeroizing<Vec<u8>>,
+        interactive: bool,
+    ) -> Result<(Attempt, Duration), Read> {
+        let ip = self.peer.ip().to_canonical();
+        let key = keys::fingerprint(&self.key.key);
+        let mut told = false;
+        loop {
+            let claimed = self.shared.penalties.lock().unwrap().claim_try(ip, &key, Instant::now());
+            let Err(wait) = claimed else { break };
+            if !told {
+                let secs = wait.as_secs() + 1;
+                log::info!("ssh: {}: a passphrase try waits up to {secs} s for its turn", self.peer);
+            }
+            if interactive && !told {
+                let secs = wait.as_secs() + 1;
+                self.say(&format!(
+                    "Waiting up to {secs} s for this try's turn (earlier tries from your address or key).\n"
+                ))
+                .await;
+                told = true;
+            }
+            let ended = if interactive { self.penalty(wait).await } else { self.pause(wait).await };
+            if let Some(end) = ended {
+                return Err(end);
+            }
+        }
+        log::info!("ssh: {}: trying a passphrase (key {key})", self.peer);
+        let attempt = self.shared.unlocker.try_passphrase(passphrase(line)).await;
+        let mut penalties = self.shared.penalties.lock().unwrap();
+        let delay = match attempt {
+            Attempt::Wrong | Attempt::Failed(_) => penalties.wrong_passphrase(ip, &key, Instant::now()),
+            Attempt::Unlocked { .. } | Attempt::NothingPending => {
+                penalties.try_settled(ip, &key, Instant::now());
+                Duration::ZERO
+            }
+        };
+        Ok((attempt, delay))
+    }
+
+    /// Waits `delay` without reading input (a script's stdin is consumed already), unless
+    /// everything gets opened meanwhile.
+    async fn pause(&self, delay: Duration) -> Option<Read> {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => None,
+            () = self.shared.unlocker.done() => Some(Read::Done),
         }
     }
 
@@ -499,10 +577,11 @@ impl SessionChannel {
                 return self.ended(end).await;
             }
         }
-        let attempt = unlocker.try_passphrase(passphrase(line)).await;
+        let (attempt, delay) = match self.attempt(line, false).await {
+            Ok(tried) => tried,
+            Err(end) => return self.ended(end).await,
+        };
         if attempt == Attempt::Wrong {
-            let ip = self.peer.ip().to_canonical();
-            let delay = self.shared.penalties.lock().unwrap().wrong_passphrase(ip, Instant::now());
             // The answer waits, so a script cannot guess faster by reconnecting.
             tokio::time::sleep(delay).await;
         }
@@ -540,6 +619,18 @@ fn prompt(mode: Mode, what: &str) -> String {
         Mode::SystemdAgent => format!("{what}: "),
         _ => format!("Passphrase for {what}: "),
     }
+}
+
+/// The bytes of a data message, in a zeroizing buffer; russh's own buffer is overwritten too
+/// when this is its only handle (the usual case). When russh still shares it, that copy is
+/// beyond lethe's reach (see README, "What cannot be zeroized").
+fn take_data(data: bytes::Bytes) -> Zeroizing<Vec<u8>> {
+    use zeroize::Zeroize;
+    let copy = Zeroizing::new(data.to_vec());
+    if let Ok(mut original) = data.try_into_mut() {
+        original.as_mut().zeroize();
+    }
+    copy
 }
 
 fn passphrase(mut line: Zeroizing<Vec<u8>>) -> Passphrase {

@@ -859,17 +859,7 @@ fn check_config_validates_authorized_key_lines() {
         (format!("command=\\\"/bin/sh\\\" {}", public.trim()), "lethe only runs unlock, status"),
         ("ssh-ed25519 AAAAtruncated".to_string(), "expected one authorized_keys line like"),
     ];
-    for (line, want) in cases {
-        let config = format!(
-            r#"{{"version": 1, "ssh": {{"hostKeys": ["/etc/lethe/host_key"], "authorizedKeys": ["{line}"]}}}}"#
-        );
-        let path = dir.join("config.json");
-        std::fs::write(&path, config).unwrap();
-        let out = common::run(&["check-config", path.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(1), "{line}: {out:?}");
-        let err = common::stderr(&out);
-        assert!(err.contains("ssh.authorizedKeys[0]: ") && err.contains(want), "{line}: {err}");
-    }
+    assert_key_lines_refused(&dir, &cases);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -1506,6 +1496,13 @@ fn check_config_refuses_key_types_that_cannot_log_in() {
             "SSH user certificates are not supported by lethe",
         ),
     ];
+    assert_key_lines_refused(&dir, &cases);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `check-config` refuses each `authorized_keys` line of `cases` (exit 1), naming
+/// `ssh.authorizedKeys[0]` and the expected reason.
+fn assert_key_lines_refused(dir: &std::path::Path, cases: &[(String, &str)]) {
     for (line, want) in cases {
         let config = format!(
             r#"{{"version": 1, "ssh": {{"hostKeys": ["/etc/lethe/host_key"], "authorizedKeys": ["{line}"]}}}}"#
@@ -1517,7 +1514,6 @@ fn check_config_refuses_key_types_that_cannot_log_in() {
         let err = common::stderr(&out);
         assert!(err.contains("ssh.authorizedKeys[0]: ") && err.contains(want), "{line}: {err}");
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A network namespace of this test's own, deleted on drop.

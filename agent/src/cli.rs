@@ -23,9 +23,11 @@ Usage:
   lethe datasets --config FILE [--dry-run] [--json]
                               create the declared ZFS datasets and keep their properties,
                               owners and modes right (never destroys); print what it did
-  lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR]
+  lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR] [--in-initrd]
                               bind-mount the persisted directories and files below DIR (/);
                               --stop: at shutdown, adopt files that replaced lethe's symlinks;
+                              --in-initrd: only the inInitrd entries, in a systemd initrd
+                              (--root /sysroot), recorded in /run/lethe for stage 2;
                               --generate: write systemd drop-ins for neededBy into DIR
   lethe unpersisted [--config FILE] [--root DIR] [--json]
                               what the next boot forgets, and what the stores hold unnamed
@@ -180,16 +182,26 @@ pub struct PersistArgs {
     pub stop: bool,
     /// Write systemd drop-ins for `neededBy` and the stores into this directory instead.
     pub generate: Option<PathBuf>,
+    /// In a systemd initrd: only the `inInitrd` entries (`persist::in_initrd`).
+    pub in_initrd: bool,
 }
 
 fn persist_args(args: &mut Args) -> Result<PersistArgs, String> {
     let config = args.config()?;
-    let mut p = PersistArgs { config, root: PathBuf::from("/"), dry_run: false, stop: false, generate: None };
+    let mut p = PersistArgs {
+        config,
+        root: PathBuf::from("/"),
+        dry_run: false,
+        stop: false,
+        generate: None,
+        in_initrd: false,
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--root" => p.root = args.positional("DIR after --root")?.into(),
             "--dry-run" => p.dry_run = true,
             "--stop" => p.stop = true,
+            "--in-initrd" => p.in_initrd = true,
             "--generate" => p.generate = Some(args.positional("DIR after --generate")?.into()),
             other => return Err(format!("unexpected argument {other}")),
         }

@@ -61,8 +61,11 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
             }
         };
     }
-    let accounts = Accounts::load(&args.root);
-    let applied = apply::run(&entries, &accounts, &opts, &mut |l| out.line(l));
+    let applied = if args.in_initrd {
+        super::in_initrd(&config, &args.root, &mut |l| out.line(l))
+    } else {
+        apply::run(&entries, &Accounts::load(&args.root), &opts, &mut |l| out.line(l))
+    };
     if let Ok(summary) = &applied {
         out.line(summary.to_string());
     }
@@ -136,6 +139,7 @@ mod tests {
             dry_run: true,
             stop: false,
             generate: None,
+            in_initrd: false,
         };
         assert_eq!(
             p(&["persist", "--config", "c.json", "--root", "/sysroot", "--dry-run"]),
@@ -143,6 +147,12 @@ mod tests {
         );
         let Ok(Command::Persist(stop)) = p(&["persist", "--config", "c.json", "--stop"]) else { panic!() };
         assert!(stop.stop && stop.root == Path::new("/"));
+        let Ok(Command::Persist(early)) =
+            p(&["persist", "--config", "c.json", "--in-initrd", "--root", "/sysroot"])
+        else {
+            panic!()
+        };
+        assert!(early.in_initrd && early.root == Path::new("/sysroot"));
         assert_eq!(
             p(&["unpersisted", "--json"]),
             Ok(Command::Unpersisted {

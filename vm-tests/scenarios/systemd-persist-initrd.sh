@@ -4,23 +4,6 @@ source "$VM_ROOT/lib/systemd.sh"
 # shellcheck source=../lib/persist.sh
 source "$VM_ROOT/lib/persist.sh"
 
-# The store's mount in the initrd. It stands for what the host's fstab gives (a NixOS
-# fileSystems entry with neededForBoot, an x-initrd.mount line): nothing wants it but
-# lethe-persist-initrd's RequiresMountsFor=/sysroot/persist, which the generator writes.
-persist_initrd_mount() {
-    cat >"$1" <<'UNIT'
-[Unit]
-DefaultDependencies=no
-After=sysroot.mount
-Before=initrd-fs.target
-[Mount]
-What=/dev/mapper/crypted
-Where=/sysroot/persist
-Type=btrfs
-Options=subvol=persist
-UNIT
-}
-
 # A check of stage 2 beside persist-check: how often each inInitrd target is mounted.
 persist_initrd_check() {
     cat >"$1" <<'CHECK'
@@ -36,9 +19,12 @@ scenario() {
     local host_key id disk initrd port qemu out n status=0 mask=()
     systemd_keys
     systemd_blank "$WORK/blank"
+    # The store, as a dracut host declares it: an x-initrd.mount line of the root's fstab, which
+    # systemd's fstab-generator turns into sysroot-persist.mount once initrd-parse-etc.service
+    # has reloaded; lethe-persist-initrd waits for it (RequiresMountsFor= from the generator).
+    echo '/dev/mapper/crypted /persist btrfs subvol=persist,x-initrd.mount 0 0' >"$WORK/blank/etc/fstab"
     printf '{"version": 1, "network": {"kernelModules": ["virtio_net"], "dhcp": true}, "ssh": {"hostKeys": ["/etc/lethe/host_key"], "authorizedKeys": ["%s"]}, "unlock": {"devices": [{"name": "crypted", "device": "/dev/vda"}], "console": false}, "rollback": {"device": "/dev/mapper/crypted", "blankSnapshot": "blank", "keepAtLeast": 0}, %s}\n' \
         "$(cat "$id.pub")" "$PERSIST_JSON" >"$WORK/config.json"
-    persist_initrd_mount "$WORK/sysroot-persist.mount"
     persist_initrd_check "$WORK/initrd-check"
     # shellcheck disable=SC2046 # one option per line
     disk=$(make_disk disk.img --luks "correct horse" --blank "blank:$WORK/blank" \
@@ -49,8 +35,7 @@ scenario() {
         : >"$WORK/masked"
         mask=(--file "$WORK/masked:/etc/systemd/system/lethe-persist-initrd.service")
     fi
-    initrd=$(make_systemd_initrd initrd.cpio "$WORK/config.json" --file "$host_key:/etc/lethe/host_key" \
-        --file "$WORK/sysroot-persist.mount:/etc/systemd/system/sysroot-persist.mount" "${mask[@]}")
+    initrd=$(make_systemd_initrd initrd.cpio "$WORK/config.json" --file "$host_key:/etc/lethe/host_key" "${mask[@]}")
     for n in 1 2; do
         port=$(free_port)
         VM_MEM=1024 boot_vm --initrd "$initrd" --disk "$disk" --log "$WORK/serial-$n.log" --hostfwd "$port:22" \
@@ -70,9 +55,10 @@ scenario() {
         --want '@@MACHINE-ID uninitialized' --want '@@BOOT first' --want '@@STAGE2-DONE' \
         --refuse '@@EARLY-MISSING' --refuse '@@PERSIST refused' \
         --refuse '@@PERSIST mounted /persist/(etc/machine-id|var/lib/nixos)' || { echo "boot 1: see $log1"; status=1; }
-    in_order "$log1" 'Mounted sysroot.mount' 'Mounted sysroot-persist.mount' \
-        'created /persist/etc/machine-id' 'Finished lethe-persist-initrd.service' 'Reached target initrd-fs.target' \
-        '@@STAGE2 ' || status=1
+    # The store's mount exists only after initrd-parse-etc's reload: the unit starts after it.
+    in_order "$log1" 'Mounted sysroot.mount' 'Mounted sysroot-persist.mount' 'Finished initrd-parse-etc.service' \
+        'Starting lethe-persist-initrd.service' 'created /persist/etc/machine-id' \
+        'Finished lethe-persist-initrd.service' 'Reached target initrd-fs.target' '@@STAGE2 ' || status=1
     check_log "$log2" \
         --want 'moved root to old_roots/' \
         --want '@@EARLY-MOUNTED /etc/machine-id' --want '@@EARLY-MOUNTED /var/lib/nixos' \

@@ -64,6 +64,12 @@ fn a_store_not_mounted_below_the_root_is_refused_by_name_and_left_untouched() {
 fn only_in_initrd_entries_are_mounted_and_stage_2_leaves_them() {
     let (config, root) = setup();
     sh("mount", &["-t", "tmpfs", "-o", "mode=0755", "tmpfs", root.join("persist").to_str().unwrap()]);
+    // --dry-run says what it would do and does nothing.
+    let o = persist(&config, &root, &["--in-initrd", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("would: mounted /persist/etc/machine-id on /etc/machine-id"), "{}", text(&o));
+    assert_eq!(mounts_below(&root), [root.join("persist").display().to_string()]);
+    assert!(!Path::new("/run/lethe/persist.json").exists());
     let o = persist(&config, &root, &["--in-initrd"]);
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);

@@ -62,7 +62,7 @@ pub fn persist(args: &PersistArgs) -> ExitCode {
         };
     }
     let applied = if args.in_initrd {
-        super::in_initrd(&config, &args.root, &mut |l| out.line(l))
+        super::in_initrd(&config, &args.root, args.dry_run, &mut |l| out.line(l))
     } else {
         apply::run(&entries, &Accounts::load(&args.root), &opts, &mut |l| out.line(l))
     };

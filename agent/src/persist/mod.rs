@@ -77,6 +77,7 @@ pub const STATE: &str = "/run/lethe";
 pub fn in_initrd(
     config: &Config,
     root: &Path,
+    dry_run: bool,
     out: &mut dyn FnMut(String),
 ) -> std::result::Result<apply::Summary, apply::RunError> {
     let mounts = mount_points();
@@ -90,7 +91,7 @@ pub fn in_initrd(
             below(root, &e.store).display()
         ));
     }
-    let opts = apply::Options { root: root.to_path_buf(), state: PathBuf::from(STATE), dry_run: false };
+    let opts = apply::Options { root: root.to_path_buf(), state: PathBuf::from(STATE), dry_run };
     let mut summary = apply::run(&early, &accounts::Accounts::default(), &opts, out)?;
     summary.refused += skipped.len();
     Ok(summary)

@@ -12,7 +12,7 @@ let
     mode = opt types.str "Mode when lethe creates it: octal like \"0755\" or chmod's absolute form like \"u=rwx,g=,o=\".";
   };
   lethe = {
-    inInitrd = opt types.bool "Applied by stage 1 to the new root before the hand-off (owners numeric or root).";
+    inInitrd = opt types.bool "Applied in the initrd to the new root before stage 2 (lethe-persist-initrd.service; owners numeric or root). Default under the systemd initrd: true for /etc/machine-id, /var/lib/nixos and services.openssh.hostKeys (and their .pub), false otherwise.";
     neededBy = opt (types.listOf types.str) "Units that must not start before it is mounted (lethe-persist is required by them and ordered before).";
     persistentStoragePath = opt types.str "Another store for this entry.";
   };

@@ -66,9 +66,42 @@ let
     )
     storePaths;
 
+  # Read before stage 2's first unit: systemd's machine ID (PID 1 reads it at once), stage 2's
+  # SSH host keys (generated afresh when missing) and NixOS' UID/GID map (users are allocated
+  # by the activation). Persisted, they default to inInitrd under the systemd initrd, so
+  # lethe-persist-initrd.service mounts them below /sysroot before the switch; an explicit
+  # inInitrd (true or false) on the entry wins.
+  systemdInitrd = config.boot.initrd.systemd.enable;
+  earlyPaths =
+    [ "/etc/machine-id" "/var/lib/nixos" ]
+    ++ lib.concatMap (k: [ (toString k.path) "${toString k.path}.pub" ]) (config.services.openssh.hostKeys or [ ]);
+  earlyDefault =
+    key: e:
+    let
+      path = if builtins.isAttrs e then e.${key} else e;
+    in
+    if !(systemdInitrd && lib.elem path earlyPaths) then
+      e
+    else if !builtins.isAttrs e then
+      {
+        ${key} = e;
+        inInitrd = true;
+      }
+    else if (e.inInitrd or null) == null then
+      e // { inInitrd = true; }
+    else
+      e;
+  withEarlyDefaults =
+    s:
+    s
+    // lib.optionalAttrs (s ? directories) { directories = map (earlyDefault "directory") s.directories; }
+    // lib.optionalAttrs (s ? files) { files = map (earlyDefault "file") s.files; };
+  # What goes into the JSON: disabled stores as they are (lethe skips them).
+  persistenceJSON = lib.mapAttrs (_: s: if (s.enable or null) == false then s else withEarlyDefaults s) persistence;
+
   inInitrd = lib.concatMap
     (e: lib.optional (builtins.isAttrs e && (e.inInitrd or null) == true) (e.directory or e.file))
-    (lib.concatMap entriesOf (lib.attrValues stores));
+    (lib.concatMap entriesOf (lib.attrValues (lib.mapAttrs (_: withEarlyDefaults) stores)));
 
   environmentDeclaredByOthers =
     options ? environment.persistence
@@ -112,7 +145,7 @@ in
 
   config = lib.mkMerge [
     (lib.mkIf (persistence != { }) {
-      lethe.config.persistence = persistence;
+      lethe.config.persistence = persistenceJSON;
 
       systemd.packages = [ (pkgs.writeTextDir "lib/systemd/system/lethe-persist.service" text) ];
       # A drop-in on the packaged unit (NixOS reads no [Install] of packaged units): the links
@@ -131,8 +164,25 @@ in
           pkgs.writeScript "lethe-persist-generator" (leth.unitText cfg.package "system-generators" "lethe-persist-generator");
       };
     })
+    # inInitrd entries in NixOS' systemd initrd: lethe-persist-initrd.service (the text of
+    # initrd-glue/systemd/initrd/) with the lethe binary, the config and lethe-generator, which
+    # turns it on from the config and makes it wait for the stores below /sysroot. With
+    # boot.initrd.lethe enabled, initrd.nix installs all of them already.
+    (lib.mkIf (inInitrd != [ ] && systemdInitrd && !(config.boot.initrd.lethe.enable or false)) {
+      boot.initrd.systemd = {
+        storePaths = [ "${cfg.package}/bin/lethe" ];
+        contents = {
+          "/etc/lethe/config.json".source = cfg.configFile;
+          "/etc/systemd/system-generators/lethe-generator".source = "${cfg.package}/bin/lethe";
+        };
+        packages = [
+          (pkgs.writeTextDir "lib/systemd/system/lethe-persist-initrd.service"
+            (leth.unitText cfg.package "initrd" "lethe-persist-initrd.service"))
+        ];
+      };
+    })
     {
-      warnings = lib.optional (inInitrd != [ ] && config.boot.initrd.systemd.enable) "lethe.persistence: inInitrd entries are applied before the hand-off only when lethe is the initrd's /init; in NixOS' systemd initrd no unit applies them yet, so lethe-persist mounts these in stage 2, after systemd has read /etc/machine-id:${lib.concatMapStrings (p: "\n  ${p}") inInitrd}\nNothing to do unless they must exist before stage 2's first read.";
+      warnings = lib.optional (inInitrd != [ ] && !systemdInitrd) "lethe.persistence: inInitrd entries are applied in the initrd by lethe-persist-initrd.service, which needs NixOS' systemd initrd (boot.initrd.systemd.enable = true); with the scripted initrd lethe-persist mounts these in stage 2, after systemd has read /etc/machine-id:${lib.concatMapStrings (p: "\n  ${p}") inInitrd}";
       assertions = [
         {
           assertion = !(fromEnvironment && cfg.persistence != { });
@@ -144,7 +194,7 @@ in
         }
         {
           assertion = notNeededForBoot == [ ];
-          message = "lethe.persistence: these persistence stores are on file systems mounted after stage 2 reads persisted files (/etc/machine-id, host keys; inInitrd entries are applied in stage 1):${lib.concatMapStrings (p: "\n  ${p}: fileSystems.\"${(mountOf p).mountPoint}\".neededForBoot is false") notNeededForBoot}\nSet neededForBoot = true on those fileSystems entries.";
+          message = "lethe.persistence: these persistence stores are on file systems mounted after stage 2 reads persisted files (/etc/machine-id, host keys; inInitrd entries are applied in the initrd, below /sysroot):${lib.concatMapStrings (p: "\n  ${p}: fileSystems.\"${(mountOf p).mountPoint}\".neededForBoot is false") notNeededForBoot}\nSet neededForBoot = true on those fileSystems entries.";
         }
       ];
     }

@@ -24,9 +24,11 @@ Usage:
   lethe datasets --config FILE [--dry-run] [--json]
                               create the declared ZFS datasets and keep their properties,
                               owners and modes right (never destroys); print what it did
-  lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR]
+  lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR] [--in-initrd]
                               bind-mount the persisted directories and files below DIR (/);
                               --stop: at shutdown, adopt files that replaced lethe's symlinks;
+                              --in-initrd: only the inInitrd entries, in a systemd initrd
+                              (--root /sysroot), recorded in /run/lethe for stage 2;
                               --generate: write systemd drop-ins for neededBy into DIR
   lethe unpersisted [--config FILE] [--root DIR] [--json]
                               what the next boot forgets, and what the stores hold unnamed
@@ -173,12 +175,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
 
 fn persist_args(args: &mut Args) -> Result<PersistArgs, String> {
     let config = args.config()?;
-    let mut p = PersistArgs { config, root: PathBuf::from("/"), dry_run: false, stop: false, generate: None };
+    let mut p = PersistArgs {
+        config,
+        root: PathBuf::from("/"),
+        dry_run: false,
+        stop: false,
+        generate: None,
+        in_initrd: false,
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--root" => p.root = args.positional("DIR after --root")?.into(),
             "--dry-run" => p.dry_run = true,
             "--stop" => p.stop = true,
+            "--in-initrd" => p.in_initrd = true,
             "--generate" => p.generate = Some(args.positional("DIR after --generate")?.into()),
             other => return Err(format!("unexpected argument {other}")),
         }
@@ -234,6 +244,7 @@ mod tests {
             dry_run: true,
             stop: false,
             generate: None,
+            in_initrd: false,
         };
         assert_eq!(
             p(&["persist", "--config", "c.json", "--root", "/sysroot", "--dry-run"]),
@@ -241,6 +252,12 @@ mod tests {
         );
         let Ok(Command::Persist(stop)) = p(&["persist", "--config", "c.json", "--stop"]) else { panic!() };
         assert!(stop.stop && stop.root == std::path::Path::new("/"));
+        let Ok(Command::Persist(early)) =
+            p(&["persist", "--config", "c.json", "--in-initrd", "--root", "/sysroot"])
+        else {
+            panic!()
+        };
+        assert!(early.in_initrd && early.root == std::path::Path::new("/sysroot"));
         assert_eq!(
             p(&["unpersisted", "--json"]),
             Ok(Command::Unpersisted {

@@ -78,6 +78,8 @@ fn mapper_name(path: &Path) -> Option<String> {
 /// - with `unlock.console` in systemdAgent mode, lethe's prompt is the console's one and
 ///   systemd's console agent is not started: two readers of one terminal split the typed
 ///   characters between them (and share one terminal mode). It comes back if lethe fails.
+/// - with `inInitrd` persistence entries, `initrd-fs.target` wants
+///   `lethe-persist-initrd.service`, which waits for each of their stores below `/sysroot`.
 pub(crate) fn plan(config: &Config) -> Vec<DropIn> {
     let mut out = Vec::new();
     let mut wants = Vec::new();
@@ -138,7 +140,34 @@ pub(crate) fn plan(config: &Config) -> Vec<DropIn> {
         }
         out.push(drop_in("lethe-rollback.service", &lines));
     }
+    out.extend(persist_in_initrd(config));
     out
+}
+
+/// `lethe-persist-initrd.service`, only when some entry is `inInitrd`: wanted (not required) by
+/// `initrd-fs.target`, so a failed entry fails the unit, visibly, and stage 2 tries it again
+/// instead of the boot stopping. `RequiresMountsFor=` pulls in and waits for the stores' mounts
+/// below `/sysroot` (`x-initrd.mount` / `neededForBoot` entries of the root's fstab).
+fn persist_in_initrd(config: &Config) -> Vec<DropIn> {
+    let early: Vec<_> = crate::persist::entries(config).into_iter().filter(|e| e.when.in_initrd).collect();
+    if early.is_empty() {
+        return Vec::new();
+    }
+    let mut stores: Vec<PathBuf> = Vec::new();
+    for e in &early {
+        let store = crate::persist::below(Path::new("/sysroot"), &e.store);
+        if !stores.contains(&store) {
+            stores.push(store);
+        }
+    }
+    let waits: Vec<String> = stores
+        .iter()
+        .map(|s| format!("RequiresMountsFor={}", crate::persist::units::quote_path(s)))
+        .collect();
+    vec![
+        drop_in("initrd-fs.target", &["Wants=lethe-persist-initrd.service".into()]),
+        drop_in("lethe-persist-initrd.service", &waits),
+    ]
 }
 
 /// Writes `drop_ins` under `dir` (the generator's "normal" output directory).
@@ -283,6 +312,29 @@ mod tests {
         assert_eq!(
             body(&f[1].1),
             ["Requires=dev-disk-by\\x2dlabel-root.device", "After=dev-disk-by\\x2dlabel-root.device"]
+        );
+    }
+
+    #[test]
+    fn in_initrd_entries_turn_on_the_initrd_persist_unit() {
+        let f = files(
+            r#"{"version": 1, "persistence": {
+                "/persist": {"files": [{"file": "/etc/machine-id", "inInitrd": true}],
+                             "directories": [{"directory": "/var/lib/nixos", "inInitrd": true}]},
+                "/state 100%": {"directories": [{"directory": "/var/lib/x", "inInitrd": true}]},
+                "/other": {"directories": ["/var/log"]}}}"#,
+        );
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].0, "initrd-fs.target.d/50-lethe.conf");
+        assert_eq!(body(&f[0].1), ["Wants=lethe-persist-initrd.service"]);
+        assert_eq!(f[1].0, "lethe-persist-initrd.service.d/50-lethe.conf");
+        assert_eq!(
+            body(&f[1].1),
+            ["RequiresMountsFor=\"/sysroot/persist\"", "RequiresMountsFor=\"/sysroot/state 100%%\""]
+        );
+        // Stage-2 entries only: the unit stays off.
+        assert!(
+            files(r#"{"version": 1, "persistence": {"/persist": {"directories": ["/var/log"]}}}"#).is_empty()
         );
     }
 

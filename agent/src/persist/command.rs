@@ -41,9 +41,11 @@ pub struct PersistArgs {
     pub stop: bool,
     /// Write systemd drop-ins for `neededBy` and the stores into this directory instead.
     pub generate: Option<PathBuf>,
+    /// In a systemd initrd: only the `inInitrd` entries (`persist::in_initrd`).
+    pub in_initrd: bool,
 }
 
-/// `lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR]`.
+/// `lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR] [--in-initrd]`.
 pub fn run(args: &PersistArgs) -> Result<(), CommandError> {
     let config = crate::config::command::load(&args.config)?;
     let entries = entries(&config);
@@ -70,8 +72,11 @@ pub fn run(args: &PersistArgs) -> Result<(), CommandError> {
         out.line(format!("adopted {n} replaced files"));
         return Ok(());
     }
-    let accounts = Accounts::load(&args.root);
-    let applied = apply::run(&entries, &accounts, &opts, &mut |l| out.line(l));
+    let applied = if args.in_initrd {
+        super::in_initrd(&config, &args.root, args.dry_run, &mut |l| out.line(l))
+    } else {
+        apply::run(&entries, &Accounts::load(&args.root), &opts, &mut |l| out.line(l))
+    };
     if let Ok(summary) = &applied {
         out.line(summary.to_string());
     }

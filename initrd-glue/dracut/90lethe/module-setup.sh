@@ -10,8 +10,9 @@
 #   LETHE_FILES   space-separated SRC:DEST pairs put into the initrd with mode 0600
 #                 (default /etc/lethe/ssh_host_ed25519_key:/etc/lethe/ssh_host_ed25519_key
 #                 when that file exists)
-# The units come from initrd-glue/systemd/initrd/; initrd-glue/dracut/install copies them
-# next to this file (units/).
+# The units come from initrd-glue/systemd/initrd/ (network, unlock, rollback, and
+# lethe-persist-initrd for inInitrd persistence: the generator turns on those the config asks
+# for); initrd-glue/dracut/install copies them next to this file (units/).
 
 check() {
     # Only when asked for (dracut -a lethe, or add_dracutmodules+=" lethe ").

@@ -5,7 +5,7 @@
 #   nixpkgs      a full nixpkgs tree: NixOS itself (nixos/lib/eval-config.nix); the packages
 #                are not built, only evaluated (lethe.package is a placeholder, see below)
 #   nixosSubset  an unpacked nixos-subset (real NixOS files with its own harness, eval.nix,
-#                and stub packages; see ../../shared/vendor/README.md in this environment),
+#                and stub packages; its own README says what it holds),
 #                plus ./tests/stand-in/nixos.nix for what the subset does not declare
 { lib
 , host

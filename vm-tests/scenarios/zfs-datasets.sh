@@ -1,7 +1,7 @@
 # description: real ZFS: the forge example host's service datasets created, drift fixed, data migrated, a restore, a bad config, the single-disk host
 # Boot 1 (stage 2): file-vdev pools `tank` and `backup` are made on /persist; backup holds a
 # replica of home-assistant with two snapshots; /var/lib/sonarr already holds files. `lethe
-# datasets` creates the seed's datasets (checked with zfs get), migrates sonarr's files onto its
+# datasets` creates the forge example host's datasets (checked with zfs get), migrates sonarr's files onto its
 # dataset (nothing lost, the old directory kept), restores home-assistant from the newest
 # snapshot, sets owners and modes; a second run has nothing to do. Boot 2 imports the pools
 # (-N, as zfs-import does) and runs a changed config: plex's recordsize changed, postgres-wal

@@ -3,39 +3,22 @@
 //!
 //! # Use from the stage-1 flow
 //!
-//! ```no_run
-//! # async fn stage1(config: &lethe::config::Config) -> lethe::error::Result<()> {
-//! let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-//! // The config overridden by the kernel's `ip=`; None: no network wanted.
-//! if let Some(network) = lethe::net::plan(config.network.as_ref(), &cmdline) {
-//!     // Returns at once; DHCP runs (and renews) in a task on the current tokio runtime, so
-//!     // the SSH server and the console prompt are never blocked by a missing server.
-//!     let mut net = lethe::net::spawn(network, lethe::net::Options::default());
-//!     // Optional: wait for the address (e.g. before printing "ssh root@ADDRESS").
-//!     if let Ok(summary) = net.wait_up().await {
-//!         log::info!("reachable at {}", summary.address);
-//!     }
-//!     // ... unlock, rollback ...
-//!     net.teardown().await?; // before the hand-off: flushes when flushBeforeStage2
-//! }
-//! # Ok(()) }
-//! ```
+//! [`plan`] gives the network the config asks for, overridden by the kernel's `ip=` (None: no
+//! network wanted). `background::spawn` starts it in a task on the current tokio runtime and
+//! returns at once (DHCP runs and renews there, so the SSH server and the console prompt are
+//! never blocked by a missing server); its handle's `wait_up` waits for the address (e.g.
+//! before printing "ssh root@ADDRESS") and `teardown` flushes before the hand-off when
+//! `flushBeforeStage2` says so.
 //!
-//! A synchronous caller (lethe init's steps) uses [`start_background`] instead of [`spawn`]:
-//! the same, in a thread with its own runtime; `wait_up(timeout)` and `teardown()` block.
-//! Simplest of all, two calls that never fail the boot:
+//! A synchronous caller (lethe init's steps) uses [`start_background`] instead: the same, in a
+//! thread with its own runtime; `wait_up(timeout)` and `teardown()` block. Simplest of all, two
+//! calls that never fail the boot: [`start_for_stage1`] after the modules, [`stop_for_stage2`]
+//! before switching root.
 //!
-//! ```no_run
-//! # fn steps(config: &lethe::config::Config, cmdline: &str) {
-//! let network = lethe::net::start_for_stage1(config.network.as_ref(), cmdline); // after modules
-//! // ... unlock, rollback, mounts ...
-//! lethe::net::stop_for_stage2(network); // before switching root
-//! # }
-//! ```
-//!
-//! Lower level: [`up`] brings the network up and returns a [`Session`] once an address is
-//! applied; [`Session::maintain`] renews for ever; [`Session::teardown`] releases and flushes.
-//! `lethe net` ([`command`]) is exactly that sequence, for tests and users.
+//! Lower level: [`Session::start`] brings the network up and returns a [`Session`];
+//! `Session::configure` applies an address, `Session::maintain` renews for ever,
+//! `Session::teardown` releases and removes what lethe added. `lethe net` ([`command`]) is
+//! exactly that sequence, for tests and users.
 //!
 //! Modules: `cmdline` (`ip=`, pure), `link` (choice of interface, pure + carrier wait),
 //! `netlink` (a small rtnetlink client), `resolv` (resolv.conf), `session` (one network up:

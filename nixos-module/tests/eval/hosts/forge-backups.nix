@@ -47,5 +47,13 @@
       };
       postgresql.snapshots = "services";
     };
+    # A dataset outside parentDataset, named in full, takes the same fields.
+    "tank/media" = {
+      mountpoint = "/srv/media";
+      snapshots = "services";
+      replicateTo = [ "nas" ];
+    };
   };
+  # Everything generated is a default: the host's own value wins (48, not the policy's 24).
+  services.sanoid.templates.services.hourly = 48;
 }

@@ -55,7 +55,7 @@ in
       description = ''
         Backups by tool: `restic` is the one tool today. Each entry names a repository of
         lethe.datasets.resticRepositories, or is `{ repository; paths; }`. restic reads a ZFS
-        snapshot of the dataset, mounted read-only under /run/lethe/backup/<job>.
+        snapshot of the dataset, mounted read-only under `/run/lethe/backup/<job>`.
       '';
     };
   };
@@ -74,7 +74,7 @@ in
       );
       default = { };
       example = lib.literalExpression "{ services = { hourly = 24; daily = 30; monthly = 6; }; }";
-      description = "Snapshot policies by name: each becomes a sanoid template (services.sanoid.templates.<name>).";
+      description = "Snapshot policies by name: each becomes a sanoid template (`services.sanoid.templates.<name>`).";
     };
     replicas = mkOption {
       type = types.attrsOf (
@@ -132,7 +132,7 @@ in
         }
       );
       default = { };
-      description = "restic repositories by name (services.restic.backups.<job>, one job per dataset and repository).";
+      description = "restic repositories by name (`services.restic.backups.<job>`, one job per dataset and repository).";
     };
   };
 }

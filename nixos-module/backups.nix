@@ -153,11 +153,17 @@ in
               source = aboveDefault x.e.dataset;
               target = mkDefault (targetOf x);
               # Send sanoid's snapshots (no snapshots of syncoid's own), and never roll the
-              # target back (a forced receive destroys the target's newer snapshots).
-              extraArgs = mkDefault [
-                "--no-sync-snap"
-                "--no-rollback"
-              ];
+              # target back (a forced receive destroys the target's newer snapshots). A restic
+              # job's snapshot is never sent (syncoid >= 2.2): on the target it would stay newer
+              # than the next incremental's base, and a receive without rollback would refuse
+              # every later one.
+              extraArgs = mkDefault (
+                [
+                  "--no-sync-snap"
+                  "--no-rollback"
+                ]
+                ++ lib.optional (x.e.backup.restic or [ ] != [ ]) "--exclude-snaps=^lethe-restic-"
+              );
               # Raw: an encrypted dataset stays encrypted on the target, its key never needed
               # there (for an unencrypted one, zfs send -w is -Lec).
               sendOptions = mkDefault "w";

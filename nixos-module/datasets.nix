@@ -14,7 +14,10 @@ let
   leth = import ./lib.nix { inherit lib; };
   cfg = config.lethe.datasets;
   inherit (leth) opt;
-  common = {
+  backupTypes = import ./backups-types.nix { inherit lib; };
+  # The fields backups.nix reads: not part of lethe's JSON.
+  backupFields = lib.attrNames backupTypes.perDataset;
+  common = backupTypes.perDataset // {
     recordsize = opt types.str "Power of two from 512 to 16M, like \"16K\" or \"1M\".";
     compression = opt types.str "\"lz4\", \"zstd\", \"zstd-3\", \"off\", …";
     mountpoint = opt types.str "An absolute path, \"none\" or \"legacy\".";
@@ -56,18 +59,21 @@ let
       };
     }
   );
-  others = lib.removeAttrs cfg [
-    "parentDataset"
-    "parentMount"
-    "services"
-    "_module"
-  ];
+  others = lib.removeAttrs cfg (
+    [
+      "parentDataset"
+      "parentMount"
+      "services"
+      "_module"
+    ]
+    ++ lib.attrNames backupTypes.policies
+  );
   badKeys = lib.filter (n: !(lib.hasInfix "/" n)) (lib.attrNames others);
   services = lib.mapAttrs
-    (_: s: removeAttrs s [
+    (_: s: removeAttrs s ([
       "dataset"
       "path"
-    ])
+    ] ++ backupFields))
     cfg.services;
   # Persisted directories that name their own dataset (persistence-types.nix) need the
   # datasets section and unit too; read where persistence.nix reads them (not lethe.config,
@@ -107,7 +113,7 @@ in
     '';
     type = types.submodule {
       freeformType = types.attrsOf (types.submodule { options = common; });
-      options = {
+      options = backupTypes.policies // {
         parentDataset = opt types.str "The services' parent dataset, per host: \"tank/services\", \"rpool/safe/persist/services\".";
         parentMount = opt types.str "Where the services' datasets are mounted unless they name a mountpoint.";
         services = mkOption {
@@ -124,7 +130,7 @@ in
       inherit (cfg) parentDataset parentMount;
       inherit services;
     }
-    // others;
+    // lib.mapAttrs (_: d: removeAttrs d backupFields) others;
 
     # NixOS imports only the pools something names.
     boot.zfs.extraPools = pools;
@@ -144,7 +150,7 @@ in
     assertions = [
       {
         assertion = badKeys == [ ];
-        message = "lethe.datasets: these keys are neither options of lethe.datasets (parentDataset, parentMount, services) nor full dataset names (pool/a/b):${lib.concatMapStrings (k: "\n  ${k}") badKeys}\nMove each service under lethe.datasets.services, or write its dataset's full name.";
+        message = "lethe.datasets: these keys are neither options of lethe.datasets (parentDataset, parentMount, services, ${lib.concatStringsSep ", " (lib.attrNames backupTypes.policies)}) nor full dataset names (pool/a/b):${lib.concatMapStrings (k: "\n  ${k}") badKeys}\nMove each service under lethe.datasets.services, or write its dataset's full name.";
       }
       {
         assertion = cfg.services == { } || cfg.parentDataset != null;

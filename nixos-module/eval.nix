@@ -48,9 +48,35 @@ let
   # The text NixOS's own unit generator (systemd-lib's unit builders) makes for lethe's units:
   # drop-ins over the packaged units (or whole units), by name.
   generated = units: lib.mapAttrs (_: u: u.text) (lib.filterAttrs (n: _: lethe n) units);
+  # What backups.nix generates from lethe.datasets' policies (sanoid, syncoid, restic), read
+  # back through the real NixOS declarations of those options. Only the fields lethe sets: the
+  # subset's old restic.nix has no default for `repository` (tryEval: null when unset).
+  backups =
+    let
+      set = v: let r = builtins.tryEval v; in if r.success then r.value else null;
+      sanoid = config.services.sanoid;
+      restic = config.services.restic.backups;
+    in
+    {
+      sanoid = {
+        inherit (sanoid) enable;
+        templates = lib.mapAttrs (_: t: { inherit (t) hourly daily monthly yearly autosnap autoprune; }) sanoid.templates;
+        datasets = lib.mapAttrs (_: d: { inherit (d) use_template recursive; }) sanoid.datasets;
+      };
+      syncoid = lib.mapAttrs (_: c: { inherit (c) source target sshKey extraArgs sendOptions recvOptions recursive; }) config.services.syncoid.commands;
+      restic = lib.mapAttrs
+        (n: b: {
+          inherit (b) passwordFile paths pruneOpts backupPrepareCommand backupCleanupCommand;
+          repository = set b.repository;
+          repositoryFile = set b.repositoryFile;
+          inherit (config.systemd.services."restic-backups-${n}") after requires;
+        })
+        restic;
+    };
 in
 {
   inherit config;
+  inherit backups;
   inherit (eval) options;
   failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
@@ -84,7 +110,8 @@ in
     zfsExtraPools = config.boot.zfs.extraPools;
     # Stage 2's generators lethe installs (the persist generator writes neededBy's drop-ins).
     generators = lib.mapAttrs (_: g: toString g) (lib.filterAttrs (n: _: lethe n) config.systemd.generators);
-  };
+  }
+  // lib.optionalAttrs (backups.sanoid.datasets != { } || backups.syncoid != { } || backups.restic != { }) { inherit backups; };
   # Every unit the module installs, by its file under initrd-glue/systemd/, with its text.
   units =
     lib.listToAttrs

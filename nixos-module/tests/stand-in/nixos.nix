@@ -7,4 +7,32 @@
   # as a boot loader that cannot append initrd secrets (it leaves
   # boot.loader.supportsInitrdSecrets false, as the real module does).
   options.boot.loader.generic-extlinux-compatible.enable = lib.mkEnableOption "extlinux";
+
+  # services/backup/restic.nix: the subset's copy is from ~2020 (its SOURCES.md), before NixOS
+  # added these options of each backup (backupPrepareCommand and backupCleanupCommand, then
+  # repositoryFile), which backups.nix sets. Declared with NixOS's types; the vendored file
+  # declares the rest of the submodule.
+  options.services.restic.backups = lib.mkOption {
+    type = lib.types.attrsOf (
+      lib.types.submodule {
+        options = {
+          repositoryFile = lib.mkOption {
+            type = lib.types.nullOr lib.types.path;
+            default = null;
+            description = "Path to the file containing the repository location to backup to.";
+          };
+          backupPrepareCommand = lib.mkOption {
+            type = lib.types.nullOr lib.types.str;
+            default = null;
+            description = "A script that must run before starting the backup process.";
+          };
+          backupCleanupCommand = lib.mkOption {
+            type = lib.types.nullOr lib.types.str;
+            default = null;
+            description = "A script that must run after finishing the backup process.";
+          };
+        };
+      }
+    );
+  };
 }

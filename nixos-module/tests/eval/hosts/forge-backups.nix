@@ -1,0 +1,59 @@
+# The forge example host with its services' snapshots, replicas and backups: one snapshot
+# policy, a local replica on a second pool and one on the NAS over SSH, and an off-site restic
+# repository. backups.nix turns these lines into services.sanoid, services.syncoid and
+# services.restic settings (expected/forge-backups.wiring.json, "backups").
+{
+  imports = [ ../../../examples/forge.nix ];
+  lethe.datasets = {
+    snapshotPolicies.services = {
+      hourly = 24;
+      daily = 30;
+      monthly = 6;
+    };
+    replicas = {
+      local.target = "backup/forge";
+      nas = {
+        target = "syncoid@nas:tank/replicas/forge";
+        sshKey = "/persist/etc/lethe/syncoid_ed25519_key";
+      };
+    };
+    resticRepositories.offsite = {
+      repositoryFile = "/persist/etc/restic/offsite.repository";
+      passwordFile = "/persist/etc/restic/offsite.password";
+      pruneOpts = [
+        "--keep-daily 7"
+        "--keep-weekly 5"
+        "--keep-monthly 12"
+      ];
+    };
+    services = {
+      sonarr = {
+        snapshots = "services";
+        replicateTo = [
+          "local"
+          "nas"
+        ];
+        backup.restic = [ "offsite" ];
+      };
+      home-assistant = {
+        snapshots = "services";
+        replicateTo = [ "local" ];
+        backup.restic = [
+          {
+            repository = "offsite";
+            paths = [ "/persist/services/home-assistant/backups" ];
+          }
+        ];
+      };
+      postgresql.snapshots = "services";
+    };
+    # A dataset outside parentDataset, named in full, takes the same fields.
+    "tank/media" = {
+      mountpoint = "/srv/media";
+      snapshots = "services";
+      replicateTo = [ "nas" ];
+    };
+  };
+  # Everything generated is a default: the host's own value wins (48, not the policy's 24).
+  services.sanoid.templates.services.hourly = 48;
+}

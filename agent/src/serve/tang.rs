@@ -106,7 +106,8 @@ fn race(device: &Device, tang: &Tang, unlocker: &Unlocker, send: &mpsc::Sender<A
                 }
                 Err(e) => {
                     let message = format!("unlock: {name}: tang: {}: {e}", sources[i].label);
-                    if said.insert(message.clone()) {
+                    // A round that ended after a prompt opened the device is no news.
+                    if wanted() && said.insert(message.clone()) {
                         log::warn!("{message}; the prompts stay open, retrying");
                     }
                     i += 1;

@@ -78,8 +78,9 @@ packages=(
     # GPT test disks (sfdisk; by-partlabel / by-partuuid)
     fdisk
     # network-bound unlock: the real Tang server and clevis (binding LUKS2 files, JWEs) for
-    # agent/tests/tang.rs; tangd is served by systemd-socket-activate (package systemd)
-    tang clevis clevis-luks
+    # agent/tests/tang.rs and the unlock-tang* scenarios; tangd is served by
+    # systemd-socket-activate (package systemd); curl fetches the advertisement to bind offline
+    tang clevis clevis-luks curl
     # NIC firmware for mkinitrd's tests and the net-r8169 / net-firmware scenarios
     firmware-realtek firmware-misc-nonfree
 )

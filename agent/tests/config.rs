@@ -117,3 +117,37 @@ fn a_reader_that_went_away_is_not_a_crash() {
         assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// `check-config` looks at the Tang JWE files themselves: readable by others is refused (at
+/// boot it would still be used: refusing it there would only lock the owner out).
+#[test]
+fn check_config_refuses_a_world_readable_tang_jwe() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("lethe-config-jwe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwe = dir.join("crypted.jwe");
+    std::fs::write(&jwe, "eyJhbGciOiJFQ0RILUVTIn0..x.y.z").unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1, "unlock": {{"devices": [{{"name": "crypted", "device": "/dev/vda"}}],
+                "tang": {{"secretFiles": {{"crypted": {jwe:?}}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&jwe, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(&["check-config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let want = format!(
+        "lethe: {}: unlock.tang.secretFiles.crypted: {}: a Tang JWE must not be world-readable (mode 644; chmod o-r)",
+        config.display(),
+        jwe.display()
+    );
+    assert_eq!(stderr(&out).trim_end(), want);
+    std::fs::set_permissions(&jwe, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(&["check-config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -89,7 +89,7 @@ fn nothing_pending_exits_2() {
 }
 
 fn agent_unlocker(dir: &Path) -> Unlocker {
-    let config = Unlock { devices: vec![], systemd_agent: true, console: false, max_tries: 3 };
+    let config = Unlock { devices: vec![], systemd_agent: true, console: false, max_tries: 3, tang: None };
     Unlocker::with_options(&config, Options { verify_only: false, ask_dir: dir.to_path_buf() })
 }
 

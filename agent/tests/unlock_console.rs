@@ -103,7 +103,7 @@ fn unlocker(scratch: &Scratch, devices: &[(&str, &str)]) -> Arc<Unlocker> {
             }
         })
         .collect();
-    let config = Unlock { devices, systemd_agent: false, console: true, max_tries: 3 };
+    let config = Unlock { devices, systemd_agent: false, console: true, max_tries: 3, tang: None };
     Arc::new(Unlocker::with_options(&config, Options { verify_only: true, ask_dir: scratch.path("ask") }))
 }
 
@@ -210,7 +210,7 @@ async fn agent_mode_prompts_per_request() {
     let dir = s.path("ask");
     std::fs::create_dir(&dir).unwrap();
     let pty = Pty::new();
-    let config = Unlock { devices: vec![], systemd_agent: true, console: true, max_tries: 3 };
+    let config = Unlock { devices: vec![], systemd_agent: true, console: true, max_tries: 3, tang: None };
     let unlocker =
         Arc::new(Unlocker::with_options(&config, Options { verify_only: false, ask_dir: dir.clone() }));
     let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));

@@ -24,7 +24,7 @@ fn unlocker(scratch: &Scratch, devices: &[(&str, &str)]) -> Arc<Unlocker> {
             }
         })
         .collect();
-    let config = Unlock { devices, systemd_agent: false, console: false, max_tries: 3 };
+    let config = Unlock { devices, systemd_agent: false, console: false, max_tries: 3, tang: None };
     Arc::new(Unlocker::with_options(&config, Options { verify_only: true, ask_dir: scratch.path("ask") }))
 }
 

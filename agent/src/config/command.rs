@@ -15,6 +15,12 @@ pub fn load(file: &Path) -> Result<Config, CommandError> {
 }
 
 /// `lethe check-config FILE`: the config normalized, with defaults filled in, on stdout.
+/// It also looks at the files the config names that must stay private (Tang's JWEs).
 pub fn run(file: &Path) -> Result<(), CommandError> {
-    exit::print(&format!("{}\n", load(file)?.to_json()))
+    let config = load(file)?;
+    if let Some(unlock) = &config.unlock {
+        super::unlock::check_secret_files(unlock)
+            .map_err(|e| CommandError::bad_input(format!("{}: {e}", file.display())))?;
+    }
+    exit::print(&format!("{}\n", config.to_json()))
 }

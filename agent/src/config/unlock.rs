@@ -14,6 +14,9 @@ pub struct Unlock {
     pub console: bool,
     /// Wrong passphrases one login may try before it is closed.
     pub max_tries: u32,
+    /// Network-bound unlock: Tang answers race the prompts (direct mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tang: Option<super::tang::Tang>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +32,7 @@ pub struct Device {
     pub header: Option<PathBuf>,
 }
 
-const FIELDS: &[&str] = &["devices", "systemdAgent", "console", "maxTries"];
+const FIELDS: &[&str] = &["devices", "systemdAgent", "console", "maxTries", "tang"];
 const DEVICE_FIELDS: &[&str] = &["name", "device", "allowDiscards", "bypassWorkqueues", "header"];
 
 fn mapper_name(at: At<'_>) -> Result<String> {
@@ -64,6 +67,7 @@ pub fn read(at: At<'_>) -> Result<Unlock> {
         systemd_agent: obj.optional("systemdAgent", |v| v.bool())?.unwrap_or(false),
         console: obj.optional("console", |v| v.bool())?.unwrap_or(true),
         max_tries: obj.optional("maxTries", |v| v.uint("a number of attempts", 1, 100))?.unwrap_or(3) as u32,
+        tang: obj.optional("tang", super::tang::read)?,
     };
     if unlock.systemd_agent && !unlock.devices.is_empty() {
         // Two openers for one disk would race; in this mode systemd-cryptsetup opens the
@@ -87,7 +91,30 @@ pub fn read(at: At<'_>) -> Result<Unlock> {
             ));
         }
     }
+    if let Some(tang) = &unlock.tang {
+        for name in tang.secret_files.keys() {
+            if !unlock.devices.iter().any(|d| &d.name == name) {
+                return Err(error(
+                    &format!("{}.secretFiles.{name}", obj.child_path("tang")),
+                    format!("expected the name of a device in unlock.devices, got {name:?}"),
+                ));
+            }
+        }
+    }
     Ok(unlock)
+}
+
+/// What `check-config` adds to reading: the Tang JWE files must be private (not in the Nix
+/// store, not world-readable). Only there: at boot a readable JWE still unlocks (refusing it
+/// then would only lock the owner out), and `check-config` is where the mistake is fixed.
+pub(crate) fn check_secret_files(unlock: &Unlock) -> Result<()> {
+    let Some(tang) = &unlock.tang else { return Ok(()) };
+    for (name, path) in &tang.secret_files {
+        if let Some(problem) = super::tang::secret_file_problem(path) {
+            return Err(error(&format!("unlock.tang.secretFiles.{name}"), problem));
+        }
+    }
+    Ok(())
 }
 
 /// An `unlock` section with no `ssh` section and `console: false` has nobody to ask: the boot

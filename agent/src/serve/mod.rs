@@ -8,6 +8,7 @@
 //! could answer does serve fail.
 
 pub mod command;
+mod tang;
 
 use crate::bail;
 use crate::config::ssh::Ssh;
@@ -50,6 +51,7 @@ pub(crate) async fn serve_unlocker(
         bail!("serve: no \"ssh\" section and unlock.console is false: nothing could unlock");
     }
     let mut console_task = console.then(|| tokio::spawn(console::console_prompt(unlocker.clone())));
+    let tang_task = tang::start(&unlocker);
     let console_only = ssh.is_none();
     let console_ended = async {
         match console_task.as_mut() {
@@ -73,7 +75,7 @@ pub(crate) async fn serve_unlocker(
     } else {
         stop.await;
     }
-    if let Some(task) = console_task {
+    for task in console_task.into_iter().chain(tang_task) {
         task.abort();
     }
     if console_gone.load(Ordering::SeqCst) && !unlocker.is_done() {

@@ -34,34 +34,59 @@ const MAX_DEPTH: usize = 4;
 /// LUKS token, the keyslot passphrase. Blocking (network with `config`'s timeout per
 /// request); run it on a blocking thread. Errors name the server and what failed.
 pub fn recover_passphrase(token_or_jwe: &str, config: &Tang) -> Result<Zeroizing<Vec<u8>>> {
-    let jwe = jose::Jwe::parse(token_or_jwe)?;
-    decrypt(&jwe, &Arc::new(config.clone()), 0)
+    recover(token_or_jwe, config).map(|r| r.secret)
 }
 
-fn decrypt(jwe: &jose::Jwe, config: &Arc<Tang>, depth: usize) -> Result<Zeroizing<Vec<u8>>> {
+/// A recovered secret and the servers whose answers recovered it (for the log).
+pub struct Recovered {
+    pub secret: Zeroizing<Vec<u8>>,
+    pub servers: Vec<String>,
+}
+
+/// As [`recover_passphrase`], also saying which servers answered.
+pub fn recover(token_or_jwe: &str, config: &Tang) -> Result<Recovered> {
+    let jwe = jose::Jwe::parse(token_or_jwe)?;
+    let mut servers = Vec::new();
+    let secret = decrypt(&jwe, &Arc::new(config.clone()), 0, &mut servers)?;
+    Ok(Recovered { secret, servers })
+}
+
+fn decrypt(
+    jwe: &jose::Jwe,
+    config: &Arc<Tang>,
+    depth: usize,
+    servers: &mut Vec<String>,
+) -> Result<Zeroizing<Vec<u8>>> {
     match pin::parse(jwe)? {
         Pin::Tang(p) => {
-            let z = exchange_any(&p, config)?;
+            let (z, server) = exchange_any(&p, config)?;
+            servers.push(server);
             cipher::open(jwe, &cipher::ecdh_es_key(jwe, &z)?).with_context(|| p.url.clone())
         }
         Pin::Sss(p) => {
             if depth >= MAX_DEPTH {
                 crate::bail!("clevis sss: nested deeper than {MAX_DEPTH}");
             }
-            let key = recover_sss(&p, config, depth)?;
+            let key = recover_sss(&p, config, depth, servers)?;
             cipher::open(jwe, &key).context("clevis sss")
         }
     }
 }
 
 /// Asks every nested pin at once; the first `t` shares win, the rest are left to time out.
-fn recover_sss(p: &SssPin, config: &Arc<Tang>, depth: usize) -> Result<Zeroizing<Vec<u8>>> {
+fn recover_sss(
+    p: &SssPin,
+    config: &Arc<Tang>,
+    depth: usize,
+    servers: &mut Vec<String>,
+) -> Result<Zeroizing<Vec<u8>>> {
     let (send, receive) = mpsc::channel();
     for (i, text) in p.jwes.iter().enumerate() {
         let (send, text, config) = (send.clone(), text.clone(), Arc::clone(config));
         std::thread::spawn(move || {
-            let share = jose::Jwe::parse(&text).and_then(|jwe| decrypt(&jwe, &config, depth + 1));
-            let _ = send.send((i, share));
+            let mut used = Vec::new();
+            let share = jose::Jwe::parse(&text).and_then(|jwe| decrypt(&jwe, &config, depth + 1, &mut used));
+            let _ = send.send((i, share.map(|s| (s, used))));
         });
     }
     drop(send);
@@ -69,7 +94,10 @@ fn recover_sss(p: &SssPin, config: &Arc<Tang>, depth: usize) -> Result<Zeroizing
     let mut failures = Vec::new();
     for (i, share) in receive.iter() {
         match share {
-            Ok(s) => shares.push(s),
+            Ok((s, used)) => {
+                shares.push(s);
+                servers.extend(used);
+            }
             Err(e) => failures.push(format!("share {}: {e}", i + 1)),
         }
         if shares.len() == p.threshold {
@@ -94,13 +122,13 @@ fn servers<'a>(p: &'a TangPin, config: &'a Tang) -> Vec<&'a str> {
     }
 }
 
-fn exchange_any(p: &TangPin, config: &Tang) -> Result<Zeroizing<Vec<u8>>> {
+fn exchange_any(p: &TangPin, config: &Tang) -> Result<(Zeroizing<Vec<u8>>, String)> {
     let mut failures = Vec::new();
     for server in servers(p, config) {
         match exchange(p, server, Duration::from_secs(config.timeout_seconds)) {
             Ok(z) => {
                 log::info!("tang: {server}: key recovered");
-                return Ok(z);
+                return Ok((z, server.to_string()));
             }
             Err(e) => failures.push(format!("{server}: {e}")),
         }

@@ -187,7 +187,12 @@ impl Unlocker {
         self.config.max_tries
     }
 
-    fn pending_devices(&self) -> Vec<Device> {
+    /// `unlock.tang`, when it is there and enabled.
+    pub(crate) fn tang(&self) -> Option<&crate::config::tang::Tang> {
+        self.config.tang.as_ref().filter(|t| t.enable)
+    }
+
+    pub(crate) fn pending_devices(&self) -> Vec<Device> {
         let opened = self.opened.lock().unwrap();
         self.config.devices.iter().zip(opened.iter()).filter(|(_, &o)| !o).map(|(d, _)| d.clone()).collect()
     }
@@ -216,6 +221,16 @@ impl Unlocker {
 
     /// Tries `passphrase` on every pending device (or answers every pending request).
     pub async fn try_passphrase(&self, passphrase: Passphrase) -> Attempt {
+        self.try_on(passphrase, None).await
+    }
+
+    /// As [`Unlocker::try_passphrase`] (in turn with the prompts' attempts), on the one device
+    /// `name` only: a secret recovered for one device (Tang) is not tried on the others.
+    pub(crate) async fn try_passphrase_for(&self, name: &str, passphrase: Passphrase) -> Attempt {
+        self.try_on(passphrase, Some(name)).await
+    }
+
+    async fn try_on(&self, passphrase: Passphrase, only: Option<&str>) -> Attempt {
         let _turn = self.attempts.lock().await;
         match self.mode {
             Mode::SystemdAgent => {
@@ -223,7 +238,8 @@ impl Unlocker {
                 run_blocking(move || agent.answer_all(&passphrase)).await
             }
             Mode::Direct | Mode::VerifyOnly => {
-                let pending = self.pending_devices();
+                let mut pending = self.pending_devices();
+                pending.retain(|d| only.is_none_or(|name| d.name == name));
                 if pending.is_empty() {
                     return Attempt::NothingPending;
                 }

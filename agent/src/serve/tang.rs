@@ -1,0 +1,147 @@
+//! Tang racing the prompts (direct mode): one thread per pending device that has a clevis
+//! token in its LUKS2 header (or a JWE in `unlock.tang.secretFiles`) asks its Tang servers
+//! round after round, backing off 1, 2, 4 … 30 s, while SSH and the console prompt are offered.
+//! A recovered secret goes through the same one-at-a-time attempt as a typed passphrase, so
+//! the first right answer opens the device and the others see it open. With Tang unreachable
+//! nothing waits on it: the threads only log, once per distinct error.
+//!
+//! The threads block (HTTP with per-request timeouts), so they are plain threads, not tokio's
+//! blocking pool (whose threads a runtime waits for when it shuts down); they hand their answer
+//! over a channel to a task of the serve, and end when the device is open or the serve is over.
+
+use crate::config::tang::Tang;
+use crate::config::unlock::Device;
+use crate::error::{Error, Result};
+use crate::unlock::{Attempt, Mode, Passphrase, Unlocker};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often a waiting thread looks whether it is still wanted.
+const WAKE: Duration = Duration::from_millis(250);
+
+/// A secret recovered for one device, and the servers that answered.
+struct Answer {
+    device: String,
+    servers: Vec<String>,
+    secret: Zeroizing<Vec<u8>>,
+}
+
+/// One JWE to decrypt: where it came from (for messages) and its text.
+struct Source {
+    label: String,
+    jwe: String,
+}
+
+/// Starts the race when `unlock.tang` is on (direct modes only); the returned task tries the
+/// answers and must be aborted when the serve ends (the threads then stop on their own).
+pub(crate) fn start(unlocker: &Arc<Unlocker>) -> Option<tokio::task::JoinHandle<()>> {
+    if unlocker.mode() == Mode::SystemdAgent {
+        return None;
+    }
+    let tang = unlocker.tang()?.clone();
+    let (send, receive) = mpsc::channel::<Answer>(1);
+    for device in unlocker.pending_devices() {
+        let (send, unlocker, tang) = (send.clone(), unlocker.clone(), tang.clone());
+        let name = device.name.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("tang-{name}"))
+            .spawn(move || race(&device, &tang, &unlocker, &send));
+        if let Err(e) = spawned {
+            log::warn!("unlock: {name}: tang: cannot start a thread: {e}");
+        }
+    }
+    Some(tokio::spawn(try_answers(unlocker.clone(), receive)))
+}
+
+async fn try_answers(unlocker: Arc<Unlocker>, mut receive: mpsc::Receiver<Answer>) {
+    while let Some(mut answer) = receive.recv().await {
+        let (name, source) = (answer.device, answer.servers.join(", "));
+        let passphrase = Passphrase::new(std::mem::take(&mut *answer.secret));
+        match unlocker.try_passphrase_for(&name, passphrase).await {
+            Attempt::Unlocked { .. } => log::info!("unlock: {name}: opened by tang ({source})"),
+            // A prompt was faster.
+            Attempt::NothingPending => {}
+            Attempt::Wrong => {
+                log::warn!("unlock: {name}: the secret tang ({source}) gave matches no keyslot")
+            }
+            Attempt::Failed(message) => log::warn!("unlock: {message}"),
+        }
+    }
+}
+
+/// One device's thread: reads its JWEs once, then asks Tang until each has answered, the
+/// device is open or the serve is over.
+fn race(device: &Device, tang: &Tang, unlocker: &Unlocker, send: &mpsc::Sender<Answer>) {
+    let name = &device.name;
+    let mut sources = match sources(device, tang) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("unlock: {name}: tang: {e}");
+            return;
+        }
+    };
+    if sources.is_empty() {
+        log::debug!("unlock: {name}: no clevis token and no unlock.tang.secretFiles entry");
+        return;
+    }
+    let wanted = || !send.is_closed() && unlocker.pending_devices().iter().any(|d| &d.name == name);
+    let mut said = HashSet::new();
+    let mut backoff = FIRST_BACKOFF;
+    while wanted() && !sources.is_empty() {
+        let mut i = 0;
+        while i < sources.len() && wanted() {
+            match crate::tang::recover(&sources[i].jwe, tang) {
+                Ok(recovered) => {
+                    sources.remove(i);
+                    let answer =
+                        Answer { device: name.clone(), servers: recovered.servers, secret: recovered.secret };
+                    if send.blocking_send(answer).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let message = format!("unlock: {name}: tang: {}: {e}", sources[i].label);
+                    // A round that ended after a prompt opened the device is no news.
+                    if wanted() && said.insert(message.clone()) {
+                        log::warn!("{message}; the prompts stay open, retrying");
+                    }
+                    i += 1;
+                }
+            }
+        }
+        wait(backoff, &wanted);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Sleeps `how_long`, or less when the thread is no longer wanted.
+fn wait(how_long: Duration, wanted: &impl Fn() -> bool) {
+    let end = Instant::now() + how_long;
+    while wanted() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(WAKE));
+    }
+}
+
+/// The device's JWE file when `secretFiles` names one, else the clevis tokens of its header.
+fn sources(device: &Device, tang: &Tang) -> Result<Vec<Source>> {
+    if let Some(path) = tang.secret_files.get(&device.name) {
+        let jwe = std::fs::read_to_string(path)
+            .map_err(|e| Error::msg(format!("{}: cannot read: {e}", path.display())))?;
+        return Ok(vec![Source { label: path.display().to_string(), jwe }]);
+    }
+    let header = device.header.as_deref().unwrap_or(&device.device);
+    let tokens = crate::tang::token::clevis_tokens(header)?;
+    Ok(tokens
+        .into_iter()
+        .map(|t| Source { label: format!("{} token {}", header.display(), t.id), jwe: t.json })
+        .collect())
+}

@@ -116,7 +116,7 @@ pub fn clients() -> Vec<(Client, u32, Instant)> {
     out
 }
 
-/// Well-formed replies for every state: the seeds the mutations start from.
+/// Well-formed replies for every state: the inputs the mutations start from.
 pub fn seeds() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for (_, xid, _) in clients() {

@@ -182,7 +182,7 @@ fn gpt_seed() -> Vec<u8> {
     disk[2 * sector..2 * sector + 512].copy_from_slice(&entries);
     disk[62 * sector..62 * sector + 512].copy_from_slice(&entries);
     disk[63 * sector..63 * sector + 92].copy_from_slice(&header(63, 1, 62));
-    assert_eq!(gpt::read_image(&disk, 512).map(|p| p.len()), Ok(1), "the seed is a valid table");
+    assert_eq!(gpt::read_image(&disk, 512).map(|p| p.len()), Ok(1), "the starting input is a valid table");
     disk
 }
 

@@ -6,8 +6,8 @@
 mod common;
 
 use common::btrfs::{sh, Image};
-use common::lethe;
 use common::tree::{build, list, mounts_below, private_tmpfs};
+use common::{lethe, persist, text};
 use rustix::fs::inotify;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -18,18 +18,6 @@ fn write_config(dir: &Path, persistence: &str) -> PathBuf {
     let path = dir.join("config.json");
     std::fs::write(&path, format!(r#"{{"version": 1, "persistence": {persistence}}}"#)).unwrap();
     path
-}
-
-fn persist(config: &Path, root: &Path, extra: &[&str]) -> Output {
-    Command::new(lethe())
-        .args(["persist", "--config", config.to_str().unwrap(), "--root", root.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn ok(o: Output) -> String {

@@ -8,26 +8,13 @@
 mod common;
 
 use common::btrfs::sh;
-use common::lethe;
 use common::tree::{build, mounts_below, private_tmpfs};
+use common::{persist, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 const CONFIG: &str = r#"{"version": 1, "persistence": {"/persist": {
     "files": [{"file": "/etc/machine-id", "inInitrd": true}],
     "directories": [{"directory": "/var/lib/nixos", "inInitrd": true}, "/var/log"]}}}"#;
-
-fn persist(config: &Path, root: &Path, extra: &[&str]) -> Output {
-    Command::new(lethe())
-        .args(["persist", "--config", config.to_str().unwrap(), "--root", root.to_str().unwrap()])
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// A new root (`DIR/sysroot`) with an empty `/persist` mount point and `/run`, the config, and
 /// a private tmpfs on `/run` (the initrd's).

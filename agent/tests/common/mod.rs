@@ -4,7 +4,7 @@
 pub mod btrfs;
 pub mod tree;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The `lethe` binary under test: `LETHE_BIN` (the static release build, in scripts/test.sh)
@@ -24,6 +24,20 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// stdout then stderr, as one text.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// `lethe persist --config CONFIG --root ROOT EXTRA...`.
+pub fn persist(config: &Path, root: &Path, extra: &[&str]) -> Output {
+    Command::new(lethe())
+        .args(["persist", "--config", config.to_str().unwrap(), "--root", root.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 /// Root-only tests fail loudly instead of skipping when CI (which runs as root) is not root.

@@ -42,8 +42,22 @@ fn keygen(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// A port for a server this test starts: free now, and below the kernel's ephemeral range
+/// (32768 and up by default). A port the kernel hands out (`bind(0)`) is one the outgoing
+/// connections of the flood tests running beside this one can take as their source port before
+/// the server binds it ("Address already in use").
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Each listener is closed before the next bind: the IPv6 one also holds the IPv4 port.
+    let free = |host: &str, port: u16| TcpListener::bind((host, port)).is_ok();
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((std::process::id() * 13 + n) % 12_000) as u16;
+        if free("::", port) && free("127.0.0.1", port) {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000")
 }
 
 /// A LUKS2 image whose only passphrase is `RIGHT`, with a cheap KDF.

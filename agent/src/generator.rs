@@ -31,21 +31,10 @@ fn drop_in(unit: &str, lines: &[String]) -> DropIn {
     DropIn { path: PathBuf::from(format!("{unit}.d/50-lethe.conf")), text }
 }
 
-/// systemd's escaping of one unit-name component (`systemd-escape`): `/` becomes `-`, and
-/// anything but ASCII letters, digits, `:`, `_` and `.` (and a leading `.`) becomes `\xNN`.
+/// systemd's escaping of one unit-name component (`systemd-escape`): the one persist's
+/// drop-ins and markers use.
 pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for (i, b) in s.bytes().enumerate() {
-        match b {
-            b'/' => out.push('-'),
-            b'.' if i == 0 => out.push_str("\\x2e"),
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b':' | b'_' | b'.' => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        }
-    }
-    out
+    crate::persist::units::escape(s.as_bytes())
 }
 
 /// `systemd-escape --path --suffix=device`: the device unit of a `/dev/...` path.

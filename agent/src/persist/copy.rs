@@ -9,13 +9,13 @@
 //! by stage 1) are neither copied nor emptied: the copy gets an empty placeholder, the original
 //! keeps the mount and the directories leading to it, and the caller re-mounts it on top.
 
-use super::tree::{list, open_path, open_read, TEMP_PREFIX};
+use super::tree::{is_mount_root_statx, list, open_path, open_read, temp_name};
 use crate::error::{Context, Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, SeekFrom, Statx, StatxFlags};
 use rustix::io::Errno;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -24,11 +24,6 @@ use std::path::{Path, PathBuf};
 fn stat(fd: &OwnedFd) -> Result<Statx> {
     let want = StatxFlags::BASIC_STATS;
     Ok(rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW, want)?)
-}
-
-fn is_mount_root(st: &Statx) -> bool {
-    let bit = rustix::fs::StatxAttributes::MOUNT_ROOT;
-    st.stx_attributes_mask.contains(bit) && st.stx_attributes.contains(bit)
 }
 
 fn dev(st: &Statx) -> u64 {
@@ -89,7 +84,7 @@ struct Walk {
 impl Walk {
     /// Whether `st` (below the top) is another mount: never entered.
     fn crosses(&self, st: &Statx) -> bool {
-        is_mount_root(st) || dev(st) != self.top_dev
+        is_mount_root_statx(st) || dev(st) != self.top_dev
     }
 }
 
@@ -104,7 +99,7 @@ pub fn move_tree(
 ) -> Result<Vec<PathBuf>> {
     let top = open_path(from, name)?;
     let st = stat(&top)?;
-    if is_mount_root(&st) {
+    if is_mount_root_statx(&st) {
         return Err(Error::msg("is a mount point: not moved (the mount stays where it is)"));
     }
     let mut scan = Walk { top_dev: dev(&st), ..Walk::default() };
@@ -155,12 +150,6 @@ pub fn only_mounts(from: BorrowedFd<'_>, name: &OsStr) -> Result<Option<Vec<Path
                     && mounts.iter().any(|m| m.starts_with(&p.path) && *m != p.path))
         });
     Ok(only.then_some(w.mounts))
-}
-
-fn temp_name(name: &OsStr) -> OsString {
-    let mut t = OsString::from(format!("{TEMP_PREFIX}{}.", std::process::id()));
-    t.push(name);
-    t
 }
 
 /// Walks `name` in `from` (`rel` below the top), recording what it sees; with `copy`, copies
@@ -354,7 +343,7 @@ fn remove_beside(dir: BorrowedFd<'_>, name: &OsStr, walked: &Walk) -> Result<()>
 fn remove_below(dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, top_dev: u64, keep: &[&Path]) -> Result<()> {
     let fd = open_path(dir, name)?;
     let st = stat(&fd)?;
-    if !rel.as_os_str().is_empty() && (is_mount_root(&st) || dev(&st) != top_dev) {
+    if !rel.as_os_str().is_empty() && (is_mount_root_statx(&st) || dev(&st) != top_dev) {
         return Ok(());
     }
     if FileType::from_raw_mode(st.stx_mode.into()) == FileType::Directory {

@@ -287,8 +287,13 @@ pub(crate) fn owner_of(fd: &OwnedFd) -> Result<(u32, u32, u32)> {
 /// Whether the descriptor is the root of a mount (bind-mounted there).
 pub(crate) fn is_mount_root(fd: &OwnedFd) -> Result<bool> {
     let st = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, rustix::fs::StatxFlags::BASIC_STATS)?;
+    Ok(is_mount_root_statx(&st))
+}
+
+/// Whether `st` (from `statx`) is the root of a mount.
+pub(crate) fn is_mount_root_statx(st: &rustix::fs::Statx) -> bool {
     let bit = rustix::fs::StatxAttributes::MOUNT_ROOT;
-    Ok(st.stx_attributes_mask.contains(bit) && st.stx_attributes.contains(bit))
+    st.stx_attributes_mask.contains(bit) && st.stx_attributes.contains(bit)
 }
 
 /// Sets owner and mode on a directory or regular file found as `name` in `dir`.
@@ -323,7 +328,7 @@ fn converge_fd(fd: &OwnedFd, want: (u32, u32, u32)) -> Result<()> {
     Ok(())
 }
 
-fn temp_name(name: &OsStr) -> OsString {
+pub(crate) fn temp_name(name: &OsStr) -> OsString {
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let mut t = OsString::from(format!("{TEMP_PREFIX}{}.", PID.get_or_init(std::process::id)));
     t.push(name);

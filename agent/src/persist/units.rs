@@ -20,9 +20,15 @@ pub fn escape_path(path: &Path) -> String {
     if trimmed.is_empty() {
         return "-".into();
     }
-    let joined = trimmed.join(&b'/');
-    let mut out = String::new();
-    for (i, &b) in joined.iter().enumerate() {
+    escape(&trimmed.join(&b'/'))
+}
+
+/// systemd's escaping of a unit-name component (`systemd-escape`, also the generator's): `/`
+/// becomes `-`, and every byte that is not an ASCII letter, digit, `:`, `_` or `.` (nor a
+/// leading `.`) becomes `\xNN`.
+pub(crate) fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
         match b {
             b'/' => out.push('-'),
             b'.' if i == 0 => out.push_str("\\x2e"),

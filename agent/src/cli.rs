@@ -21,9 +21,11 @@ Usage:
                               bring the network up as stage 1 does, print the lease as JSON,
                               renew until SIGTERM (--once: tear down at once); ip= is read
                               from /proc/cmdline, or from TEXT
-  lethe datasets --config FILE [--dry-run] [--json]
+  lethe datasets --config FILE [--dry-run] [--json] [--restore DATASET]
                               create the declared ZFS datasets and keep their properties,
-                              owners and modes right (never destroys); print what it did
+                              owners and modes right (never destroys); print what it did;
+                              --restore: that dataset alone, restored from its network
+                              sources too (its lethe-restore-NAME.service runs this)
   lethe persist --config FILE [--root DIR] [--dry-run] [--stop] [--generate DIR] [--in-initrd]
                               bind-mount the persisted directories and files below DIR (/);
                               --stop: at shutdown, adopt files that replaced lethe's symlinks;
@@ -82,6 +84,7 @@ pub enum Command {
         config: PathBuf,
         dry_run: bool,
         json: bool,
+        restore: Option<String>,
     },
 }
 
@@ -155,15 +158,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         }
         Some("datasets") => {
             let config = args.config()?;
-            let (mut dry_run, mut json) = (false, false);
+            let (mut dry_run, mut json, mut restore) = (false, false, None);
             while let Some(a) = args.next() {
                 match a.as_str() {
                     "--dry-run" => dry_run = true,
                     "--json" => json = true,
+                    "--restore" => restore = Some(args.next().ok_or("missing DATASET after --restore")?),
                     other => return Err(format!("unexpected argument {other}")),
                 }
             }
-            Command::Datasets { config, dry_run, json }
+            Command::Datasets { config, dry_run, json, restore }
         }
         Some("persist") => Command::Persist(persist_args(&mut args)?),
         Some("unpersisted") => unpersisted_args(&mut args)?,
@@ -225,7 +229,16 @@ mod tests {
         assert_eq!(p(&["check-config", "x.json"]), Ok(Command::CheckConfig { file: "x.json".into() }));
         assert_eq!(
             p(&["datasets", "--config", "c.json", "--json", "--dry-run"]),
-            Ok(Command::Datasets { config: "c.json".into(), dry_run: true, json: true })
+            Ok(Command::Datasets { config: "c.json".into(), dry_run: true, json: true, restore: None })
+        );
+        assert_eq!(
+            p(&["datasets", "--config", "c.json", "--restore", "tank/services/sonarr"]),
+            Ok(Command::Datasets {
+                config: "c.json".into(),
+                dry_run: false,
+                json: false,
+                restore: Some("tank/services/sonarr".into())
+            })
         );
     }
 

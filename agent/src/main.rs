@@ -47,7 +47,9 @@ fn run(command: Command, args: Vec<OsString>) -> Result<(), CommandError> {
         Command::Unlock { config } => lethe::unlock::command::run(&config),
         Command::Serve { config } => lethe::serve::command::run(&config),
         Command::Net { config, once, cmdline } => lethe::net::command::run(&config, once, cmdline),
-        Command::Datasets { config, dry_run, json } => lethe::zfs::command::run(&config, dry_run, json),
+        Command::Datasets { config, dry_run, json, restore } => {
+            lethe::zfs::command::run(&config, dry_run, json, restore.as_deref())
+        }
         Command::Persist(args) => lethe::persist::command::run(&args),
         Command::Unpersisted { config, root, json } => {
             lethe::persist::command::unpersisted(&config, &root, json)

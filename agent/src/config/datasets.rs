@@ -74,11 +74,75 @@ pub struct Dataset {
     /// received when this dataset does not exist yet, instead of creating it empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
+    /// Where to restore from when the dataset is missing (or empty and never restored), in
+    /// order of preference: the first source that has data is used (`zfs::restore`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restore: Vec<RestoreSource>,
+}
+
+/// One place a dataset can be restored from: a replica (a dataset on a local pool, or on a
+/// host reached over SSH) or a restic repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSource {
+    /// The name the host gave it (a replica or repository of the NixOS module), for messages.
+    pub name: String,
+    #[serde(flatten)]
+    pub from: RestoreFrom,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RestoreFrom {
+    /// `{"replica": "backup/forge/sonarr"}`, with `"ssh": "user@host"` (and `"sshKey"`) when
+    /// the dataset is on another host.
+    Replica {
+        replica: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ssh: Option<String>,
+        #[serde(rename = "sshKey", skip_serializing_if = "Option::is_none")]
+        ssh_key: Option<String>,
+    },
+    /// `{"restic": {...}}`: the latest snapshot of `paths` in a restic repository.
+    Restic { restic: Restic },
+}
+
+impl RestoreSource {
+    /// Sources reached over the network run after `network-online.target`, in the dataset's
+    /// own restore unit, never in the boot's `lethe datasets`.
+    pub fn is_remote(&self) -> bool {
+        !matches!(&self.from, RestoreFrom::Replica { ssh: None, .. })
+    }
+}
+
+/// A restic repository and what a backup job of lethe's stores in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restic {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_file: Option<String>,
+    pub password_file: String,
+    /// Where the backup job mounted the dataset's snapshot: the snapshots hold paths below it,
+    /// and what is below it goes to the dataset's root.
+    pub root: String,
+    /// The paths the job backs up (`--path` filters of `latest`).
+    pub paths: Vec<String>,
 }
 
 const RESERVED: &[&str] = &["parentDataset", "parentMount", "services"];
-const FIELDS: &[&str] =
-    &["mountpoint", "recordsize", "compression", "owner", "group", "mode", "properties", "restoreFrom"];
+const FIELDS: &[&str] = &[
+    "mountpoint",
+    "recordsize",
+    "compression",
+    "owner",
+    "group",
+    "mode",
+    "properties",
+    "restoreFrom",
+    "restore",
+];
 const SERVICE_FIELDS: &[&str] = &[
     "mountpoint",
     "recordsize",
@@ -88,6 +152,7 @@ const SERVICE_FIELDS: &[&str] = &[
     "mode",
     "properties",
     "restoreFrom",
+    "restore",
     "persist",
 ];
 const COMPRESSION: &[&str] =
@@ -355,7 +420,88 @@ fn dataset(at: At<'_>, fields: &[&str]) -> Result<Dataset> {
         mode: obj.optional("mode", mode)?,
         properties: obj.optional("properties", properties)?.unwrap_or_default(),
         restore_from: obj.optional("restoreFrom", dataset_name)?,
+        restore: obj.optional("restore", restore_sources)?.unwrap_or_default(),
     })
+}
+
+/// A file lethe reads a secret from: an absolute path outside the Nix store (world-readable).
+fn secret_path(at: At<'_>) -> Result<String> {
+    let p = at.abs_path()?.display().to_string();
+    if p.starts_with("/nix/store/") {
+        return at.expected("a file outside the Nix store (secrets there are world-readable)");
+    }
+    Ok(p)
+}
+
+fn restic(at: At<'_>) -> Result<Restic> {
+    let obj = at.object_of(&["repository", "repositoryFile", "passwordFile", "root", "paths"])?;
+    let r = Restic {
+        repository: obj.optional("repository", |v| v.nonempty_string())?,
+        repository_file: obj.optional("repositoryFile", secret_path)?,
+        password_file: obj.required("passwordFile", secret_path)?,
+        root: obj.required("root", |v| v.abs_path().map(|p| p.display().to_string()))?,
+        paths: obj.required("paths", |v| v.list(|p| p.abs_path().map(|p| p.display().to_string())))?,
+    };
+    if r.repository.is_some() == r.repository_file.is_some() {
+        return Err(error(&obj.path, "expected exactly one of repository and repositoryFile"));
+    }
+    if r.paths.is_empty() {
+        return Err(error(
+            &obj.child_path("paths"),
+            "expected at least one path (what the backup job stores)",
+        ));
+    }
+    if let Some(p) = r.paths.iter().find(|p| **p != r.root && !p.starts_with(&format!("{}/", r.root))) {
+        return Err(error(&obj.child_path("paths"), format!("{p} is not below root {}", r.root)));
+    }
+    Ok(r)
+}
+
+fn restore_source(at: At<'_>) -> Result<RestoreSource> {
+    let obj = at.object_of(&["name", "replica", "ssh", "sshKey", "restic"])?;
+    let name = obj.required("name", |v| v.nonempty_string())?;
+    let replica = obj.optional("replica", dataset_name)?;
+    let ssh = obj.optional("ssh", |v| {
+        let s = v.nonempty_string()?;
+        if s.starts_with('-') || s.contains(char::is_whitespace) {
+            return v.expected("user@host (no spaces, not starting with -)");
+        }
+        Ok(s)
+    })?;
+    let ssh_key = obj.optional("sshKey", secret_path)?;
+    let restic = obj.optional("restic", restic)?;
+    let from = match (replica, restic) {
+        (Some(replica), None) => {
+            if ssh_key.is_some() && ssh.is_none() {
+                return Err(error(&obj.child_path("sshKey"), "sshKey needs ssh (user@host)"));
+            }
+            RestoreFrom::Replica { replica, ssh, ssh_key }
+        }
+        (None, Some(r)) => {
+            if let Some(k) = ["ssh", "sshKey"].into_iter().find(|k| obj.get(k).is_some()) {
+                return Err(error(
+                    &obj.child_path(k),
+                    "only a replica is reached over ssh (restic has its repository)",
+                ));
+            }
+            RestoreFrom::Restic { restic: r }
+        }
+        _ => return Err(error(&obj.path, "expected exactly one of replica and restic")),
+    };
+    Ok(RestoreSource { name, from })
+}
+
+fn restore_sources(at: At<'_>) -> Result<Vec<RestoreSource>> {
+    let list = at.list(restore_source)?;
+    for (i, s) in list.iter().enumerate() {
+        if let Some(j) = list[..i].iter().position(|t| t.name == s.name) {
+            return Err(error(
+                &format!("{}[{i}].name", at.path),
+                format!("{} is also {}[{j}]", s.name, at.path),
+            ));
+        }
+    }
+    Ok(list)
 }
 
 /// Whether `name` can be one component of a dataset name, below the parent.
@@ -469,6 +615,17 @@ pub fn check_whole(d: &Datasets, path: &str) -> Result<()> {
         }
         if entry.dataset.restore_from.as_deref() == Some(entry.name.as_str()) {
             return Err(error(&where_, "restoreFrom names the dataset itself"));
+        }
+        if entry.dataset.restore_from.is_some() && !entry.dataset.restore.is_empty() {
+            return Err(error(
+                &format!("{where_}.restore"),
+                "restore and restoreFrom both given: restoreFrom is the older one-replica form; list that replica in restore instead",
+            ));
+        }
+        for (i, s) in entry.dataset.restore.iter().enumerate() {
+            if matches!(&s.from, RestoreFrom::Replica { replica, ssh: None, .. } if *replica == entry.name) {
+                return Err(error(&format!("{where_}.restore[{i}].replica"), "names the dataset itself"));
+            }
         }
     }
     Ok(())

@@ -6,10 +6,11 @@ use crate::exit::{self, CommandError};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// `lethe datasets --config FILE [--dry-run] [--json]`: exit 0 when the state matches (or
-/// would, for `--dry-run`), 1 for a config this machine cannot take (nothing is changed), 2
-/// when anything failed.
-pub fn run(file: &Path, dry_run: bool, json: bool) -> Result<(), CommandError> {
+/// `lethe datasets --config FILE [--dry-run] [--json] [--restore DATASET]`: exit 0 when the
+/// state matches (or would, for `--dry-run`), 1 for a config this machine cannot take (nothing
+/// is changed), 2 when anything failed. `--restore`: only that declared dataset, with its
+/// network restore sources asked too (its restore unit, after the network is up).
+pub fn run(file: &Path, dry_run: bool, json: bool, restore: Option<&str>) -> Result<(), CommandError> {
     let config = crate::config::command::load(file)?;
     if config.datasets.is_none() {
         return Err(CommandError::bad_input(format!(
@@ -18,7 +19,15 @@ pub fn run(file: &Path, dry_run: bool, json: bool) -> Result<(), CommandError> {
         )));
     }
     let datasets = config.all_datasets();
-    let facts = apply::gather(&datasets)
+    if let Some(name) = restore {
+        if !crate::config::datasets::entries(&datasets).iter().any(|e| e.name == name) {
+            return Err(CommandError::bad_input(format!(
+                "{}: --restore {name}: no such dataset in the config's datasets",
+                file.display()
+            )));
+        }
+    }
+    let facts = apply::gather(&datasets, restore)
         .map_err(|e| CommandError::failed(format!("datasets: reading the ZFS state failed: {e}")))?;
     let plan = plan::plan(&datasets, &facts);
     if !plan.refused.is_empty() {
@@ -70,7 +79,10 @@ fn report_text(p: &plan::Plan, outcomes: &[apply::Outcome], dry_run: bool) -> St
                 out.push_str(&format!("{prefix}{line}\n"));
                 let kind = match step {
                     Step::Create { .. } => "created",
-                    Step::Restore { .. } => "restored",
+                    Step::Restore { .. } | Step::Receive { .. } | Step::Restic { .. } => "restored",
+                    Step::Discard { .. } => "partial restores discarded",
+                    Step::SetAside { .. } => "set aside",
+                    Step::Deferred { .. } => "restores deferred",
                     Step::Migrate { .. } => "migrated",
                     Step::Set { .. } => "properties set",
                     Step::MountAll { .. } => "mounted",

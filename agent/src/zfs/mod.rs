@@ -5,6 +5,7 @@
 pub(crate) mod apply;
 pub mod command;
 pub(crate) mod plan;
+pub(crate) mod restore;
 pub(crate) mod state;
 
 use plan::Step;
@@ -32,6 +33,26 @@ pub(crate) fn render(step: &Step) -> String {
         Step::Create { dataset, properties, parent: false } => format!("create  {dataset}: {}", props(properties)),
         Step::Restore { dataset, snapshot, properties } => {
             format!("restore {dataset} from {snapshot} (zfs send | zfs recv), then set {}", props(properties))
+        }
+        Step::Receive { dataset, source, snapshot, ssh, properties, .. } => {
+            let over = ssh.as_ref().map(|h| format!("ssh {h} ")).unwrap_or_default();
+            format!(
+                "restore {dataset} from {source}: {snapshot} ({over}zfs send -w | zfs recv), then set {}",
+                props(properties)
+            )
+        }
+        Step::Restic { dataset, source, snapshot, restic, mountpoint, .. } => format!(
+            "restore {dataset} from {source}: restic snapshot {snapshot} of {}, into a new dataset at {mountpoint}",
+            restic.root
+        ),
+        Step::Discard { dataset } => format!(
+            "discard {dataset}: an interrupted restore left it partial (lethe created it, lethe:restore=pending); restoring again"
+        ),
+        Step::SetAside { dataset, renamed } => {
+            format!("aside   {dataset}: empty and never restored: renamed {renamed}, unmounted, kept")
+        }
+        Step::Deferred { dataset, unit } => {
+            format!("defer   {dataset}: its restore asks network sources: {unit} does it before the service starts")
         }
         Step::Migrate { dataset, from, renamed, files, bytes, .. } => format!(
             "migrate {from} ({files} entries, {}) into {dataset}, then mount it there; the old directory stays as {renamed}",

@@ -3,8 +3,9 @@
 //! first), which managed properties drifted, what is only reported. It never plans a destroy,
 //! rename or `zfs inherit` of a dataset: what left the config is reported and kept.
 
+use super::restore::{self, Current, Decision, Listing, RESTORE_PROPERTY};
 use super::state::{Pool, Property, Source, State};
-use crate::config::datasets::{entries, Datasets, Entry};
+use crate::config::datasets::{entries, Datasets, Entry, Restic, RestoreFrom};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +46,14 @@ pub(crate) struct Facts {
     pub snapshots: BTreeMap<String, Vec<String>>,
     /// UTC time for the name of a migrated directory, like `2026-12-02_00:15:00`.
     pub now: String,
+    /// What each `restore` source of a dataset holds, in the config's order (see
+    /// [`restore_listings_needed`]).
+    pub listings: BTreeMap<String, Vec<Listing>>,
+    /// Existing datasets with `restore` and no record that hold nothing (mounted, no entry,
+    /// no snapshot, no child).
+    pub empty: BTreeSet<String>,
+    /// `lethe datasets --restore NAME`: the run covers that dataset alone (its restore unit).
+    pub only: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +63,37 @@ pub(crate) enum Step {
     Create { dataset: String, properties: BTreeMap<String, String>, parent: bool },
     /// `zfs send SNAPSHOT | zfs recv -u DATASET`, then `zfs set` of `properties`, then mount.
     Restore { dataset: String, snapshot: String, properties: BTreeMap<String, String> },
+    /// A `restore` source that is a replica: `[ssh USER@HOST] zfs send -w SNAPSHOT | zfs recv
+    /// -u -o lethe:restore=done:SOURCE DATASET`, then `zfs set` of `properties`, then mount.
+    Receive {
+        dataset: String,
+        source: String,
+        snapshot: String,
+        ssh: Option<String>,
+        ssh_key: Option<String>,
+        properties: BTreeMap<String, String>,
+    },
+    /// A restic source: `zfs create` with `properties` (mounted at `temporary`, recorded
+    /// `lethe:restore=pending:SOURCE`), `restic restore SNAPSHOT`, what was below `root` moved
+    /// to the dataset's root, then `mountpoint` and `lethe:restore=done:SOURCE` set.
+    Restic {
+        dataset: String,
+        source: String,
+        snapshot: String,
+        restic: Restic,
+        temporary: String,
+        mountpoint: String,
+        properties: BTreeMap<String, String>,
+    },
+    /// `zfs destroy -r` of a dataset an interrupted restore left partial (lethe created it,
+    /// `lethe:restore=pending:...` on itself; checked again just before).
+    Discard { dataset: String },
+    /// An empty dataset that was never restored is renamed to `renamed` and unmounted
+    /// (`canmount=off mountpoint=none`), kept: lethe did not make it, so it never destroys it.
+    SetAside { dataset: String, renamed: String },
+    /// Its restore asks network sources: the dataset's restore unit does it, after
+    /// `network-online.target` and before the service.
+    Deferred { dataset: String, unit: String },
     /// Copy `from` into the dataset (mounted at `temporary`), rename `from` to `renamed`, then
     /// mount the dataset at `from`.
     Migrate { dataset: String, from: String, temporary: String, renamed: String, files: u64, bytes: u64 },
@@ -76,6 +116,11 @@ impl Step {
         match self {
             Step::Create { dataset, .. }
             | Step::Restore { dataset, .. }
+            | Step::Receive { dataset, .. }
+            | Step::Restic { dataset, .. }
+            | Step::Discard { dataset }
+            | Step::SetAside { dataset, .. }
+            | Step::Deferred { dataset, .. }
             | Step::Migrate { dataset, .. }
             | Step::Set { dataset, .. }
             | Step::Own { dataset, .. }
@@ -88,7 +133,10 @@ impl Step {
 
     /// Whether applying it changes something (as opposed to a report).
     pub(crate) fn changes(&self) -> bool {
-        !matches!(self, Step::Keep { .. } | Step::Undeclared { .. } | Step::Error { .. })
+        !matches!(
+            self,
+            Step::Keep { .. } | Step::Undeclared { .. } | Step::Error { .. } | Step::Deferred { .. }
+        )
     }
 }
 
@@ -117,6 +165,7 @@ pub(crate) fn properties_to_read(d: &Datasets) -> Vec<String> {
         .map(str::to_string)
         .collect();
     props.insert(MIGRATION_PROPERTY.to_string());
+    props.insert(RESTORE_PROPERTY.to_string());
     for e in entries(d) {
         props.extend(e.dataset.properties.keys().cloned());
     }
@@ -145,6 +194,27 @@ pub(crate) fn restore_sources(d: &Datasets, state: &State) -> Vec<String> {
         .filter(|e| !state.exists(&e.name))
         .filter_map(|e| e.dataset.restore_from.clone())
         .collect()
+}
+
+/// Datasets whose `restore` sources `apply` must list (its record does not say it is done):
+/// with `network`, all their sources; without, only the local replicas (the others are
+/// [`Listing::NotAsked`]).
+pub(crate) fn restore_listings_needed<'a>(d: &'a Datasets, facts: &Facts) -> Vec<Entry<'a>> {
+    entries(d)
+        .into_iter()
+        .filter(|e| !e.dataset.restore.is_empty())
+        .filter(|e| facts.only.as_ref().is_none_or(|o| *o == e.name))
+        .filter(|e| {
+            let c = restore::current(&facts.state, &e.name, true);
+            matches!(c, Current::Missing | Current::Pending | Current::UnmarkedEmpty)
+        })
+        .collect()
+}
+
+/// The unit that restores an entry from network sources (the NixOS module generates it).
+pub(crate) fn restore_unit(e: &Entry<'_>) -> String {
+    let name = e.service.map_or_else(|| e.name.replace('/', "-"), str::to_string);
+    format!("lethe-restore-{name}.service")
 }
 
 /// The declared properties of an entry, in `zfs get -p`'s form where it has one.
@@ -228,7 +298,10 @@ fn temporary_mount(dataset: &str) -> String {
 /// desired × actual → steps. Datasets come in name order, so a parent is always created
 /// before its children.
 pub(crate) fn plan(d: &Datasets, facts: &Facts) -> Plan {
-    let all = entries(d);
+    let mut all = entries(d);
+    if let Some(only) = &facts.only {
+        all.retain(|e| e.name == *only);
+    }
     let mut plan = Plan { declared: all.len(), ..Plan::default() };
     let state = &facts.state;
     let declared: BTreeSet<&str> = all.iter().map(|e| e.name.as_str()).collect();
@@ -274,7 +347,10 @@ pub(crate) fn plan(d: &Datasets, facts: &Facts) -> Plan {
             continue;
         };
         let before = plan.steps.len();
-        if state.exists(name) {
+        let restoring = restoring(e, facts);
+        if let Some(current) = restoring.clone().filter(|c| *c != Current::Missing) {
+            restore_existing(e, facts, current, &mut plan.steps);
+        } else if state.exists(name) {
             existing(e, facts, &mut plan.steps);
             let mounted = state.get(name, "mounted").is_some_and(|p| p.value == "yes");
             let canmount = state.get(name, "canmount").is_none_or(|p| p.value == "on");
@@ -284,7 +360,8 @@ pub(crate) fn plan(d: &Datasets, facts: &Facts) -> Plan {
         } else {
             missing(e, facts, &mut plan.steps);
         }
-        let failed = plan.steps[before..].iter().any(|s| matches!(s, Step::Error { .. }));
+        let failed =
+            plan.steps[before..].iter().any(|s| matches!(s, Step::Error { .. } | Step::Deferred { .. }));
         let has_owner = e.dataset.owner.is_some() || e.dataset.group.is_some() || e.dataset.mode.is_some();
         if let Some(path) = e.mountpoint.as_deref().filter(|m| m.starts_with('/') && has_owner && !failed) {
             own.push(Step::Own {
@@ -301,7 +378,7 @@ pub(crate) fn plan(d: &Datasets, facts: &Facts) -> Plan {
     }
     plan.steps.extend(own);
 
-    if let Some(parent) = &d.parent_dataset {
+    if let Some(parent) = d.parent_dataset.as_ref().filter(|_| facts.only.is_none()) {
         let prefix = format!("{parent}/");
         for name in state.datasets.keys() {
             let child = name.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/'));
@@ -366,6 +443,10 @@ fn missing(e: &Entry<'_>, facts: &Facts, steps: &mut Vec<Step>) {
     let mut properties = desired(e);
     let path = e.mountpoint.clone().filter(|m| m.starts_with('/'));
     let holds = path.as_ref().and_then(|p| facts.dirs.get(p)).filter(|u| u.files > 0).copied();
+    if !e.dataset.restore.is_empty() {
+        restore_steps(e, facts, &Current::Missing, holds.map(|u| u.files), steps);
+        return;
+    }
     if let Some(source) = &e.dataset.restore_from {
         let newest = facts.snapshots.get(source).and_then(|s| s.last());
         match (newest, holds) {
@@ -404,6 +485,96 @@ fn missing(e: &Entry<'_>, facts: &Facts, steps: &mut Vec<Step>) {
             });
         }
         _ => steps.push(Step::Create { dataset: name, properties, parent: false }),
+    }
+}
+
+/// The record of an entry with `restore` whose restore is still to do (or under way), or None.
+fn restoring(e: &Entry<'_>, facts: &Facts) -> Option<Current> {
+    if e.dataset.restore.is_empty() {
+        return None;
+    }
+    let c = restore::current(&facts.state, &e.name, facts.empty.contains(&e.name));
+    matches!(c, Current::Missing | Current::Pending | Current::UnmarkedEmpty | Current::Foreign(_))
+        .then_some(c)
+}
+
+/// An existing dataset whose restore is to do: an interrupted one (lethe's partial dataset is
+/// discarded first), an empty one never restored (set aside, kept), or a record lethe did not
+/// write (an error).
+fn restore_existing(e: &Entry<'_>, facts: &Facts, current: Current, steps: &mut Vec<Step>) {
+    let decision = restore::decide(&e.dataset.restore, listings(e, facts), &current);
+    if matches!(decision, Decision::Nothing | Decision::Defer | Decision::Fail(_)) {
+        // Nothing is changed before the sources have been asked.
+        return restore_steps(e, facts, &current, None, steps);
+    }
+    match current {
+        Current::Pending => steps.push(Step::Discard { dataset: e.name.clone() }),
+        Current::UnmarkedEmpty => steps.push(Step::SetAside {
+            dataset: e.name.clone(),
+            renamed: format!("{}-lethe-empty-{}", e.name, facts.now.replace(':', "-")),
+        }),
+        _ => {}
+    }
+    restore_steps(e, facts, &current, None, steps);
+}
+
+fn listings<'f>(e: &Entry<'_>, facts: &'f Facts) -> &'f [Listing] {
+    facts.listings.get(&e.name).map_or(&[], Vec::as_slice)
+}
+
+/// The steps of a restore decision for a dataset that does not exist (or is about to be
+/// discarded or set aside). `holds`: entries at its mountpoint, which it would hide.
+fn restore_steps(e: &Entry<'_>, facts: &Facts, current: &Current, holds: Option<u64>, steps: &mut Vec<Step>) {
+    let dataset = e.name.clone();
+    let decision = restore::decide(&e.dataset.restore, listings(e, facts), current);
+    let mut properties = desired(e);
+    let place = e.mountpoint.clone().filter(|m| m.starts_with('/'));
+    if let (Some(files), Decision::From { .. } | Decision::Fresh) = (holds, &decision) {
+        steps.push(Step::Error {
+            dataset,
+            message: format!(
+                "{} holds {files} files and restore is set: lethe would hide them under the restored dataset; move them away first",
+                place.unwrap_or_default()
+            ),
+        });
+        return;
+    }
+    match decision {
+        Decision::Nothing => {}
+        Decision::Defer => steps.push(Step::Deferred { dataset, unit: restore_unit(e) }),
+        Decision::Fail(message) => steps.push(Step::Error { dataset, message }),
+        Decision::Fresh => {
+            properties.insert(RESTORE_PROPERTY.into(), "done:none".into());
+            steps.push(Step::Create { dataset, properties, parent: false });
+        }
+        Decision::From { source, what } => {
+            let s = &e.dataset.restore[source];
+            match &s.from {
+                RestoreFrom::Replica { ssh, ssh_key, .. } => steps.push(Step::Receive {
+                    dataset,
+                    source: s.name.clone(),
+                    snapshot: what,
+                    ssh: ssh.clone(),
+                    ssh_key: ssh_key.clone(),
+                    properties,
+                }),
+                RestoreFrom::Restic { restic } => {
+                    let temporary = format!("/run/lethe/restore/{}", e.name.replace('/', "_"));
+                    let mountpoint = properties.get("mountpoint").cloned().unwrap_or_else(|| "none".into());
+                    properties.insert("mountpoint".into(), temporary.clone());
+                    properties.insert(RESTORE_PROPERTY.into(), format!("pending:{}", s.name));
+                    steps.push(Step::Restic {
+                        dataset,
+                        source: s.name.clone(),
+                        snapshot: what,
+                        restic: restic.clone(),
+                        temporary,
+                        mountpoint,
+                        properties,
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! `state.txt` (what `zfs get -H -p -o name,property,value,source` printed), optionally
 //! `facts.json` (`{"pools": {"tank": "active"}` or `"active disabled"` for large_blocks and
 //! zstd_compress, "maxRecordsize": N, "dirs": {"/path": [files,
-//! bytes]}, "snapshots": {"src": ["src@a"]}}`; pools default to those in state.txt, with
+//! bytes]}, "snapshots": {"src": ["src@a"]}, "listings": {"dataset": ["empty", "has src@a",
+//! "failed: why", "not asked"]}, "empty": ["dataset"], "only": "dataset"}`; pools default to those in state.txt, with
 //! large_blocks active) and `expected.txt`: the plan as `lethe datasets --dry-run` prints it.
 //! Adding a case is adding a directory. `LETHE_BLESS=1` writes what the plan gives instead
 //! (read every diff before committing it).
@@ -43,6 +44,13 @@ fn facts(dir: &Path, state: State) -> Facts {
         let list = list.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
         snapshots.insert(source.clone(), list);
     }
+    let mut listings = BTreeMap::new();
+    for (dataset, list) in extra["listings"].as_object().into_iter().flatten() {
+        let list = list.as_array().unwrap().iter().map(|l| listing(l.as_str().unwrap())).collect();
+        listings.insert(dataset.clone(), list);
+    }
+    let empty =
+        extra["empty"].as_array().into_iter().flatten().map(|d| d.as_str().unwrap().to_string()).collect();
     Facts {
         pools,
         state,
@@ -50,6 +58,21 @@ fn facts(dir: &Path, state: State) -> Facts {
         dirs,
         snapshots,
         now: "2026-12-02_00:15:00".into(),
+        listings,
+        empty,
+        only: extra["only"].as_str().map(str::to_string),
+    }
+}
+
+fn listing(text: &str) -> Listing {
+    match text {
+        "empty" => Listing::Empty,
+        "not asked" => Listing::NotAsked,
+        t => match (t.strip_prefix("has "), t.strip_prefix("failed: ")) {
+            (Some(what), _) => Listing::Has(what.into()),
+            (_, Some(why)) => Listing::Failed(why.into()),
+            _ => panic!("facts.json: listing {t:?}: expected empty, not asked, has X or failed: WHY"),
+        },
     }
 }
 
@@ -123,6 +146,7 @@ fn reads_only_what_the_plan_needs() {
             "canmount",
             "compression",
             "lethe:migration",
+            "lethe:restore",
             "mounted",
             "mountpoint",
             "recordsize"

@@ -38,6 +38,33 @@ let
 in
 {
   perDataset = {
+    restore = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [
+        "local"
+        "nas"
+        "offsite"
+      ];
+      description = ''
+        Where to restore this dataset from when `lethe datasets` finds it missing (or empty and
+        never restored), in order of preference: names of lethe.datasets.replicas (a local pool,
+        or a host over SSH) and of lethe.datasets.resticRepositories (one this dataset backs up
+        to). The first source that has data is used; when every source answers that it holds
+        nothing, the dataset is created empty; when one cannot be asked, nothing is created and
+        the service does not start. Network sources run in `lethe-restore-<name>.service`, after
+        `network-online.target` and before the units of `restoreBefore`, which require it.
+      '';
+    };
+    restoreBefore = mkOption {
+      type = types.nullOr (types.listOf types.str);
+      default = null;
+      description = ''
+        The units that must not start before the restore (they `Requires=` and order after
+        `lethe-restore-<name>.service`). Default: `<name>.service` for a service, none for a
+        full-name dataset.
+      '';
+    };
     snapshots = mkOption {
       type = types.nullOr types.str;
       default = null;

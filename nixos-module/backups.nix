@@ -27,8 +27,10 @@ let
     lib.mapAttrsToList
       (name: s: {
         inherit name;
-        inherit (s) dataset path snapshots replicateTo backup;
+        inherit (s) dataset path snapshots replicateTo backup restore;
         option = "lethe.datasets.services.${name}";
+        key = [ "services" name ];
+        before = if s.restoreBefore != null then s.restoreBefore else [ "${name}.service" ];
       })
       cfg.services
     ++ lib.mapAttrsToList
@@ -36,8 +38,10 @@ let
         name = lib.replaceStrings [ "/" ] [ "-" ] name;
         dataset = name;
         path = if d.mountpoint != null && lib.hasPrefix "/" d.mountpoint then d.mountpoint else null;
-        inherit (d) snapshots replicateTo backup;
+        inherit (d) snapshots replicateTo backup restore;
         option = "lethe.datasets.\"${name}\"";
+        key = [ name ];
+        before = if d.restoreBefore != null then d.restoreBefore else [ ];
       })
       (lib.filterAttrs (n: _: lib.hasInfix "/" n) cfg);
 
@@ -79,6 +83,42 @@ let
       })
       (e.backup.restic or [ ]))
     entries;
+
+  # Restore sources, resolved for lethe's JSON (config/datasets.rs: restore): a replica's
+  # dataset (and user@host over SSH), or a restic repository with what this dataset's job
+  # stores there.
+  restoring = lib.filter (e: e.restore != [ ]) entries;
+  source =
+    e: n:
+    let
+      replica = cfg.replicas.${n} or null;
+      job = lib.findFirst (j: j.e.name == e.name && j.b.repository == n) null resticJobs;
+      parts = lib.splitString ":" replica.target;
+    in
+    if replica != null && cfg.resticRepositories ? ${n} then { problem = "names both a replica and a restic repository"; }
+    else if replica != null && remote replica.target then
+      {
+        name = n;
+        ssh = lib.head parts;
+        replica = "${lib.concatStringsSep ":" (lib.tail parts)}/${e.name}";
+      }
+      // lib.optionalAttrs (replica.sshKey != null) { sshKey = toString replica.sshKey; }
+    else if replica != null then { name = n; replica = "${replica.target}/${e.name}"; }
+    else if job != null && job.repo != null then
+      {
+        name = n;
+        restic = {
+          passwordFile = toString job.repo.passwordFile;
+          root = job.dir;
+          inherit (job) paths;
+        }
+        // (if job.repo.repository != null then { inherit (job.repo) repository; } else { repositoryFile = toString job.repo.repositoryFile; });
+      }
+    else if cfg.resticRepositories ? ${n} then { problem = "is a restic repository this dataset does not back up to (backup.restic)"; }
+    else { problem = "is neither a replica (lethe.datasets.replicas) nor a restic repository (lethe.datasets.resticRepositories)"; };
+  badSources = lib.concatMap (e: lib.concatMap (n: let s = source e n; in lib.optional (s ? problem) "${e.option}.restore: \"${n}\" ${s.problem}") e.restore) restoring;
+  restoreUnit = e: "lethe-restore-${e.name}";
+  lethe = "${config.lethe.package}/bin/lethe";
 
   # The snapshot a job made, and only that one: its name and its lethe:backup property.
   dropOwn = j: ''
@@ -128,7 +168,7 @@ let
     );
   jobNames = map (x: "services.syncoid.commands.${x.job}") replications ++ map (j: "services.restic.backups.${j.job}") resticJobs;
   sameJob = lib.filter (n: lib.count (m: m == n) jobNames > 1) (lib.unique jobNames);
-  refusals = unknownSnapshots != [ ] || unknownReplicas != [ ] || unknownRepos != [ ] || unknownTools != [ ];
+  refusals = unknownSnapshots != [ ] || unknownReplicas != [ ] || unknownRepos != [ ] || unknownTools != [ ] || badSources != [ ];
 in
 {
   config = lib.mkMerge [
@@ -199,8 +239,48 @@ in
         })
         resticJobs);
     })
+    (lib.mkIf (restoring != [ ] && !refusals) {
+      # A local replica's pool is imported at boot, so the boot's run can restore from it.
+      boot.zfs.extraPools = lib.unique (lib.concatMap
+        (e: lib.concatMap (n: lib.optional (cfg.replicas ? ${n} && !(remote cfg.replicas.${n}.target)) (lib.head (lib.splitString "/" cfg.replicas.${n}.target))) e.restore)
+        restoring);
+      lethe.config.datasets = lib.mkMerge (map (e: lib.setAttrByPath (e.key ++ [ "restore" ]) (map (source e) e.restore)) restoring);
+      # One unit per dataset: `lethe datasets --restore` asks every source (the boot's run asks
+      # only local replicas and defers to this unit), and fails when a restore was asked for
+      # and could not be done, so the units that require it never start on an empty dataset.
+      # Once restored, the dataset's lethe:restore record makes every later run a no-op.
+      systemd.services = lib.listToAttrs
+        (map
+          (e: lib.nameValuePair (restoreUnit e) {
+            description = "lethe: restore ${e.dataset} from ${lib.concatStringsSep ", " e.restore} if it is empty";
+            documentation = [ "https://github.com/lethe-boot/lethe/blob/main/docs/src/datasets.md#backups-and-restore" ];
+            wants = [ "network-online.target" ];
+            after = [ "network-online.target" "lethe-datasets.service" ];
+            requires = [ "lethe-datasets.service" ];
+            inherit (e) before;
+            requiredBy = e.before;
+            wantedBy = [ "multi-user.target" ];
+            path = [ config.boot.zfs.package pkgs.openssh pkgs.restic pkgs.coreutils ];
+            serviceConfig = {
+              Type = "oneshot";
+              RemainAfterExit = true;
+              ExecStart = "${lethe} datasets --config /etc/lethe/config.json --restore ${lib.escapeShellArg e.dataset}";
+            };
+          })
+          restoring)
+      // lib.listToAttrs (lib.concatMap
+        (j: lib.optional (j.e.restore != [ ]) (lib.nameValuePair "restic-backups-${j.job}" {
+          after = [ "${restoreUnit j.e}.service" ];
+          requires = [ "${restoreUnit j.e}.service" ];
+        }))
+        resticJobs);
+    })
     {
       assertions = [
+        {
+          assertion = badSources == [ ];
+          message = "lethe.datasets: these restore sources cannot be used:${lines badSources}\nName a replica or a restic repository the dataset backs up to, in order of preference.";
+        }
         {
           assertion = unknownSnapshots == [ ];
           message = "lethe.datasets: these datasets name a snapshot policy that lethe.datasets.snapshotPolicies does not define:${lines (map (e: "${e.option}.snapshots = \"${e.snapshots}\"") unknownSnapshots)}\nDefine it (lethe.datasets.snapshotPolicies.<name> = { hourly = 24; daily = 30; }) or fix the name.";

@@ -72,6 +72,8 @@ let
           inherit (config.systemd.services."restic-backups-${n}") after requires;
         })
         restic;
+      # The restore units (lethe-restore-<name>.service), as NixOS writes them.
+      restore = lib.mapAttrs (_: u: u.text) (lib.filterAttrs (n: _: lib.hasPrefix "lethe-restore-" n) config.systemd.units);
     };
 in
 {

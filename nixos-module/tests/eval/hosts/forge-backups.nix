@@ -34,6 +34,12 @@
           "nas"
         ];
         backup.restic = [ "offsite" ];
+        # Empty on a fresh host: restored from the first of these that has data.
+        restore = [
+          "local"
+          "nas"
+          "offsite"
+        ];
       };
       home-assistant = {
         snapshots = "services";
@@ -43,6 +49,10 @@
             repository = "offsite";
             paths = [ "/persist/services/home-assistant/backups" ];
           }
+        ];
+        restore = [
+          "local"
+          "offsite"
         ];
       };
       postgresql.snapshots = "services";

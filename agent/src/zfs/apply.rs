@@ -205,7 +205,8 @@ fn ssh_args(host: &str, key: Option<&str>) -> Vec<String> {
     if let Some(k) = key {
         args.extend(["-i".to_string(), k.to_string()]);
     }
-    args.extend([host.to_string(), "--".to_string()]);
+    // check-config refused a host starting with `-`; a `--` here would go to the remote shell.
+    args.push(host.to_string());
     args
 }
 
@@ -583,6 +584,15 @@ mod tests {
         assert_eq!(newest_restic_snapshot("[]"), Ok(None));
         assert!(newest_restic_snapshot("null").is_err());
         assert!(newest_restic_snapshot(r#"[{"id":"x"}]"#).is_err());
+    }
+
+    #[test]
+    fn ssh_command_line() {
+        let args = ssh_args("syncoid@nas", Some("/persist/key"));
+        assert_eq!(
+            args.join(" "),
+            "-o BatchMode=yes -o StrictHostKeyChecking=accept-new -i /persist/key syncoid@nas"
+        );
     }
 
     #[test]

@@ -56,6 +56,54 @@ in
         `network-online.target` and before the units of `restoreBefore`, which require it.
       '';
     };
+    pitr = mkOption {
+      default = null;
+      description = ''
+        PostgreSQL point-in-time recovery for this service's dataset (the PostgreSQL service's
+        dataset: services.postgresql.dataDir lives on it). lethe adds a child dataset
+        `<dataset>/wal` (recordsize 128K, mounted at `<path>/wal`) for the write-ahead log
+        (`initdb --waldir`), so a recursive snapshot of the dataset holds data and WAL from one
+        instant; it generates services.pgbackrest (the repository, the `default` stanza, the
+        backup jobs) and PostgreSQL's `archive_command`, and installs
+        `lethe-restore-postgresql TIME`.
+      '';
+      type = types.nullOr (
+        types.submodule {
+          options = {
+            tool = mkOption {
+              type = types.str;
+              example = "pgbackrest";
+              description = "The backup tool: `pgbackrest` is the one lethe knows.";
+            };
+            repo = mkOption {
+              type = types.str;
+              example = "pgbackrest";
+              description = ''
+                Where pgBackRest keeps its repository: the name of a lethe dataset
+                (a service of lethe.datasets.services, or a full-name dataset), whose path is
+                used, or an absolute path.
+              '';
+            };
+            full = mkOption {
+              type = types.str;
+              example = "Sun 01:00";
+              description = "When a full backup runs (systemd OnCalendar).";
+            };
+            diff = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              example = "Mon..Sat 01:00";
+              description = "When a differential backup runs (systemd OnCalendar); none when null.";
+            };
+            retentionFull = mkOption {
+              type = types.ints.positive;
+              default = 2;
+              description = "How many full backups pgBackRest keeps (repo1-retention-full), with the WAL to replay them.";
+            };
+          };
+        }
+      );
+    };
     restoreBefore = mkOption {
       type = types.nullOr (types.listOf types.str);
       default = null;

@@ -2,7 +2,8 @@
 # - initrd.nix       boot.initrd.lethe: network, SSH, unlock, rollback in the systemd initrd
 # - persistence.nix  lethe.persistence: impermanence's environment.persistence, applied by lethe
 # - datasets.nix     lethe.datasets: ZFS datasets per service
-# - backups.nix      their snapshots, replicas and backups (sanoid, syncoid, restic)
+# - backups.nix      their snapshots, replicas and backups (sanoid, syncoid, restic), restore
+# - pitr.nix         PostgreSQL point-in-time recovery (pgBackRest) on a service's dataset
 # - firmware.nix     the NIC drivers lethe loads, with their firmware, in the initrd
 # - config-file.nix  the JSON config (/etc/lethe/config.json in the initrd and in stage 2)
 # environment-persistence.nix (not imported here) declares impermanence's option for hosts
@@ -15,6 +16,7 @@
     ./persistence.nix
     ./datasets.nix
     ./backups.nix
+    ./pitr.nix
     ./firmware.nix
   ];
 

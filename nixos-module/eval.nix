@@ -72,6 +72,32 @@ let
           inherit (config.systemd.services."restic-backups-${n}") after requires;
         })
         restic;
+      # PostgreSQL point-in-time recovery (pitr.nix): pgbackrest.conf as NixOS's pgbackrest
+      # module writes it from these settings (its config does not run against the subset: the
+      # same flattening, repoN-/pgN- prefixes, nulls dropped; NixOS adds its log-level and
+      # cmd-ssh defaults), the job schedules, PostgreSQL's settings, the restore helper.
+      pitr =
+        let
+          pgb = config.services.pgbackrest;
+          clean = lib.filterAttrs (_: v: v != null);
+          flatten = attrs: prefix: lib.concatMapAttrs
+            (name: lib.mapAttrs' (o: lib.nameValuePair "${prefix}${toString (1 + lib.lists.findFirstIndex (n: n == name) null (lib.attrNames attrs))}-${o}"))
+            (lib.mapAttrs (_: clean) attrs);
+          section = name: attrs: "[${name}]\n" + lib.concatStrings (lib.mapAttrsToList (k: v: "${k}=${toString v}\n") (clean attrs));
+          helper = lib.findFirst (p: p.name or "" == "lethe-restore-postgresql") null config.environment.systemPackages;
+        in
+        lib.optionalAttrs (pgb.stanzas != { }) {
+          "pgbackrest.conf" = lib.concatStringsSep "\n" (
+            [ (section "global" (removeAttrs pgb.settings [ "tls-server-cert-file" "tls-server-key-file" ] // flatten pgb.repos "repo")) ]
+            ++ lib.mapAttrsToList (n: st: section n (removeAttrs st.settings [ "tls-server-cert-file" "tls-server-key-file" ] // flatten st.instances "pg")) pgb.stanzas
+          );
+          jobs = lib.mapAttrs (_: st: st.jobs) pgb.stanzas;
+          postgresql = {
+            inherit (config.services.postgresql) initdbArgs;
+            settings = lib.filterAttrs (n: _: lib.elem n [ "archive_mode" "archive_command" ]) config.services.postgresql.settings;
+          };
+          helper = if helper == null then null else helper.text;
+        };
       # The restore units (lethe-restore-<name>.service), as NixOS writes them.
       restore = lib.mapAttrs (_: u: u.text) (lib.filterAttrs (n: _: lib.hasPrefix "lethe-restore-" n) config.systemd.units);
     };

@@ -55,7 +55,28 @@
           "offsite"
         ];
       };
-      postgresql.snapshots = "services";
+      postgresql = {
+        snapshots = "services";
+        replicateTo = [ "local" ];
+        # Point-in-time recovery: pgBackRest's repository on a dataset of its own; the WAL moves
+        # to the child dataset tank/services/postgresql/wal.
+        pitr = {
+          tool = "pgbackrest";
+          repo = "pgbackrest";
+          full = "Sun 01:00";
+          diff = "Mon..Sat 01:00";
+        };
+      };
+      # pgBackRest's repository, written by PostgreSQL's archive_command and by the backup
+      # jobs, all as postgres.
+      pgbackrest = {
+        recordsize = "1M";
+        compression = "lz4";
+        mountpoint = "/var/lib/pgbackrest";
+        owner = "postgres";
+        group = "postgres";
+        mode = "0700";
+      };
     };
     # A dataset outside parentDataset, named in full, takes the same fields.
     "tank/media" = {

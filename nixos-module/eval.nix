@@ -36,6 +36,21 @@ let
     system = null;
     modules = modules ++ [{ nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux"; }];
   };
+  # The same host with the backup tools' NixOS modules running (the subset loads them as
+  # declarations only): the texts and command lines they make from lethe's settings.
+  withTools =
+    if nixpkgs != null then fromNixpkgs
+    else if nixosSubset != null then
+      (import (nixosSubset + "/eval.nix") {
+        inherit lib;
+        fullModules = (import (nixosSubset + "/module-list.nix")).full ++ map (m: nixosSubset + "/nixos/modules/services/backup/${m}.nix") [ "sanoid" "syncoid" "restic" "pgbackrest" ];
+        # NixOS's syncoid module (this revision) cannot write the unit of a command without an
+        # sshKey (it splits the key's name unconditionally): a placeholder for the local
+        # replicas' commands, whose `--sshkey` is taken out of the texts again.
+        modules = [ ./tests/stand-in/nixos.nix { services.syncoid.sshKey = noKey; } ] ++ modules;
+      }).eval
+    else null;
+  noKey = "/lethe-texts/no-ssh-key";
   eval =
     if nixpkgs != null then fromNixpkgs
     else if nixosSubset != null then fromSubset.eval
@@ -109,6 +124,32 @@ in
   failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
   inherit (config) warnings;
   json = config.lethe.configJSON;
+  # What the backup tools run, as their NixOS modules write it (`eval-config --texts`):
+  # sanoid.conf (sanoid.nix's INI rendering of services.sanoid.settings), the syncoid, restic
+  # and pgBackRest command lines, pgbackrest.conf, the restore units and the PITR helper.
+  texts =
+    let
+      c = withTools.config;
+      sanoidKeyValue = k: v:
+        if v == null || k == "processChildrenOnly" || k == "useTemplate" then ""
+        else lib.generators.mkKeyValueDefault { mkValueString = v: if lib.isList v then lib.concatStringsSep "," v else lib.generators.mkValueStringDefault { } v; } "=" k v;
+      unit = n: c.systemd.services.${n}.serviceConfig;
+      pgConf = c.environment.etc."pgbackrest/pgbackrest.conf".source.value or null;
+    in
+    {
+      "sanoid.conf" = lib.generators.toINI { mkKeyValue = sanoidKeyValue; } c.services.sanoid.settings;
+      sanoid = (unit "sanoid").ExecStart or null;
+      syncoid = lib.mapAttrs
+        (n: cmd:
+          let line = (unit "syncoid-${n}").ExecStart; in
+          if cmd.sshKey == noKey then lib.replaceStrings [ "--sshkey '\${CREDENTIALS_DIRECTORY}/sshKey' " ] [ "" ] line else line)
+        c.services.syncoid.commands;
+      restic = lib.mapAttrs (n: _: (unit "restic-backups-${n}").ExecStart) c.services.restic.backups;
+      "pgbackrest.conf" = if pgConf == null then null else lib.generators.toINI { listsAsDuplicateKeys = true; } pgConf;
+      pgbackrest = lib.mapAttrs (_: u: { inherit (u.serviceConfig) ExecStartPre ExecStart User; }) (lib.filterAttrs (n: _: lib.hasPrefix "pgbackrest-" n) c.systemd.services);
+      inherit (backups) restore;
+      inherit (backups.pitr) postgresql helper;
+    };
   # How the module wires lethe into the host, besides the JSON and the unit text.
   wiring = {
     initrd = {

@@ -110,8 +110,111 @@ esac
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
         text.contains(
-            "zfs get output line 22: tank/s/a lethe:migration listed twice; refusing the whole listing"
+            "zfs get output line 25: tank/s/a lethe:migration listed twice; refusing the whole listing"
         ),
         "{text}"
     );
+}
+
+/// `lethe datasets --restore` from restic, with stand-ins for `zfs`, `zpool` and `restic`
+/// (this host has no ZFS: a "dataset" is a tmpfs mounted with the dataset's name as its
+/// source, moved with `mount --move`, in a mount namespace of its own). The local replica does
+/// not exist, so the walk goes on to restic; the dataset is created recorded `pending`, the
+/// snapshot restored below it, moved to its root, then mounted at its place recorded `done`.
+#[test]
+fn restore_from_restic_moves_the_snapshot_to_the_dataset_root() {
+    let id = std::process::id();
+    let dir = std::env::temp_dir().join(format!("lethe-restore-restic-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let log = dir.join("calls");
+    script("zpool", "printf 'tank\\tactive\\tactive\\n'\n");
+    script(
+        "zfs",
+        &format!(
+            r#"echo "zfs $*" >> {log}
+case "$1" in
+list) case "$*" in
+      *snapshot*) echo "cannot open '$(eval echo \${{$#}})': dataset does not exist" >&2; exit 1 ;;
+      *) printf 'tank\ntank/s\n' ;;
+      esac ;;
+get) for ds in tank tank/s; do
+       for p in $(echo "$9" | tr , ' '); do printf '%s\t%s\t-\t-\n' "$ds" "$p"; done
+     done ;;
+create) shift; while [ "$1" = -o ]; do
+          case "$2" in mountpoint=*) mp=${{2#mountpoint=}} ;; esac; shift 2
+        done
+        mkdir -p "$mp" && mount -t tmpfs "$1" "$mp" && echo "$mp" > {dir}/mounted ;;
+set) for a in "$@"; do case "$a" in mountpoint=*) mp=${{a#mountpoint=}} ;; esac; done
+     mkdir -p "$mp" && mount --move "$(cat {dir}/mounted)" "$mp" ;;
+*) exit 1 ;;
+esac
+"#,
+            log = log.display(),
+            dir = dir.display()
+        ),
+    );
+    script(
+        "restic",
+        &format!(
+            r#"echo "restic $*" >> {log}
+case "$*" in
+*" snapshots --json "*) echo '[{{"time":"2026-12-01T01:00:00Z","id":"old"}},{{"time":"2026-12-02T01:00:00Z","id":"new"}}]' ;;
+*" restore new --target "*) t=$(eval echo \${{$#}})/run/lethe/backup/t{id}-offsite
+   mkdir -p "$t/sub" && echo kept > "$t/file" && echo deep > "$t/sub/deep" ;;
+*) exit 1 ;;
+esac
+"#,
+            log = log.display()
+        ),
+    );
+    let data = dir.join("data");
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1, "datasets": {{"parentDataset": "tank/s", "parentMount": "/persist/s",
+            "services": {{"t{id}": {{"mountpoint": "{data}", "restore": [
+              {{"name": "local", "replica": "backup/forge/t{id}"}},
+              {{"name": "offsite", "restic": {{"repository": "/srv/restic", "passwordFile": "/persist/pw",
+                "root": "/run/lethe/backup/t{id}-offsite", "paths": ["/run/lethe/backup/t{id}-offsite"]}}}}]}}}}}}}}"#,
+            data = data.display()
+        ),
+    )
+    .unwrap();
+    let shell = format!(
+        "{lethe} datasets --config {config} --restore tank/s/t{id}; echo status=$?; cd {data} && find . | sort",
+        lethe = common::lethe().display(),
+        config = config.display(),
+        data = data.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &shell])
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+        .output()
+        .expect("unshare runs");
+    let text = format!("{}{}", common::stdout(&out), stderr(&out));
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(text.contains("status=0"), "{text}\n{calls}");
+    assert!(text.contains(&format!("restore tank/s/t{id} from offsite: restic snapshot new")), "{text}");
+    // The snapshot's files at the dataset's root, lethe's staging directory gone.
+    assert!(text.contains(".\n./file\n./sub\n./sub/deep\n"), "{text}");
+    let pending = format!(
+        "-o lethe:restore=pending:offsite -o mountpoint=/run/lethe/restore/tank_s_t{id} tank/s/t{id}"
+    );
+    assert!(calls.contains(&pending), "{calls}");
+    assert!(
+        calls.contains(&format!(
+            "zfs set mountpoint={} lethe:restore=done:offsite tank/s/t{id}",
+            data.display()
+        )),
+        "{calls}"
+    );
+    assert!(calls.contains("restic --repo /srv/restic --password-file /persist/pw --no-cache restore new --target /run/lethe/restore/"), "{calls}");
 }

@@ -218,3 +218,59 @@ esac
     );
     assert!(calls.contains("restic --repo /srv/restic --password-file /persist/pw --no-cache restore new --target /run/lethe/restore/"), "{calls}");
 }
+
+/// A replica host that cannot be reached stops the restore: nothing is created, the later
+/// restic source is not asked, and the run fails (its unit fails, so the service does not
+/// start). Stand-ins for `zfs`, `zpool` and `ssh`, as above.
+#[test]
+fn an_unreachable_replica_host_fails_the_restore_and_creates_nothing() {
+    let id = std::process::id();
+    let dir = std::env::temp_dir().join(format!("lethe-restore-down-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho \"{name} $*\" >> {}/calls\n{body}", dir.display()))
+            .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script("zpool", "printf 'tank\\tactive\\tactive\\n'\n");
+    script(
+        "zfs",
+        r#"case "$1" in
+list) printf 'tank\ntank/s\n' ;;
+get) for ds in tank tank/s; do
+       for p in $(echo "$9" | tr , ' '); do printf '%s\t%s\t-\t-\n' "$ds" "$p"; done
+     done ;;
+*) exit 1 ;;
+esac
+"#,
+    );
+    script("ssh", "echo 'ssh: connect to host nas port 22: No route to host' >&2; exit 255\n");
+    script("restic", "exit 1\n");
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1, "datasets": {{"parentDataset": "tank/s", "parentMount": "/persist/s",
+            "services": {{"t": {{"restore": [
+              {{"name": "nas", "replica": "tank/replicas/t", "ssh": "syncoid@nas", "sshKey": "/persist/key"}},
+              {{"name": "offsite", "restic": {{"repository": "/srv/restic", "passwordFile": "/persist/pw",
+                "root": "/run/lethe/backup/t-offsite", "paths": ["/run/lethe/backup/t-offsite"]}}}}]}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let out = Command::new(common::lethe())
+        .args(["datasets", "--config", config.to_str().unwrap(), "--restore", "tank/s/t"])
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+        .output()
+        .expect("lethe runs");
+    let text = format!("{}{}", common::stdout(&out), stderr(&out));
+    let calls = std::fs::read_to_string(dir.join("calls")).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("error   tank/s/t: restore source nas could not be asked: ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -i /persist/key syncoid@nas zfs 'list'"), "{text}");
+    assert!(text.contains("No route to host"), "{text}");
+    assert!(text.contains("offsite not tried"), "{text}");
+    assert!(!calls.contains("restic") && !calls.contains("zfs create"), "{calls}");
+}

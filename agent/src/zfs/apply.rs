@@ -122,9 +122,12 @@ fn empty_datasets(d: &Datasets, st: &state::State) -> Result<std::collections::B
         if children || !mounted_at(&e.name, &point)? {
             continue;
         }
-        let files = usage(Path::new(&point)).with_context(|| format!("{point}: cannot read"))?.files;
-        let snaps = state::parse_snapshots(&run("zfs", &list_snapshots(&e.name))?);
-        if files == 0 && snaps.is_empty() {
+        // The first entry settles it: a dataset with data is never walked (every boot).
+        let mut entries = std::fs::read_dir(&point).with_context(|| format!("{point}: cannot read"))?;
+        if entries.next().is_some() {
+            continue;
+        }
+        if state::parse_snapshots(&run("zfs", &list_snapshots(&e.name))?).is_empty() {
             out.insert(e.name.clone());
         }
     }

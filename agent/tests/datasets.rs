@@ -251,13 +251,11 @@ esac
     let config = dir.join("config.json");
     std::fs::write(
         &config,
-        format!(
-            r#"{{"version": 1, "datasets": {{"parentDataset": "tank/s", "parentMount": "/persist/s",
-            "services": {{"t": {{"restore": [
-              {{"name": "nas", "replica": "tank/replicas/t", "ssh": "syncoid@nas", "sshKey": "/persist/key"}},
-              {{"name": "offsite", "restic": {{"repository": "/srv/restic", "passwordFile": "/persist/pw",
-                "root": "/run/lethe/backup/t-offsite", "paths": ["/run/lethe/backup/t-offsite"]}}}}]}}}}}}}}"#
-        ),
+        r#"{"version": 1, "datasets": {"parentDataset": "tank/s", "parentMount": "/persist/s",
+            "services": {"t": {"restore": [
+              {"name": "nas", "replica": "tank/replicas/t", "ssh": "syncoid@nas", "sshKey": "/persist/key"},
+              {"name": "offsite", "restic": {"repository": "/srv/restic", "passwordFile": "/persist/pw",
+                "root": "/run/lethe/backup/t-offsite", "paths": ["/run/lethe/backup/t-offsite"]}}]}}}}"#,
     )
     .unwrap();
     let out = Command::new(common::lethe())

@@ -118,6 +118,7 @@ let
     else { problem = "is neither a replica (lethe.datasets.replicas) nor a restic repository (lethe.datasets.resticRepositories)"; };
   badSources = lib.concatMap (e: lib.concatMap (n: let s = source e n; in lib.optional (s ? problem) "${e.option}.restore: \"${n}\" ${s.problem}") e.restore) restoring;
   restoreUnit = e: "lethe-restore-${e.name}";
+  overNetwork = e: lib.any (n: !(cfg.replicas ? ${n}) || remote cfg.replicas.${n}.target) e.restore;
   lethe = "${config.lethe.package}/bin/lethe";
 
   # The snapshot a job made, and only that one: its name and its lethe:backup property.
@@ -254,8 +255,9 @@ in
           (e: lib.nameValuePair (restoreUnit e) {
             description = "lethe: restore ${e.dataset} from ${lib.concatStringsSep ", " e.restore} if it is empty";
             documentation = [ "https://github.com/lethe-boot/lethe/blob/main/docs/src/datasets.md#backups-and-restore" ];
-            wants = [ "network-online.target" ];
-            after = [ "network-online.target" "lethe-datasets.service" ];
+            # Only local replicas: no need to wait for the network.
+            wants = lib.optional (overNetwork e) "network-online.target";
+            after = lib.optional (overNetwork e) "network-online.target" ++ [ "lethe-datasets.service" ];
             requires = [ "lethe-datasets.service" ];
             inherit (e) before;
             requiredBy = e.before;

@@ -108,6 +108,7 @@ pub(crate) fn run(config: &ZfsRollback) -> Result<Report> {
             unmarked = false;
         }
     }
+    apply::execute(&plan.finish)?;
     log::info!("{report}");
     Ok(report)
 }

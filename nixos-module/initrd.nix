@@ -47,6 +47,8 @@ let
   # when the bootloader is installed): they go in through boot.initrd.secrets, never the store.
   hostKeyPath = src: "/etc/lethe/${baseNameOf (toString src)}";
   keysFilePath = i: "/etc/lethe/authorized_keys.d/${toString i}";
+  # Tang's JWE files (boot.initrd.clevis.devices.<name>.secretFile's kind), by device name.
+  tangFilePath = name: "/etc/lethe/tang/${name}.jwe";
 
   staticType = types.submodule {
     options = {
@@ -104,6 +106,7 @@ let
     hostKeys = map hostKeyPath cfg.ssh.hostKeys;
     authorizedKeysFiles = lib.imap0 (i: _: keysFilePath i) cfg.ssh.authorizedKeysFiles;
   };
+  tang = cfg.unlock.tang;
   unlockJSON = {
     inherit (cfg.unlock)
       devices
@@ -111,7 +114,16 @@ let
       console
       maxTries
       ;
+    tang =
+      if tang.enable then {
+        inherit (tang) servers timeoutSeconds;
+        secretFiles = lib.mapAttrs (name: _: tangFilePath name) tang.secretFiles;
+      } else null;
   };
+  # A JWE holds the secret that opens the disk with the Tang server's help: never the store.
+  tangFiles = lib.attrValues tang.secretFiles;
+  tangInStore = lib.filter (f: builtins.isPath f || lib.hasPrefix builtins.storeDir (toString f)) tangFiles;
+  tangRelative = lib.filter (f: !builtins.isPath f && !lib.hasPrefix "/" f) tangFiles;
   rollbackJSON = {
     inherit (cfg.rollback)
       device
@@ -243,6 +255,45 @@ in
       systemdAgent = boolFrom (luksNames != [ ]) "config.boot.initrd.luks.devices != { }" "Answer systemd-cryptsetup's password requests for boot.initrd.luks.devices instead of opening devices (default: when boot.initrd.luks.devices is not empty).";
       console = bool true "Also prompt on /dev/console.";
       maxTries = int types.ints.positive 3 "Wrong passphrases per SSH login.";
+
+      tang = {
+        enable = boolFrom (cfg.unlock.tang.secretFiles != { }) "config.boot.initrd.lethe.unlock.tang.secretFiles != { }" ''
+          Network-bound unlock: ask the Tang servers a device's clevis binding names for its key,
+          racing the SSH and console prompts (the first right answer opens the device; with Tang
+          unreachable the prompts work as without it). The bindings are the clevis LUKS2 tokens
+          `clevis luks bind -d DEVICE tang '{"url":"http://192.168.1.10:7500"}'` writes (lethe
+          reads them from the header) or the JWE files of `secretFiles`. Tang's advertisement must
+          be signed by a key pinned in the binding. Needs the initrd's network
+          (boot.initrd.lethe.network). Devices of `unlock.devices` (direct mode).
+        '';
+        servers = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "http://192.168.1.10:7500" ];
+          description = ''
+            `http://` URLs (IP addresses: the initrd has no resolver) asked instead of the server
+            each binding names, e.g. an address the initrd can reach; their answers are still
+            checked against the keys pinned in the binding. Empty: the binding's own servers.
+          '';
+        };
+        timeoutSeconds = int (types.ints.between 1 600) 10 "The limit for one request (connect, send, answer) to one Tang server; failed rounds are retried every 1, 2, 4 … up to 30 s.";
+        secretFiles = mkOption {
+          type = types.attrsOf (types.either types.str types.path);
+          default = { };
+          example = {
+            crypted = "/persist/etc/lethe/crypted.jwe";
+          };
+          description = ''
+            By device name (of `unlock.devices`), a clevis JWE file (`clevis encrypt tang
+            '{"url":…}' < keyfile > crypted.jwe`, what `boot.initrd.clevis.devices.<name>.secretFile`
+            takes) used instead of the device's LUKS2 token, as an absolute path on the machine
+            that installs the boot loader (mode 0600). It goes into the initrd through
+            boot.initrd.secrets as /etc/lethe/tang/NAME.jwe, never through the Nix store: a Nix
+            path or a store path is refused, and so is a boot loader that cannot append initrd
+            secrets (secretsInStore does not apply to it).
+          '';
+        };
+      };
     };
 
     rollback = {
@@ -311,7 +362,8 @@ in
         source = f: if cfg.secretsInStore && !config.boot.loader.supportsInitrdSecrets && lib.hasPrefix "/" (toString f) then /. + toString f else f;
       in
       lib.listToAttrs (map (k: lib.nameValuePair (hostKeyPath k) (source k)) cfg.ssh.hostKeys)
-      // lib.listToAttrs (lib.imap0 (i: f: lib.nameValuePair (keysFilePath i) (source f)) cfg.ssh.authorizedKeysFiles);
+      // lib.listToAttrs (lib.imap0 (i: f: lib.nameValuePair (keysFilePath i) (source f)) cfg.ssh.authorizedKeysFiles)
+      // lib.optionalAttrs tang.enable (lib.mapAttrs' (name: f: lib.nameValuePair (tangFilePath name) f) tang.secretFiles);
 
     assertions = [
       {
@@ -355,6 +407,22 @@ in
         message = "boot.initrd.lethe.ssh: no authorizedKeys and no authorizedKeysFiles, so nobody can log in to unlock (the default is users.users.root.openssh.authorizedKeys.keys, which is empty).";
       }
       {
+        assertion = !(cfg.unlock.enable && config.boot.initrd.clevis.enable);
+        message = "boot.initrd.clevis.enable and boot.initrd.lethe.unlock both unlock the LUKS devices (clevis' units run curl and jose before systemd-cryptsetup asks, lethe races Tang against its prompts): drop boot.initrd.clevis and give each boot.initrd.clevis.devices.<name>.secretFile as boot.initrd.lethe.unlock.tang.secretFiles.<name> (or nothing, when the device has a clevis LUKS2 token), with boot.initrd.lethe.unlock.tang.enable = true. lethe does not support tpm2 pins.";
+      }
+      {
+        assertion = !tang.enable || tangInStore == [ ];
+        message = "boot.initrd.lethe.unlock.tang.secretFiles: these JWE files are Nix paths or store paths, so they would be in the world-readable Nix store (whoever reads them and reaches the Tang server can open the disk):${lines tangInStore}\nGive each as a string naming a file outside the store, e.g. \"/persist/etc/lethe/crypted.jwe\" (mode 0600).";
+      }
+      {
+        assertion = !tang.enable || tangRelative == [ ];
+        message = "boot.initrd.lethe.unlock.tang.secretFiles: these files are relative paths, but boot.initrd.secrets copies files by absolute path (of the machine that installs the boot loader):${lines tangRelative}\nGive each as an absolute path, e.g. \"/persist/etc/lethe/crypted.jwe\".";
+      }
+      {
+        assertion = !(tang.enable && tang.secretFiles != { } && !config.boot.loader.supportsInitrdSecrets);
+        message = "boot.initrd.lethe.unlock.tang.secretFiles: the boot loader cannot append initrd secrets (boot.loader.supportsInitrdSecrets is false), so NixOS would copy the JWE files into the world-readable Nix store (boot.initrd.lethe.secretsInStore does not cover them): use a boot loader that appends them (boot.loader.systemd-boot.enable or boot.loader.grub.enable), or bind the devices with clevis LUKS2 tokens (clevis luks bind) and drop secretFiles.";
+      }
+      {
         assertion = sameNames == [ ];
         message = "boot.initrd.lethe.ssh.hostKeys: keys with the same file name, where each goes into the initrd as /etc/lethe/BASENAME:${lines (lib.filter (k: lib.elem (hostKeyPath k) sameNames) cfg.ssh.hostKeys)}\nRename one of them.";
       }
@@ -374,6 +442,7 @@ in
         )
         (lib.filter builtins.isPath cfg.ssh.hostKeys)
       ++ lib.optional (secretsInStore && cfg.secretsInStore) "boot.initrd.lethe.secretsInStore: these files are copied into the world-readable Nix store (the boot loader cannot append initrd secrets):${lines (lib.attrNames config.boot.initrd.secrets)}\nAnyone who can read the store can read them; rotate the host key if the store is shared."
+      ++ lib.optional (tang.enable && !cfg.network.enable && !config.boot.initrd.network.enable) "boot.initrd.lethe.unlock.tang: the initrd has no network (boot.initrd.lethe.network.enable and boot.initrd.network.enable are false), so Tang cannot be reached and only the prompts can unlock."
       ++ lib.optional (cfg.network.enable && config.boot.initrd.network.enable) "boot.initrd.network.enable is on as well as boot.initrd.lethe.network: two DHCP clients on one interface fight over it; lethe's network replaces boot.initrd.network (remove it).";
   };
 }

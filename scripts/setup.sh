@@ -81,6 +81,12 @@ packages=(
     # agent/tests/tang.rs and the unlock-tang* scenarios; tangd is served by
     # systemd-socket-activate (package systemd); curl fetches the advertisement to bind offline
     tang clevis clevis-luks curl
+    # bench/boot-tang's anchor, clevis-dracut in a dracut initrd: what its modules run
+    # (clevis-luks-askpass, dracut's network modules). clevis-dracut itself is not installed:
+    # it depends on the full `dracut`, which would remove initramfs-tools; make-dracut-initrd
+    # --clevis unpacks it with apt-get download + dpkg -x. dracut-network's
+    # /etc/dracut.conf.d/11-ifcfg.conf is kept out of lethe's images (make-dracut-initrd --conf).
+    dracut-network clevis-systemd
     # NIC firmware for mkinitrd's tests and the net-r8169 / net-firmware scenarios
     firmware-realtek firmware-misc-nonfree
 )

@@ -1,11 +1,12 @@
 //! `lethe unlock --config FILE`: one passphrase from stdin opens the configured devices (or, in
-//! systemdAgent mode, answers the pending requests). For recovery from an initrd shell, and for
+//! systemdAgent mode, answers the one pending request; with several it refuses, as it cannot
+//! say which one is meant). For recovery from an initrd shell, and for
 //! scripts: exit 0 when nothing is left pending, 1 on a wrong passphrase or a config that cannot
 //! be used, 2 on any other failure (an unreadable config included).
 
 use super::line::{LineBuffer, TooLong};
 use super::outcome::verdict;
-use super::{Mode, Passphrase, Unlocker};
+use super::{Choice, Mode, Passphrase, Unlocker};
 use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::exit::CommandError;
@@ -37,8 +38,16 @@ pub fn run(config_file: &Path) -> std::result::Result<(), CommandError> {
             }
         };
     }
+    // Several systemd requests and no way to say which: refused before reading (see `choose`).
+    let chosen = match unlocker.choose(None) {
+        Choice::Ready(chosen) => chosen,
+        Choice::Wait(message) => return Err(CommandError::failed(message)),
+        Choice::Refuse(message) => {
+            return Err(CommandError::bad_input(message.replace("unlock TARGET", "ssh HOST unlock TARGET")))
+        }
+    };
     let passphrase = read_passphrase(&format!("Passphrase for {what}: ")).map_err(CommandError::failed)?;
-    let attempt = runtime.block_on(unlocker.try_passphrase(passphrase));
+    let attempt = runtime.block_on(unlocker.try_chosen(chosen, passphrase));
     let said = verdict(&unlocker, attempt)?;
     eprintln!("lethe: {said}");
     Ok(())

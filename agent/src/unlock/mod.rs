@@ -167,7 +167,7 @@ pub struct Unlocker {
 }
 
 /// How often systemdAgent mode looks for new or vanished requests.
-const AGENT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+pub(crate) const AGENT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Unlocker {
     /// The unlocker for `config`, with the environment's options (`LETHE_UNLOCK_VERIFY_ONLY`).
@@ -260,6 +260,15 @@ impl Unlocker {
     /// `name` only: a secret recovered for one device (Tang) is not tried on the others.
     pub(crate) async fn try_passphrase_for(&self, name: &str, passphrase: Passphrase) -> Attempt {
         self.try_chosen(Chosen::Devices(Some(name.to_string())), passphrase).await
+    }
+
+    /// Sends `passphrase` to the pending request whose `Id=` is `id` (systemdAgent mode: a
+    /// secret Tang recovered for that device); `NothingPending` when none waits.
+    pub(crate) async fn try_request_with_id(&self, id: &str, passphrase: Passphrase) -> Attempt {
+        match self.requests().into_iter().find(|r| r.id.as_deref() == Some(id)) {
+            Some(request) => self.try_chosen(Chosen::Request(request), passphrase).await,
+            None => Attempt::NothingPending,
+        }
     }
 
     /// The pending systemd password requests, oldest first (systemdAgent mode; empty otherwise).

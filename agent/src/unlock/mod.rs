@@ -306,7 +306,7 @@ impl Unlocker {
                 Choice::Wait("nothing asks for a passphrase yet".into())
             }
             (agent::Pick::Nothing, Some(target)) => Choice::Wait(format!(
-                "no password request for {target:?} yet (waiting: {})",
+                "no password request for {target:?} yet (pending: {})",
                 list(&requests.iter().collect::<Vec<_>>())
             )),
             (agent::Pick::Nothing, None) => Choice::Wait("nothing asks for a passphrase yet".into()),

@@ -71,6 +71,46 @@ echo $rc > {out}/sap.rc
     assert!(!err.contains("correct horse"), "secret leaked: {err}");
 }
 
+/// `lethe unlock --config FILE [TARGET]` with two real requests: without a target it refuses
+/// (exit 1) and sends nothing; with one, each passphrase reaches its own request only.
+#[test]
+fn lethe_unlock_target_picks_the_request() {
+    common::require_root();
+    let s = Scratch::new("target");
+    let config = s.path("config.json");
+    std::fs::write(&config, r#"{"version": 1, "unlock": {"systemdAgent": true}}"#).unwrap();
+    let script = format!(
+        r#"set -u
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/ask-password
+cd /run/systemd/ask-password
+systemd-ask-password --no-tty --timeout=120 --id=cryptsetup:/dev/x "Please enter passphrase for disk crypted:" > {out}/luks.out &
+luks=$!
+systemd-ask-password --no-tty --timeout=120 "Enter key for tank/secure:" > {out}/zfs.out &
+zfs=$!
+while [ "$(ls -1 | grep -c '^ask\.')" -lt 2 ]; do sleep 0.05; done
+rc=0; echo sprayed | {lethe} unlock --config {config} 2> {out}/none.err || rc=$?; echo $rc > {out}/none.rc
+rc=0; echo zfs-pass | {lethe} unlock --config {config} tank/secure 2> {out}/zfs.err || rc=$?; echo $rc > {out}/zfs.rc
+rc=0; echo luks-pass | {lethe} unlock --config {config} crypted 2> {out}/luks.err || rc=$?; echo $rc > {out}/luks.rc
+wait $luks $zfs
+"#,
+        out = s.0.display(),
+        lethe = common::lethe().display(),
+        config = config.display(),
+    );
+    let status =
+        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", &script]).status().unwrap();
+    assert!(status.success(), "namespace script failed: {status}");
+    let none = read(&s.path("none.err"));
+    assert_eq!(read(&s.path("none.rc")).trim(), "1", "{none}");
+    assert!(none.contains("2 password requests wait: "), "{none}");
+    assert!(none.contains("lethe unlock --config FILE TARGET"), "{none}");
+    assert_eq!(read(&s.path("zfs.rc")).trim(), "0", "{}", read(&s.path("zfs.err")));
+    assert_eq!(read(&s.path("luks.rc")).trim(), "0", "{}", read(&s.path("luks.err")));
+    assert_eq!(read(&s.path("zfs.out")), "zfs-pass\n");
+    assert_eq!(read(&s.path("luks.out")), "luks-pass\n");
+}
+
 /// With no request pending, `lethe unlock` says so and exits 2.
 #[test]
 fn nothing_pending_exits_2() {

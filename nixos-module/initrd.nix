@@ -13,6 +13,15 @@ let
   leth = import ./lib.nix { inherit lib; };
   cfg = config.boot.initrd.lethe;
   luksNames = lib.attrNames config.boot.initrd.luks.devices;
+  # Who else asks for a password in the systemd initrd (systemd-ask-password, which lethe's
+  # systemdAgent mode answers): NixOS's ZFS import, for the keylocation=prompt datasets of the
+  # pools it imports there when boot.zfs.requestEncryptionCredentials is true or lists
+  # datasets, and its bcachefs unlock, for an encrypted bcachefs filesystem needed for boot.
+  initrdFilesystems = config.boot.initrd.supportedFilesystems;
+  zfsCredentials = config.boot.zfs.requestEncryptionCredentials;
+  zfsAsks = (initrdFilesystems.zfs or false) && (zfsCredentials == true || (builtins.isList zfsCredentials && zfsCredentials != [ ]));
+  bcachefsAsks = initrdFilesystems.bcachefs or false;
+  othersAsk = zfsAsks || bcachefsAsks;
   nicDrivers = import ./nic-drivers.nix;
 
   # Whole numbers: NixOS's own int types; the exact upper bounds are lethe's, checked by
@@ -246,13 +255,13 @@ in
     };
 
     unlock = {
-      enable = boolFrom (luksNames != [ ] || cfg.unlock.devices != [ ]) "config.boot.initrd.luks.devices != { } || config.boot.initrd.lethe.unlock.devices != [ ]" "Ask for the LUKS passphrases over SSH and on the console (default: when there are LUKS devices).";
+      enable = boolFrom (luksNames != [ ] || cfg.unlock.devices != [ ] || othersAsk) "config.boot.initrd.luks.devices != { } || config.boot.initrd.lethe.unlock.devices != [ ] || <ZFS or bcachefs asks in the initrd>" "Ask for the passphrases over SSH and on the console (default: when there are LUKS devices, or ZFS datasets (boot.zfs.requestEncryptionCredentials) or bcachefs filesystems that ask in the initrd).";
       devices = mkOption {
         type = types.listOf deviceType;
         default = [ ];
         description = "Devices lethe opens itself (direct mode, without boot.initrd.luks.devices).";
       };
-      systemdAgent = boolFrom (luksNames != [ ]) "config.boot.initrd.luks.devices != { }" "Answer systemd-cryptsetup's password requests for boot.initrd.luks.devices instead of opening devices (default: when boot.initrd.luks.devices is not empty).";
+      systemdAgent = boolFrom (luksNames != [ ] || (cfg.unlock.devices == [ ] && othersAsk)) "config.boot.initrd.luks.devices != { } || (config.boot.initrd.lethe.unlock.devices == [ ] && <ZFS or bcachefs asks in the initrd>)" "Answer the systemd initrd's password requests (systemd-cryptsetup for boot.initrd.luks.devices, NixOS's ZFS import for keylocation=prompt datasets when boot.zfs.requestEncryptionCredentials, bcachefs), each passphrase to the request it is typed or named for, instead of opening devices (default: when any of them asks and unlock.devices is empty, or boot.initrd.luks.devices is not empty).";
       console = bool true "Also prompt on /dev/console.";
       maxTries = int types.ints.positive 3 "Wrong passphrases per SSH login.";
 
@@ -395,8 +404,8 @@ in
         message = "boot.initrd.lethe.unlock: systemdAgent and devices exclude each other (two openers would race): list the devices in boot.initrd.luks.devices and keep systemdAgent, or set systemdAgent = false.";
       }
       {
-        assertion = !(cfg.unlock.enable && cfg.unlock.systemdAgent && luksNames == [ ]);
-        message = "boot.initrd.lethe.unlock.systemdAgent answers systemd-cryptsetup's password requests, but boot.initrd.luks.devices is empty: list the devices there, or set systemdAgent = false and list them in boot.initrd.lethe.unlock.devices.";
+        assertion = !(cfg.unlock.enable && cfg.unlock.systemdAgent && luksNames == [ ] && !othersAsk);
+        message = "boot.initrd.lethe.unlock.systemdAgent answers the initrd's password requests, but nothing there asks for one: boot.initrd.luks.devices is empty, no ZFS pool is imported in the initrd with boot.zfs.requestEncryptionCredentials, and no bcachefs filesystem is needed for boot. List the LUKS devices in boot.initrd.luks.devices, or set systemdAgent = false and list them in boot.initrd.lethe.unlock.devices.";
       }
       {
         assertion = !(cfg.unlock.enable && !cfg.unlock.systemdAgent && luksNames != [ ] && cfg.unlock.devices != [ ]);

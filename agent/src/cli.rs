@@ -9,8 +9,11 @@ lethe: early-boot agent for impermanent Linux hosts
 
 Usage:
   lethe check-config FILE     check a config; print it normalized, with defaults filled in
-  lethe unlock --config FILE  read one passphrase from stdin, open the configured LUKS devices
-                              (0 opened, 1 wrong passphrase, 2 other failure)
+  lethe unlock --config FILE [TARGET]
+                              read one passphrase from stdin, open the configured LUKS devices
+                              (TARGET: only that device; systemdAgent mode: answer the request
+                              TARGET names, or the only one; 0 opened or sent, 1 wrong
+                              passphrase or no single request fits, 2 other failure)
   lethe serve --config FILE   SSH server + console prompt until every device is open
                               (systemdAgent mode: until SIGTERM), then close and exit 0
   lethe rollback --config FILE
@@ -64,6 +67,9 @@ pub enum Command {
     },
     Unlock {
         config: PathBuf,
+        /// What the passphrase is for (`unlock::Unlocker::choose`); none: every device, or the
+        /// one pending request.
+        target: Option<String>,
     },
     Serve {
         config: PathBuf,
@@ -142,7 +148,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             Some(other) => return Err(format!("unknown command roots {other}, expected roots list")),
             None => return Err("missing roots subcommand, expected roots list".into()),
         },
-        Some("unlock") => Command::Unlock { config: args.config()? },
+        Some("unlock") => {
+            let config = args.config()?;
+            Command::Unlock {
+                config,
+                target: args.0.front().is_some().then(|| args.positional("TARGET")).transpose()?,
+            }
+        }
         Some("serve") => Command::Serve { config: args.config()? },
         Some("net") => {
             let config = args.config()?;
@@ -280,6 +292,15 @@ mod tests {
             })
         );
         assert_eq!(p(&["persist", "--config", "c.json", "--frob"]), Err("unexpected argument --frob".into()));
+        assert_eq!(
+            p(&["unlock", "--config", "c.json"]),
+            Ok(Command::Unlock { config: "c.json".into(), target: None })
+        );
+        assert_eq!(
+            p(&["unlock", "--config", "c.json", "tank/secure"]),
+            Ok(Command::Unlock { config: "c.json".into(), target: Some("tank/secure".into()) })
+        );
+        assert_eq!(p(&["unlock", "--config", "c.json", "a", "b"]), Err("unexpected argument b".into()));
         assert_eq!(p(&["persist"]), Err("missing --config FILE".into()));
     }
 }

@@ -44,7 +44,7 @@ fn run(command: Command, args: Vec<OsString>) -> Result<(), CommandError> {
         Command::Rollback { config } => lethe::rollback::command::run(&config),
         Command::RootsList { config } => lethe::rollback::command::roots_list(&config, false),
         Command::RootsListJson { config } => lethe::rollback::command::roots_list(&config, true),
-        Command::Unlock { config } => lethe::unlock::command::run(&config),
+        Command::Unlock { config, target } => lethe::unlock::command::run(&config, target.as_deref()),
         Command::Serve { config } => lethe::serve::command::run(&config),
         Command::Net { config, once, cmdline } => lethe::net::command::run(&config, once, cmdline),
         Command::Datasets { config, dry_run, json, restore } => {

@@ -463,7 +463,7 @@ fn aliases_of_unlock_and_unknown_commands() {
     let lines = stderr_lines(&unknown);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
-        lines[0].starts_with("lethe: unknown command \"sh\"; this initrd runs only: unlock, status"),
+        lines[0].starts_with("lethe: unknown command \"sh\"; this initrd runs only: unlock [TARGET], status"),
         "{lines:?}"
     );
 
@@ -485,14 +485,21 @@ fn aliases_of_unlock_and_unknown_commands() {
 fn the_text_of_an_unknown_command_is_never_logged() {
     // `ssh host "$PASS"`: the passphrase arrives as the command line.
     let server = Server::start(Options::default());
-    for args in [&["hunter2-typed-as-a-command"][..], &["unlock", "hunter2-as-an-argument"]] {
+    for args in [&["hunter2-typed-as-a-command"][..], &["unlock", "hunter2-as", "arguments"]] {
         let out = server.ssh(&server.key, args, b"");
         assert_eq!(out.status.code(), Some(2), "{out:?}");
     }
+    // ... or as the target of `unlock TARGET`: refused (no such device), said to the client only.
+    let target = server.ssh(&server.key, &["unlock", "hunter2-as-a-target"], b"x\n");
+    assert_eq!(target.status.code(), Some(1), "{target:?}");
+    assert!(
+        text(&target.stderr).contains("lethe: no device \"hunter2-as-a-target\" in this config"),
+        "{target:?}"
+    );
     let log = server.log();
     assert!(!log.contains("hunter2"), "{log}");
     assert!(log.contains("refused a command of 26 bytes (its text is not logged)"), "{log}");
-    assert!(log.contains("refused a command of 29 bytes (its text is not logged)"), "{log}");
+    assert!(log.contains("refused a command of 27 bytes (its text is not logged)"), "{log}");
 }
 
 #[test]
@@ -870,7 +877,7 @@ fn check_config_validates_authorized_key_lines() {
             format!("permitopen=\\\"h:1\\\" {}", public.trim()),
             "option permitopen=\"h:1\" is not supported by lethe",
         ),
-        (format!("command=\\\"/bin/sh\\\" {}", public.trim()), "lethe only runs unlock, status"),
+        (format!("command=\\\"/bin/sh\\\" {}", public.trim()), "lethe only runs unlock [TARGET], status"),
         ("ssh-ed25519 AAAAtruncated".to_string(), "expected one authorized_keys line like"),
     ];
     assert_key_lines_refused(&dir, &cases);
@@ -949,6 +956,150 @@ echo $? > {out}/serve.rc
     let log = server.log();
     assert!(log.contains("serve: SIGTERM: stopping") && log.contains("ssh: listener closed"), "{log}");
     assert!(!log.contains(RIGHT), "the passphrase reached the log:\n{log}");
+}
+
+/// The `ssh status` lines, once exactly `n` requests are pending.
+fn wait_for_pending(server: &Server, n: usize) -> String {
+    let start = Instant::now();
+    loop {
+        let out = server.ssh(&server.key, &["status"], b"");
+        let status = text(&out.stdout);
+        if status.lines().filter(|l| l.starts_with("pending: ")).count() == n {
+            return status;
+        }
+        assert!(start.elapsed() < HANG_GUARD, "never {n} pending; last: {status:?}; log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// systemdAgent mode with two real `systemd-ask-password` requests at once, each asking up to
+/// three times until it gets its own passphrase (as systemd-cryptsetup and NixOS' ZFS import
+/// do): a cryptsetup-style one (`--id=cryptsetup:/dev/x`) and a ZFS-style one without Id
+/// ("Enter key for tank/secure:"). Each passphrase, scripted (`unlock TARGET`) or typed at
+/// the prompt, reaches only the request it was given for; a wrong one costs only its own
+/// request a try; with both pending, a passphrase without a target is refused, not sprayed.
+#[test]
+fn systemd_agent_mode_sends_each_passphrase_to_its_own_request() {
+    common::require_root();
+    let dir = temp_dir();
+    let host_key = keygen(&dir, "host_key");
+    let key = keygen(&dir, "id_ed25519");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let port = free_port();
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1,
+              "ssh": {{"port": {port}, "hostKeys": [{host_key:?}], "authorizedKeys": [{:?}]}},
+              "unlock": {{"systemdAgent": true, "console": false}}}}"#,
+            public.trim()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        r#"set -u
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/ask-password
+{lethe} serve --config {config} 2> {out}/serve.log &
+serve=$!
+# NAME RIGHT ARGS...: asks up to three times, recording every answer, until RIGHT comes.
+asker() {{
+    name=$1 right=$2
+    shift 2
+    for try in 1 2 3; do
+        answer=$(systemd-ask-password --no-tty --timeout=120 "$@") || break
+        echo "$answer" >> {out}/$name.answers
+        if [ "$answer" = "$right" ]; then echo ok > {out}/$name.rc; return; fi
+    done
+    echo failed > {out}/$name.rc
+}}
+while [ ! -e {out}/go ]; do sleep 0.05; done
+asker luks luks-right --id=cryptsetup:/dev/x "Please enter passphrase for disk crypted:" &
+luks=$!
+while ! ls /run/systemd/ask-password | grep -q '^ask\.'; do sleep 0.05; done
+asker zfs zfs-right "Enter key for tank/secure:" &
+zfs=$!
+wait $luks $zfs
+kill -TERM $serve
+wait $serve
+echo $? > {out}/serve.rc
+"#,
+        lethe = common::lethe().display(),
+        config = config.display(),
+        out = dir.display(),
+    );
+    let mut namespace =
+        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", &script]).spawn().unwrap();
+    let server = Server {
+        dir: dir.clone(),
+        port,
+        child: None,
+        log: dir.join("serve.log"),
+        key: key.clone(),
+        other_key: key,
+    };
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < HANG_GUARD, "serve never listened; log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(dir.join("go"), "").unwrap();
+    let status = wait_for_pending(&server, 2);
+    assert_eq!(
+        status,
+        "pending: Please enter passphrase for disk crypted: (unlock crypted)\n\
+         pending: Enter key for tank/secure: (unlock tank/secure)\n"
+    );
+
+    // No target, two requests: refused, nothing sent.
+    let unnamed = server.ssh(&server.key, &["unlock"], b"sprayed\n");
+    assert_eq!(unnamed.status.code(), Some(1), "{unnamed:?}");
+    let said = text(&unnamed.stderr);
+    assert!(said.contains("lethe: 2 password requests wait: "), "{said}");
+    assert!(said.contains("(unlock crypted)") && said.contains("(unlock tank/secure)"), "{said}");
+    // A wrong passphrase for the disk, by its volume name: only the disk asks again.
+    let wrong = server.ssh(&server.key, &["unlock", "crypted"], b"luks-wrong\n");
+    assert_eq!(wrong.status.code(), Some(0), "{wrong:?}");
+    assert_eq!(text(&wrong.stderr), "lethe: passphrase sent to: Please enter passphrase for disk crypted:\n");
+    // The disk asks again (a new request, now the younger one).
+    let status = wait_for_pending(&server, 2);
+    assert!(status.starts_with("pending: Enter key for tank/secure:"), "{status}");
+
+    // At the prompt: the list, then one prompt per request, oldest first; an empty line skips.
+    let mut s = server.interactive(&[]);
+    s.expect("2 password requests wait; each prompt is for one of them (an empty line skips to the next):");
+    s.expect("1. Enter key for tank/secure: (unlock tank/secure)");
+    s.expect("2. Please enter passphrase for disk crypted: (unlock crypted)");
+    s.expect("[1/2] Enter key for tank/secure: ");
+    s.send(b"\r");
+    s.expect("[2/2] Please enter passphrase for disk crypted: ");
+    s.send(b"luks-right\r");
+    s.expect("Passphrase sent to systemd (Please enter passphrase for disk crypted).");
+    s.expect("Enter key for tank/secure: ");
+    s.send(b"zfs-wrong\r");
+    s.expect("Passphrase sent to systemd (Enter key for tank/secure).");
+    drop(s);
+
+    // The dataset asks again; a script names it (waiting for its request if need be).
+    let right = server.ssh(&server.key, &["unlock", "tank/secure"], b"zfs-right\n");
+    assert_eq!(right.status.code(), Some(0), "{right:?}");
+    assert!(
+        text(&right.stderr).ends_with("lethe: passphrase sent to: Enter key for tank/secure:\n"),
+        "{right:?}"
+    );
+
+    let finished = namespace.wait().unwrap();
+    assert!(finished.success(), "namespace script: {finished}; log:\n{}", server.log());
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    assert_eq!(read("luks.answers"), "luks-wrong\nluks-right\n", "log:\n{}", server.log());
+    assert_eq!(read("zfs.answers"), "zfs-wrong\nzfs-right\n", "log:\n{}", server.log());
+    assert_eq!((read("luks.rc").trim(), read("zfs.rc").trim()), ("ok", "ok"));
+    assert_eq!(read("serve.rc").trim(), "0", "log:\n{}", server.log());
+    let log = server.log();
+    for secret in ["sprayed", "luks-wrong", "luks-right", "zfs-wrong", "zfs-right"] {
+        assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
+    }
 }
 
 #[test]

@@ -481,3 +481,73 @@ fn tang_coming_up_later_opens_the_disk_by_itself_and_errors_are_said_once() {
     assert_contains(&log, &[&format!("unlock: crypted: opened by tang ({})", server.url)]);
     assert_eq!(log.matches(&failed).count(), 1, "one line per distinct error; log:\n{log}");
 }
+
+/// systemdAgent mode: a real `systemd-ask-password` request for a clevis-bound LUKS2 header
+/// (`--id=cryptsetup:FILE`, as systemd-cryptsetup asks) is answered with the secret the real
+/// tangd gives, with no prompt; a ZFS-style request beside it (no Id) gets nothing from Tang.
+/// In a private mount namespace (its own /run).
+#[test]
+fn systemd_agent_mode_answers_a_cryptsetup_request_with_tang() {
+    common::require_root();
+    let server = TangServer::start("agent");
+    let dir = Dir::new("agent");
+    let disk = luks_file(&dir.0);
+    let bind = format!(r#"{{"url":"{}"}}"#, server.url);
+    run(
+        Command::new("clevis").args(["luks", "bind", "-y", "-k", "-", "-d"]).arg(&disk).args(["tang", &bind]),
+        "first passphrase",
+    );
+    let secret = run(Command::new("clevis").args(["luks", "pass", "-d"]).arg(&disk).args(["-s", "1"]), "");
+    let host_key = dir.0.join("host_key");
+    let status =
+        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).status();
+    assert!(status.unwrap().success());
+    let public = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
+    let config = dir.0.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1,
+              "ssh": {{"port": {port}, "hostKeys": [{host_key:?}], "authorizedKeys": [{public:?}]}},
+              "unlock": {{"systemdAgent": true, "console": false, "tang": {{"timeoutSeconds": 5}}}}}}"#,
+            port = free_port(),
+            public = public.trim(),
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        r#"set -u
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/ask-password
+RUST_LOG=info {lethe} serve --config {config} 2> {out}/serve.log &
+serve=$!
+systemd-ask-password --no-tty --timeout=100 "Enter key for tank/secure:" > {out}/zfs.out &
+zfs=$!
+systemd-ask-password --no-tty --timeout=100 --id=cryptsetup:{disk} "Please enter passphrase for disk crypted:" > {out}/sap.out
+echo $? > {out}/sap.rc
+# Tang answered the disk's request; the dataset's still waits for its own passphrase.
+if kill -0 $zfs; then echo waiting > {out}/zfs.state; fi
+kill $zfs
+kill -TERM $serve
+wait $serve
+echo $? > {out}/serve.rc
+"#,
+        lethe = common::lethe().display(),
+        config = config.display(),
+        out = dir.0.display(),
+        disk = disk.display(),
+    );
+    let status =
+        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", &script]).status().unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.0.join(name)).unwrap_or_default();
+    let log = read("serve.log");
+    assert!(status.success(), "namespace script: {status}; log:\n{log}");
+    assert_eq!(read("sap.rc").trim(), "0", "log:\n{log}");
+    assert_eq!(read("sap.out"), format!("{secret}\n"), "log:\n{log}");
+    assert_eq!(read("zfs.state").trim(), "waiting", "log:\n{log}");
+    assert_eq!(read("zfs.out"), "", "log:\n{log}");
+    assert_eq!(read("serve.rc").trim(), "0", "log:\n{log}");
+    let id = format!("cryptsetup:{}", disk.display());
+    assert_contains(&log, &[&format!("unlock: {id}: tang answered the password request ({})", server.url)]);
+    assert!(!log.contains(secret.trim()) && !log.contains("first passphrase"), "a secret in the log:\n{log}");
+}

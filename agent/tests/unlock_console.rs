@@ -244,6 +244,57 @@ async fn agent_mode_prompts_per_request() {
     assert!(!pty.screen().contains("first secret"));
 }
 
+/// systemdAgent mode with two requests: the console lists them, prompts for each in turn
+/// (oldest first; an empty line skips) and sends each answer to that request's socket only.
+#[tokio::test]
+async fn agent_mode_two_requests_each_answer_to_its_own() {
+    let s = Scratch::new("console-two");
+    let dir = s.path("ask");
+    std::fs::create_dir(&dir).unwrap();
+    let pty = Pty::new();
+    let config = Unlock { devices: vec![], systemd_agent: true, console: true, max_tries: 3, tang: None };
+    let unlocker =
+        Arc::new(Unlocker::with_options(&config, Options { verify_only: false, ask_dir: dir.clone() }));
+    let bind = |name: &str| {
+        let sock = std::os::unix::net::UnixDatagram::bind(s.path(name)).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        sock
+    };
+    let (luks, zfs) = (bind("luks.sck"), bind("zfs.sck"));
+    let request = |name: &str, socket: &str, message: &str, id: &str| {
+        let text = format!(
+            "[Ask]\nPID={}\nSocket={}\nNotAfter=0\nMessage={message}\n{id}",
+            std::process::id(),
+            s.path(socket).display()
+        );
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    request("ask.b", "luks.sck", "Please enter passphrase for disk root:", "Id=cryptsetup:/dev/vda2\n");
+    // A later mtime: the second in the order, whatever the names.
+    std::thread::sleep(Duration::from_millis(20));
+    request("ask.a", "zfs.sck", "Enter key for tank/secure:", "");
+    let prompt = tokio::spawn(console_prompt_on(pty.slave.clone(), unlocker.clone()));
+    pty.wait_for("2 password requests wait", 1).await;
+    pty.wait_for("  1. Please enter passphrase for disk root: (unlock root)", 1).await;
+    pty.wait_for("  2. Enter key for tank/secure: (unlock tank/secure)", 1).await;
+    pty.wait_for("[1/2] Please enter passphrase for disk root: ", 1).await;
+    pty.type_in(b"\n");
+    pty.wait_for("[2/2] Enter key for tank/secure: ", 1).await;
+    pty.type_in(b"zfs secret\n");
+    pty.wait_for("Passphrase sent to: Enter key for tank/secure:", 1).await;
+    pty.wait_for("\nPlease enter passphrase for disk root: ", 1).await;
+    pty.type_in(b"luks secret\n");
+    pty.wait_for("Passphrase sent to: Please enter passphrase for disk root:", 1).await;
+    let mut buf = [0u8; 64];
+    let n = zfs.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"+zfs secret");
+    let n = luks.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"+luks secret");
+    assert!(zfs.recv(&mut buf).is_err() && luks.recv(&mut buf).is_err(), "one answer each");
+    prompt.abort();
+    let _ = prompt.await;
+}
+
 /// Runs `lethe unlock` (the binary under test) on a fresh terminal, types `keys` once the
 /// prompt shows, waits for `expect` on the screen (bounded), then for the exit; returns the exit
 /// code and the terminal.

@@ -186,9 +186,15 @@ fn gpt_seed() -> Vec<u8> {
     disk
 }
 
-/// A systemd `ask.*` password request file.
+/// A systemd `ask.*` password request file, and the names `unlock TARGET` matches it by.
 pub fn ask_password(data: &[u8]) {
-    let _ = crate::unlock::agent::parse(&text(data));
+    use crate::unlock::agent;
+    if let Ok(request) = agent::parse(&text(data)) {
+        let names = agent::names(&request);
+        let target = agent::target(&request);
+        assert!(target.is_none_or(|t| names.contains(&t)), "the target shown is one of the names");
+        let _ = agent::pick(std::slice::from_ref(&request), target);
+    }
 }
 
 fn ask_password_seeds() -> Vec<Vec<u8>> {

@@ -78,6 +78,14 @@ pub(crate) async fn serve_unlocker(
     for task in console_task.into_iter().chain(tang_task) {
         task.abort();
     }
+    if agent {
+        // systemd stops lethe only on the way to switch-root, after sysroot.mount: a request
+        // still waiting then is one systemd itself gave up on, or a bug worth seeing.
+        let left: Vec<String> = unlocker.requests().iter().map(crate::unlock::agent::describe).collect();
+        if !left.is_empty() {
+            log::warn!("serve: stopping while {} password request(s) wait: {}", left.len(), left.join(", "));
+        }
+    }
     if console_gone.load(Ordering::SeqCst) && !unlocker.is_done() {
         bail!("serve: the console prompt ended with {} still locked", unlocker.pending().join(", "));
     }

@@ -5,6 +5,12 @@
 //! the first right answer opens the device and the others see it open. With Tang unreachable
 //! nothing waits on it: the threads only log, once per distinct error.
 //!
+//! In systemdAgent mode the same race answers systemd-cryptsetup's password requests: for each
+//! pending request whose `Id=` is `cryptsetup:DEVICE`, a thread reads the clevis tokens of
+//! DEVICE's LUKS2 header and, while a request with that Id waits, asks Tang; the secret is sent
+//! to that request alone (never to another device's or a ZFS dataset's), once. Whether it was
+//! right only systemd-cryptsetup knows: if not, it asks again and the prompts answer.
+//!
 //! The threads block (HTTP with per-request timeouts), so they are plain threads, not tokio's
 //! blocking pool (whose threads a runtime waits for when it shuts down); they hand their answer
 //! over a channel to a task of the serve, and end when the device is open or the serve is over.
@@ -14,6 +20,7 @@ use crate::config::unlock::Device;
 use crate::error::{Error, Result};
 use crate::unlock::{Attempt, Mode, Passphrase, Unlocker};
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -24,7 +31,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a waiting thread looks whether it is still wanted.
 const WAKE: Duration = Duration::from_millis(250);
 
-/// A secret recovered for one device, and the servers that answered.
+/// A secret recovered for one device (its name; systemdAgent mode: its request's `Id=`), and
+/// the servers that answered.
 struct Answer {
     device: String,
     servers: Vec<String>,
@@ -37,14 +45,17 @@ struct Source {
     jwe: String,
 }
 
-/// Starts the race when `unlock.tang` is on (direct modes only); the returned task tries the
-/// answers and must be aborted when the serve ends (the threads then stop on their own).
+/// Starts the race when `unlock.tang` is on; the returned task tries the answers and must be
+/// aborted when the serve ends (the threads then stop on their own).
 pub(crate) fn start(unlocker: &Arc<Unlocker>) -> Option<tokio::task::JoinHandle<()>> {
-    if unlocker.mode() == Mode::SystemdAgent {
-        return None;
-    }
     let tang = unlocker.tang()?.clone();
     let (send, receive) = mpsc::channel::<Answer>(1);
+    if unlocker.mode() == Mode::SystemdAgent {
+        let unlocker = unlocker.clone();
+        return Some(tokio::spawn(async move {
+            tokio::join!(watch_requests(&unlocker, &tang, send), try_answers(unlocker.clone(), receive));
+        }));
+    }
     for device in unlocker.pending_devices() {
         let (send, unlocker, tang) = (send.clone(), unlocker.clone(), tang.clone());
         let name = device.name.clone();
@@ -58,10 +69,102 @@ pub(crate) fn start(unlocker: &Arc<Unlocker>) -> Option<tokio::task::JoinHandle<
     Some(tokio::spawn(try_answers(unlocker.clone(), receive)))
 }
 
+/// The LUKS device a systemd-cryptsetup request asks for (`Id=cryptsetup:/dev/vda2`).
+fn cryptsetup_device(id: &str) -> Option<&Path> {
+    id.strip_prefix("cryptsetup:").filter(|d| d.starts_with('/')).map(Path::new)
+}
+
+/// systemdAgent mode: starts one thread per systemd-cryptsetup device that asks (once each),
+/// until the serve ends (this future is then dropped with its task).
+async fn watch_requests(unlocker: &Arc<Unlocker>, tang: &Tang, send: mpsc::Sender<Answer>) {
+    let mut started = HashSet::new();
+    loop {
+        for request in unlocker.requests() {
+            let Some(id) = request.id.filter(|id| cryptsetup_device(id).is_some()) else { continue };
+            if !started.insert(id.clone()) {
+                continue;
+            }
+            let (send, unlocker, tang) = (send.clone(), unlocker.clone(), tang.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("tang-{id}"))
+                .spawn(move || race_request(&id, &tang, &unlocker, &send));
+            if let Err(e) = spawned {
+                log::warn!("unlock: tang: cannot start a thread: {e}");
+            }
+        }
+        tokio::time::sleep(crate::unlock::AGENT_POLL).await;
+    }
+}
+
+/// One systemd-cryptsetup device's thread (systemdAgent mode): reads its clevis tokens once,
+/// then, while a request with its `id` waits, asks Tang round after round; the first secret
+/// recovered is sent to that request, and the thread ends.
+fn race_request(id: &str, tang: &Tang, unlocker: &Unlocker, send: &mpsc::Sender<Answer>) {
+    let Some(device) = cryptsetup_device(id) else { return };
+    let sources = match crate::tang::token::clevis_tokens(device) {
+        Ok(tokens) => tokens
+            .into_iter()
+            .map(|t| Source { label: format!("{} token {}", device.display(), t.id), jwe: t.json })
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            log::warn!("unlock: {id}: tang: {e}");
+            return;
+        }
+    };
+    if sources.is_empty() {
+        log::debug!("unlock: {id}: no clevis token");
+        return;
+    }
+    let waiting = || unlocker.requests().iter().any(|r| r.id.as_deref() == Some(id));
+    let wanted = || !send.is_closed();
+    let mut said = HashSet::new();
+    let mut backoff = FIRST_BACKOFF;
+    while wanted() {
+        if !waiting() {
+            std::thread::sleep(WAKE);
+            continue;
+        }
+        for source in &sources {
+            match crate::tang::recover(&source.jwe, tang) {
+                Ok(recovered) => {
+                    let answer = Answer {
+                        device: id.to_string(),
+                        servers: recovered.servers,
+                        secret: recovered.secret,
+                    };
+                    let _ = send.blocking_send(answer);
+                    return;
+                }
+                Err(e) => {
+                    let message = format!("unlock: {id}: tang: {}: {e}", source.label);
+                    if waiting() && said.insert(message.clone()) {
+                        log::warn!("{message}; the prompts stay open, retrying");
+                    }
+                }
+            }
+        }
+        wait(backoff, &|| wanted() && waiting());
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 async fn try_answers(unlocker: Arc<Unlocker>, mut receive: mpsc::Receiver<Answer>) {
     while let Some(mut answer) = receive.recv().await {
         let (name, source) = (answer.device, answer.servers.join(", "));
         let passphrase = Passphrase::new(std::mem::take(&mut *answer.secret));
+        if unlocker.mode() == Mode::SystemdAgent {
+            match unlocker.try_request_with_id(&name, passphrase).await {
+                Attempt::Unlocked { .. } => {
+                    log::info!("unlock: {name}: tang answered the password request ({source})")
+                }
+                Attempt::NothingPending => {
+                    log::info!("unlock: {name}: a prompt answered first; tang's secret is dropped")
+                }
+                Attempt::Wrong => {}
+                Attempt::Failed(message) => log::warn!("unlock: {message}"),
+            }
+            continue;
+        }
         match unlocker.try_passphrase_for(&name, passphrase).await {
             Attempt::Unlocked { .. } => log::info!("unlock: {name}: opened by tang ({source})"),
             // A prompt was faster.

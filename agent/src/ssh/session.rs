@@ -7,13 +7,15 @@ use super::{ConnectionState, Shared};
 use crate::access::keys::{self, AuthorizedKey};
 use crate::access::request::Request;
 use crate::exit::Status;
+use crate::unlock::agent::{self, Request as AskRequest};
 use crate::unlock::line::LineBuffer;
 use crate::unlock::outcome::verdict;
-use crate::unlock::{Attempt, Mode, Passphrase};
+use crate::unlock::{Attempt, Choice, Chosen, Mode, Passphrase};
 use russh::keys::ssh_key::{Algorithm, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -267,9 +269,15 @@ impl SessionChannel {
         };
         let length = command.as_ref().map_or(0, |c| c.len());
         let status = match command.as_deref().map(|c| Request::parse(c).map_err(Zeroizing::new)) {
-            None => self.interactive().await,
-            Some(Ok(Request::Unlock)) if self.pty => self.interactive().await,
-            Some(Ok(Request::Unlock)) => self.scripted().await,
+            None if self.shared.unlocker.mode() == Mode::SystemdAgent => self.interactive_agent(None).await,
+            None => self.interactive(None).await,
+            Some(Ok(Request::Unlock { target })) if self.pty => match self.shared.unlocker.mode() {
+                Mode::SystemdAgent => self.interactive_agent(target.as_deref().map(String::as_str)).await,
+                _ => self.interactive(target.as_deref().map(String::as_str)).await,
+            },
+            Some(Ok(Request::Unlock { target })) => {
+                self.scripted(target.as_deref().map(String::as_str)).await
+            }
             Some(Ok(Request::Status)) => self.status().await,
             Some(Err(e)) => {
                 // `ssh host "$PASS"` makes the passphrase the command line: its text (and the
@@ -366,6 +374,19 @@ impl SessionChannel {
         }
     }
 
+    /// Waits `delay` for a script whose stdin is read already: its end (EOF) is no reason to
+    /// stop waiting, only the client leaving is.
+    async fn idle(&mut self, delay: Duration) -> Option<Read> {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return None,
+                input = self.input() => if let Input::Gone = input { return Some(Read::Gone) },
+            }
+        }
+    }
+
     /// Waits until something asks for a passphrase (systemdAgent mode, before systemd-cryptsetup
     /// posted its request). False when everything got opened meanwhile or the client left.
     async fn wait_for_pending(&mut self) -> Result<String, Read> {
@@ -388,18 +409,33 @@ impl SessionChannel {
         }
     }
 
-    /// The prompt: asks until every pending device is open, a limit of wrong passphrases, or
-    /// the user leaves. Returns the exit status, or None when the client is gone.
-    async fn interactive(&mut self) -> Option<u32> {
+    /// The prompt (direct modes): asks until every pending device (or the one `target` names)
+    /// is open, a limit of wrong passphrases, or the user leaves. Returns the exit status, or
+    /// None when the client is gone.
+    async fn interactive(&mut self, target: Option<&str>) -> Option<u32> {
         let unlocker = self.shared.unlocker.clone();
         let max_tries = unlocker.max_tries();
         let mut wrong = 0;
         let mut editor = LineEditor::new();
+        let chosen = match unlocker.choose(target) {
+            Choice::Ready(chosen) => chosen,
+            Choice::Wait(m) | Choice::Refuse(m) => {
+                self.say(&format!("lethe: {m}\n")).await;
+                return Some(EXIT_WRONG);
+            }
+        };
         self.say("lethe: this host waits for its disk passphrase (no shell here).\n").await;
         loop {
             let what = match self.wait_for_pending().await {
                 Ok(what) => what,
                 Err(end) => return self.ended(end).await,
+            };
+            let what = match &chosen {
+                Chosen::Devices(Some(name)) if unlocker.is_done_for(name) => {
+                    return self.ended(Read::Done).await
+                }
+                Chosen::Devices(Some(name)) => name.clone(),
+                _ => what,
             };
             self.say(&prompt(unlocker.mode(), &what)).await;
             editor.clear();
@@ -415,21 +451,15 @@ impl SessionChannel {
             if line.is_empty() {
                 continue;
             }
-            let (attempt, delay) = match self.attempt(line, true).await {
+            let (attempt, delay) = match self.attempt(line, chosen.clone(), true).await {
                 Ok(tried) => tried,
                 Err(end) => return self.ended(end).await,
             };
             match attempt {
                 Attempt::Unlocked { opened } => {
                     let opened = opened.join(", ");
-                    if unlocker.mode() == Mode::SystemdAgent {
-                        log::info!("ssh: {}: passphrase sent to {opened}", self.peer);
-                        // systemd-cryptsetup alone knows whether it was right; if not, it asks again.
-                        self.say(&format!(
-                            "Passphrase sent to systemd ({}). If it was wrong, systemd asks again.\n",
-                            opened.trim_end_matches([':', ' '])
-                        ))
-                        .await;
+                    if matches!(chosen, Chosen::Devices(Some(_))) {
+                        self.say(&format!("Unlocked {opened}.\n")).await;
                         return Some(EXIT_OK);
                     }
                     log::info!("ssh: {}: unlocked {opened}", self.peer);
@@ -469,6 +499,97 @@ impl SessionChannel {
         }
     }
 
+    /// Waits until a request (the ones `target` names, when given) asks for a passphrase.
+    async fn wait_for_requests(&mut self, target: Option<&str>) -> Result<Vec<AskRequest>, Read> {
+        let mut told = false;
+        loop {
+            let mut requests = self.shared.unlocker.requests();
+            requests.retain(|r| target.is_none_or(|t| agent::names(r).contains(&t)));
+            if !requests.is_empty() {
+                return Ok(requests);
+            }
+            if !told {
+                let what = target.map_or("a passphrase".to_string(), |t| format!("the passphrase of {t}"));
+                self.say(&format!("Nothing asks for {what} yet; waiting (Ctrl-C leaves)...\n")).await;
+                told = true;
+            }
+            if let Some(end) = self.penalty(Duration::from_millis(250)).await {
+                return Err(end);
+            }
+        }
+    }
+
+    /// The prompt in systemdAgent mode: one prompt per pending request (those `target` names,
+    /// when given), oldest first, each showing the request's own message; the passphrase goes
+    /// to that request alone. An empty line skips to the next request. Ends once nothing else
+    /// waits after an answer, or when the user leaves.
+    async fn interactive_agent(&mut self, target: Option<&str>) -> Option<u32> {
+        let unlocker = self.shared.unlocker.clone();
+        let mut editor = LineEditor::new();
+        let mut listed: Vec<PathBuf> = Vec::new();
+        let mut last: Option<PathBuf> = None;
+        self.say("lethe: this host waits for its disk passphrase (no shell here).\n").await;
+        loop {
+            let requests = match self.wait_for_requests(target).await {
+                Ok(requests) => requests,
+                Err(end) => return self.ended(end).await,
+            };
+            let files: Vec<PathBuf> = requests.iter().map(|r| r.file.clone()).collect();
+            if requests.len() > 1 && files != listed {
+                self.say(&agent::list(&requests)).await;
+            }
+            listed = files;
+            let at = agent::next(&requests, last.as_deref());
+            let request = requests[at].clone();
+            last = Some(request.file.clone());
+            let counter =
+                if requests.len() > 1 { format!("[{}/{}] ", at + 1, requests.len()) } else { String::new() };
+            self.say(&format!("{counter}{}", prompt(Mode::SystemdAgent, &request.message))).await;
+            editor.clear();
+            let line = match self.read_line(&mut editor).await {
+                Read::Line(line) => line,
+                Read::TooLong => {
+                    self.say(&format!("\nLonger than {MAX_LEN} bytes: not tried. Type it again.\n")).await;
+                    continue;
+                }
+                end => return self.ended(end).await,
+            };
+            self.say("\n").await;
+            if line.is_empty() {
+                continue; // the next request's prompt
+            }
+            let what = request.message.trim_end_matches([':', ' ']).to_string();
+            let attempt = match self.attempt(line, Chosen::Request(request), true).await {
+                Ok((attempt, _)) => attempt,
+                Err(end) => return self.ended(end).await,
+            };
+            match attempt {
+                Attempt::Unlocked { .. } => {
+                    log::info!("ssh: {}: passphrase sent to {what:?}", self.peer);
+                    // The asker alone knows whether it was right; if not, it asks again.
+                    self.say(&format!(
+                        "Passphrase sent to systemd ({what}). If it was wrong, systemd asks again.\n"
+                    ))
+                    .await;
+                    let mut left = unlocker.requests();
+                    left.retain(|r| target.is_none_or(|t| agent::names(r).contains(&t)));
+                    if left.is_empty() {
+                        return Some(EXIT_OK);
+                    }
+                }
+                Attempt::NothingPending => {
+                    self.say(&format!("({what}: answered elsewhere meanwhile; not sent.)\n")).await;
+                }
+                Attempt::Failed(message) => {
+                    log::warn!("ssh: {}: unlock failed: {message}", self.peer);
+                    self.say(&format!("Unlock failed: {message}\n")).await;
+                    return Some(EXIT_FAILED);
+                }
+                Attempt::Wrong => {} // systemdAgent mode cannot tell
+            }
+        }
+    }
+
     /// One passphrase try, when it is this address's and this key's turn
     /// ([`super::limits::Penalties::claim_try`]): the key derivation never runs ahead of the
     /// delay earned by earlier wrong tries, however many channels or connections ask at once.
@@ -477,6 +598,7 @@ impl SessionChannel {
     async fn attempt(
         &mut self,
         line: Zeroizing<Vec<u8>>,
+        chosen: Chosen,
         interactive: bool,
     ) -> Result<(Attempt, Duration), Read> {
         let ip = self.peer.ip().to_canonical();
@@ -503,7 +625,7 @@ impl SessionChannel {
             }
         }
         log::info!("ssh: {}: trying a passphrase (key {key})", self.peer);
-        let attempt = self.shared.unlocker.try_passphrase(passphrase(line)).await;
+        let attempt = self.shared.unlocker.try_chosen(chosen, passphrase(line)).await;
         let mut penalties = self.shared.penalties.lock().unwrap();
         let delay = match attempt {
             Attempt::Wrong | Attempt::Failed(_) => penalties.wrong_passphrase(ip, &key, Instant::now()),
@@ -538,9 +660,10 @@ impl SessionChannel {
         }
     }
 
-    /// `echo -n PASS | ssh host unlock`: the first line of stdin (or all of it, up to EOF), one
-    /// attempt, one line on stderr, the exit status.
-    async fn scripted(&mut self) -> Option<u32> {
+    /// `echo -n PASS | ssh host unlock [TARGET]`: the first line of stdin (or all of it, up to
+    /// EOF), one attempt on what [`crate::unlock::Unlocker::choose`] picks for `target` (waiting
+    /// for it to be asked for), one line on stderr, the exit status.
+    async fn scripted(&mut self, target: Option<&str>) -> Option<u32> {
         let unlocker = self.shared.unlocker.clone();
         let mut buffer = LineBuffer::new();
         loop {
@@ -564,22 +687,45 @@ impl SessionChannel {
             }
         };
         if line.is_empty() {
-            self.stderr("lethe: no passphrase on stdin (use: echo -n PASSPHRASE | ssh root@HOST unlock)")
-                .await;
+            self.stderr(
+                "lethe: no passphrase on stdin (use: echo -n PASSPHRASE | ssh root@HOST unlock [TARGET])",
+            )
+            .await;
             return Some(EXIT_FAILED);
         }
-        if unlocker.describe_pending().is_empty() {
-            if unlocker.is_done() {
-                self.stderr("lethe: nothing to unlock: every device is open").await;
-                return Some(EXIT_OK);
+        let mut told = false;
+        let (attempt, delay) = loop {
+            let chosen = match unlocker.choose(target) {
+                Choice::Ready(chosen) => chosen,
+                Choice::Refuse(message) => {
+                    log::info!("ssh: {}: scripted unlock refused: no single device or request fits (said to the client)", self.peer);
+                    self.stderr(&format!("lethe: {message}")).await;
+                    return Some(EXIT_WRONG);
+                }
+                Choice::Wait(_) if unlocker.is_done() => {
+                    self.stderr("lethe: nothing to unlock: every device is open").await;
+                    return Some(EXIT_OK);
+                }
+                Choice::Wait(message) => {
+                    if !told {
+                        self.stderr(&format!("lethe: {message}; waiting (Ctrl-C leaves)")).await;
+                        told = true;
+                    }
+                    if let Some(end) = self.idle(Duration::from_millis(250)).await {
+                        return self.ended(end).await;
+                    }
+                    continue;
+                }
+            };
+            let agent = matches!(chosen, Chosen::Request(_));
+            // A copy (zeroized too): the request may go away before the send, and then the
+            // passphrase is kept for the next choice.
+            match self.attempt(line.clone(), chosen, false).await {
+                // Answered elsewhere meanwhile (or a new request replaced it): choose again.
+                Ok((Attempt::NothingPending, _)) if agent => {}
+                Ok(tried) => break tried,
+                Err(end) => return self.ended(end).await,
             }
-            if let Err(end) = self.wait_for_pending().await {
-                return self.ended(end).await;
-            }
-        }
-        let (attempt, delay) = match self.attempt(line, false).await {
-            Ok(tried) => tried,
-            Err(end) => return self.ended(end).await,
         };
         if attempt == Attempt::Wrong {
             // The answer waits, so a script cannot guess faster by reconnecting.
@@ -597,7 +743,10 @@ impl SessionChannel {
 
     async fn status(&mut self) -> Option<u32> {
         let unlocker = self.shared.unlocker.clone();
-        let pending = unlocker.pending();
+        let pending = match unlocker.mode() {
+            Mode::SystemdAgent => unlocker.requests().iter().map(agent::describe).collect(),
+            _ => unlocker.pending(),
+        };
         let text = if pending.is_empty() {
             if unlocker.mode() == Mode::SystemdAgent {
                 "nothing asks for a passphrase now\n".to_string()

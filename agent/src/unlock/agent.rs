@@ -36,6 +36,9 @@ pub(crate) struct Request {
     pub message: String,
     /// What is asked for, e.g. `cryptsetup:/dev/vda2`.
     pub id: Option<String>,
+    /// When the `ask.*` file was written (its mtime, nanoseconds since the epoch; 0 from
+    /// `parse`): requests are listed and offered oldest first.
+    pub posted_ns: u128,
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool, String> {
@@ -62,6 +65,7 @@ pub(crate) fn parse(text: &str) -> Result<Request, String> {
         silent: false,
         message: String::new(),
         id: None,
+        posted_ns: 0,
     };
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -117,16 +121,125 @@ pub(crate) fn parse(text: &str) -> Result<Request, String> {
 pub(crate) enum Stale {
     Expired,
     AskerGone,
+    /// `Echo=1`: the asker shows what is typed, so it is not asking for a secret.
+    Echoed,
 }
 
 /// Whether `request` still waits, at monotonic time `now_us`, given whether its asker lives.
 pub(crate) fn staleness(request: &Request, now_us: u64, asker_alive: bool) -> Option<Stale> {
-    if request.not_after_us != 0 && now_us > request.not_after_us {
+    if request.echo {
+        Some(Stale::Echoed)
+    } else if request.not_after_us != 0 && now_us > request.not_after_us {
         Some(Stale::Expired)
     } else if !asker_alive {
         Some(Stale::AskerGone)
     } else {
         None
+    }
+}
+
+/// What a request's message asks for: the words after its last " for ", without the
+/// trailing ':' and a leading "disk " (`tank/secure` of NixOS' ZFS "Enter key for
+/// tank/secure:", `crypted` of systemd-cryptsetup's "Please enter passphrase for disk
+/// crypted:", `/` of NixOS' bcachefs "enter passphrase for /"). `None` without " for ".
+pub(crate) fn subject(message: &str) -> Option<&str> {
+    let at = message.to_ascii_lowercase().rfind(" for ")?;
+    let rest = message[at + " for ".len()..].trim_end().trim_end_matches(':').trim();
+    let rest = rest.strip_prefix("disk ").unwrap_or(rest).trim();
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// The names `unlock TARGET` matches a request by, exactly: its `Id=` (`cryptsetup:/dev/vda2`),
+/// the Id after its `KIND:` prefix (`/dev/vda2`), the subject of its message (see [`subject`])
+/// and, when the subject ends in a name in parentheses (systemd-cryptsetup's "Samsung SSD
+/// (crypted)"), that name.
+pub(crate) fn names(request: &Request) -> Vec<&str> {
+    let mut names = Vec::new();
+    if let Some(id) = request.id.as_deref().filter(|id| !id.is_empty()) {
+        names.push(id);
+        if let Some((_, rest)) = id.split_once(':').filter(|(_, rest)| !rest.is_empty()) {
+            names.push(rest);
+        }
+    }
+    if let Some(subject) = subject(&request.message) {
+        names.push(subject);
+        let inner = subject.strip_suffix(')').and_then(|s| s.rsplit_once(" (")).map(|(_, n)| n);
+        if let Some(inner) = inner.filter(|n| !n.is_empty()) {
+            names.push(inner);
+        }
+    }
+    names.dedup();
+    names
+}
+
+/// The one target shown for a request (in `status`, and when asked to choose): the innermost
+/// name its message gives, else its Id's device; `None` when it has no name at all.
+pub(crate) fn target(request: &Request) -> Option<&str> {
+    let names = names(request);
+    let from_message = subject(&request.message).map(|s| {
+        let inner = s.strip_suffix(')').and_then(|s| s.rsplit_once(" (")).map(|(_, n)| n);
+        inner.filter(|n| !n.is_empty()).unwrap_or(s)
+    });
+    from_message.or_else(|| names.get(1).or(names.first()).copied())
+}
+
+/// The pending requests as a numbered list, shown before their prompts when several wait.
+pub(crate) fn list(requests: &[Request]) -> String {
+    let mut text = format!(
+        "{} password requests wait; each prompt is for one of them (an empty line skips to the next):\n",
+        requests.len()
+    );
+    for (i, r) in requests.iter().enumerate() {
+        text.push_str(&format!("  {}. {}\n", i + 1, describe(r)));
+    }
+    text
+}
+
+/// Oldest first (by when the `ask.*` file was written, then by its name): the order requests
+/// are listed, numbered and prompted in.
+pub(crate) fn order(requests: &mut [Request]) {
+    requests.sort_by(|a, b| (a.posted_ns, &a.file).cmp(&(b.posted_ns, &b.file)));
+}
+
+/// Which of `requests` (in [`order`]) to prompt for after the one in `last`: the next one
+/// (round the end), or the oldest when `last` is none of them (answered, or the first prompt).
+pub(crate) fn next(requests: &[Request], last: Option<&Path>) -> usize {
+    match last.and_then(|l| requests.iter().position(|r| r.file == l)) {
+        Some(i) => (i + 1) % requests.len().max(1),
+        None => 0,
+    }
+}
+
+/// Which request a passphrase goes to.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pick<'a> {
+    /// This one, and no other.
+    One(&'a Request),
+    /// No request (for that target) waits now: wait for one.
+    Nothing,
+    /// More than one would fit: refuse, never guess (a wrong passphrase costs a try).
+    Several(Vec<&'a Request>),
+}
+
+/// The request `target` names (see [`names`]), or without a target the only pending one: one
+/// passphrase never goes to two requests, nor to one it was not meant for.
+pub(crate) fn pick<'a>(requests: &'a [Request], target: Option<&str>) -> Pick<'a> {
+    let mut fitting: Vec<&Request> = match target {
+        Some(t) => requests.iter().filter(|r| names(r).contains(&t)).collect(),
+        None => requests.iter().collect(),
+    };
+    match fitting.len() {
+        0 => Pick::Nothing,
+        1 => Pick::One(fitting.remove(0)),
+        _ => Pick::Several(fitting),
+    }
+}
+
+/// A request as a person sees it in a list: its message, and the target that names it.
+pub(crate) fn describe(request: &Request) -> String {
+    match target(request) {
+        Some(t) => format!("{} (unlock {t})", request.message),
+        None => request.message.clone(),
     }
 }
 
@@ -181,16 +294,19 @@ impl Agent {
         }
     }
 
-    /// The requests in the directory that still wait for an answer, oldest name first.
+    /// The requests in the directory that still wait for an answer, oldest first ([`order`]).
     pub(crate) fn live_requests(&self) -> Vec<Request> {
         let answered = self.answered.lock().unwrap().clone();
         let now = monotonic_us();
-        self.ask_files()
+        let mut requests: Vec<Request> = self
+            .ask_files()
             .into_iter()
             .filter(|file| !answered.contains(file))
             .filter_map(|file| self.read_request(file))
             .filter(|request| self.is_live(request, now))
-            .collect()
+            .collect();
+        order(&mut requests);
+        requests
     }
 
     /// The `ask.*` files of the directory, sorted; forgets answered and reported files that are
@@ -242,6 +358,11 @@ impl Agent {
                 return None;
             }
         };
+        request.posted_ns = std::fs::metadata(&file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
         request.file = file;
         Some(request)
     }
@@ -255,6 +376,19 @@ impl Agent {
                 self.report_once(
                     file,
                     || format!("unlock: {}: ignoring expired password request", file.display()),
+                    false,
+                );
+                false
+            }
+            Some(Stale::Echoed) => {
+                self.report_once(
+                    file,
+                    || {
+                        format!(
+                            "unlock: {}: ignoring a request that is not for a secret (Echo=1)",
+                            file.display()
+                        )
+                    },
                     false,
                 );
                 false
@@ -284,37 +418,27 @@ impl Agent {
         }
     }
 
-    /// Sends `passphrase` to every live request. `Unlocked { opened }` lists the messages of
-    /// the requests it was sent to: whether it was right, only the asker knows.
-    pub(crate) fn answer_all(&self, passphrase: &Passphrase) -> Attempt {
-        let requests = self.live_requests();
-        if requests.is_empty() {
-            return Attempt::NothingPending;
-        }
-        let datagram = reply(Some(passphrase));
-        let mut sent = Vec::new();
-        let mut failures = Vec::new();
-        for request in requests {
-            match send(&request.socket, &datagram) {
-                Ok(()) => {
-                    log::info!(
-                        "unlock: passphrase sent for {:?} ({})",
-                        request.message,
-                        request.file.display()
-                    );
-                    self.answered.lock().unwrap().insert(request.file.clone());
-                    sent.push(request.message);
-                }
-                Err(e) => failures.push(format!("{}: cannot send the answer: {e}", request.socket.display())),
+    /// Sends `passphrase` to `request` alone, when it still waits (not answered meanwhile, its
+    /// file still there). `Unlocked { opened }` names its message: whether the passphrase was
+    /// right, only the asker knows.
+    pub(crate) fn answer(&self, request: &Request, passphrase: &Passphrase) -> Attempt {
+        {
+            // Claimed before sending: two prompts never both answer one request.
+            let mut answered = self.answered.lock().unwrap();
+            if answered.contains(&request.file) || !request.file.exists() {
+                return Attempt::NothingPending;
             }
+            answered.insert(request.file.clone());
         }
-        if sent.is_empty() {
-            Attempt::Failed(failures.join("; "))
-        } else {
-            for f in failures {
-                log::warn!("unlock: {f}");
+        match send(&request.socket, &reply(Some(passphrase))) {
+            Ok(()) => {
+                log::info!("unlock: passphrase sent for {:?} ({})", request.message, request.file.display());
+                Attempt::Unlocked { opened: vec![request.message.clone()] }
             }
-            Attempt::Unlocked { opened: sent }
+            Err(e) => {
+                self.answered.lock().unwrap().remove(&request.file);
+                Attempt::Failed(format!("{}: cannot send the answer: {e}", request.socket.display()))
+            }
         }
     }
 }
@@ -385,6 +509,137 @@ mod tests {
         assert_eq!(staleness(&r, 10, false), Some(Stale::AskerGone));
         let forever = parse("[Ask]\nSocket=/s\nNotAfter=0\n").unwrap();
         assert_eq!(staleness(&forever, u64::MAX, true), None);
+    }
+
+    fn request(file: &str, posted_ns: u128, message: &str, id: Option<&str>) -> Request {
+        Request {
+            file: PathBuf::from(file),
+            pid: None,
+            socket: PathBuf::from("/s"),
+            not_after_us: 0,
+            accept_cached: false,
+            echo: false,
+            silent: false,
+            message: message.to_string(),
+            id: id.map(String::from),
+            posted_ns,
+        }
+    }
+
+    #[test]
+    fn echoed_requests_are_not_for_secrets() {
+        let r = parse("[Ask]\nSocket=/s\nEcho=1\n").unwrap();
+        assert_eq!(staleness(&r, 0, true), Some(Stale::Echoed));
+    }
+
+    #[test]
+    fn names_a_target_matches() {
+        // (message, Id, the names it is matched by, the target shown)
+        type Case<'a> = (&'a str, Option<&'a str>, &'a [&'a str], Option<&'a str>);
+        let cases: &[Case] = &[
+            // systemd-cryptsetup (252): Id names the source device, the message the volume.
+            (
+                "Please enter passphrase for disk crypted:",
+                Some("cryptsetup:/dev/vda2"),
+                &["cryptsetup:/dev/vda2", "/dev/vda2", "crypted"],
+                Some("crypted"),
+            ),
+            // ... with a udev description of the disk before the volume name.
+            (
+                "Please enter passphrase for disk Samsung SSD (root):",
+                Some("cryptsetup:/dev/disk/by-uuid/1234"),
+                &[
+                    "cryptsetup:/dev/disk/by-uuid/1234",
+                    "/dev/disk/by-uuid/1234",
+                    "Samsung SSD (root)",
+                    "root",
+                ],
+                Some("root"),
+            ),
+            // NixOS' ZFS import: systemd-ask-password without --id.
+            ("Enter key for tank/secure:", None, &["tank/secure"], Some("tank/secure")),
+            // NixOS' bcachefs unlock.
+            ("enter passphrase for /", None, &["/"], Some("/")),
+            // Something else, with an Id only.
+            ("Password:", Some("myapp:token"), &["myapp:token", "token"], Some("token")),
+            ("Password:", None, &[], None),
+            ("Enter key for :", Some(""), &[], None),
+        ];
+        for (message, id, names_want, target_want) in cases {
+            let r = request("/a", 0, message, *id);
+            assert_eq!(&names(&r), names_want, "{message:?} {id:?}");
+            assert_eq!(target(&r), *target_want, "{message:?} {id:?}");
+        }
+    }
+
+    #[test]
+    fn one_passphrase_goes_to_one_request() {
+        let luks =
+            request("/ask.b", 1, "Please enter passphrase for disk crypted:", Some("cryptsetup:/dev/vda2"));
+        let zfs = request("/ask.a", 2, "Enter key for tank/secure:", None);
+        let zfs2 = request("/ask.c", 3, "Enter key for tank/secure2:", None);
+        let both = [luks.clone(), zfs.clone()];
+        let cases: &[(&[Request], Option<&str>, Pick)] = &[
+            (&[], None, Pick::Nothing),
+            (&[], Some("tank/secure"), Pick::Nothing),
+            (&both[..1], None, Pick::One(&luks)),
+            // Several and no target: never guessed.
+            (&both, None, Pick::Several(vec![&luks, &zfs])),
+            (&both, Some("tank/secure"), Pick::One(&zfs)),
+            (&both, Some("crypted"), Pick::One(&luks)),
+            (&both, Some("/dev/vda2"), Pick::One(&luks)),
+            (&both, Some("cryptsetup:/dev/vda2"), Pick::One(&luks)),
+            // Exact names only: a prefix, another case or a pool name is no match.
+            (&both, Some("tank"), Pick::Nothing),
+            (&both, Some("Crypted"), Pick::Nothing),
+            (&both, Some("vda2"), Pick::Nothing),
+            // The request it names has not come yet, while another waits: wait for it.
+            (&both[..1], Some("tank/secure"), Pick::Nothing),
+        ];
+        for (requests, target, want) in cases {
+            assert_eq!(&pick(requests, *target), want, "{target:?} among {}", requests.len());
+        }
+        let three = [luks.clone(), zfs.clone(), zfs2.clone()];
+        assert_eq!(pick(&three, Some("tank/secure2")), Pick::One(&zfs2));
+        let twice = [zfs.clone(), request("/ask.d", 4, "Enter key for tank/secure:", None)];
+        assert!(matches!(pick(&twice, Some("tank/secure")), Pick::Several(v) if v.len() == 2));
+    }
+
+    #[test]
+    fn oldest_first_and_the_next_prompt() {
+        let mut requests = vec![
+            request("/ask.z", 5, "c", None),
+            request("/ask.y", 1, "a", None),
+            request("/ask.x", 5, "b", None),
+        ];
+        order(&mut requests);
+        let files: Vec<&str> = requests.iter().map(|r| r.file.to_str().unwrap()).collect();
+        assert_eq!(files, ["/ask.y", "/ask.x", "/ask.z"]);
+        let cases: &[(Option<&str>, usize)] = &[
+            (None, 0),
+            (Some("/ask.y"), 1),
+            (Some("/ask.x"), 2),
+            (Some("/ask.z"), 0),        // round the end
+            (Some("/ask.answered"), 0), // gone: the oldest again
+        ];
+        for (last, want) in cases {
+            assert_eq!(next(&requests, last.map(Path::new)), *want, "{last:?}");
+        }
+        assert_eq!(next(&[], None), 0);
+    }
+
+    #[test]
+    fn a_list_names_each_target() {
+        let requests = [
+            request("/a", 1, "Please enter passphrase for disk crypted:", Some("cryptsetup:/dev/vda2")),
+            request("/b", 2, "Enter key for tank/secure:", None),
+        ];
+        assert_eq!(
+            list(&requests),
+            "2 password requests wait; each prompt is for one of them (an empty line skips to the next):\n  \
+             1. Please enter passphrase for disk crypted: (unlock crypted)\n  \
+             2. Enter key for tank/secure: (unlock tank/secure)\n"
+        );
     }
 
     #[test]

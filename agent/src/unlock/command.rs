@@ -1,11 +1,13 @@
-//! `lethe unlock --config FILE`: one passphrase from stdin opens the configured devices (or, in
-//! systemdAgent mode, answers the pending requests). For recovery from an initrd shell, and for
+//! `lethe unlock --config FILE [TARGET]`: one passphrase from stdin opens the configured
+//! devices, or the one TARGET names (in systemdAgent mode: answers the request TARGET names, or
+//! the one pending request; with several and no TARGET it refuses, as it cannot say which one is
+//! meant). The rule is `Unlocker::choose`, the same as `ssh host unlock [TARGET]`. For recovery from an initrd shell, and for
 //! scripts: exit 0 when nothing is left pending, 1 on a wrong passphrase or a config that cannot
 //! be used, 2 on any other failure (an unreadable config included).
 
 use super::line::{LineBuffer, TooLong};
 use super::outcome::verdict;
-use super::{Mode, Passphrase, Unlocker};
+use super::{Choice, Chosen, Mode, Passphrase, Unlocker};
 use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::exit::CommandError;
@@ -14,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Runs the subcommand. Messages go to stderr, one line each.
-pub fn run(config_file: &Path) -> std::result::Result<(), CommandError> {
+pub fn run(config_file: &Path, target: Option<&str>) -> std::result::Result<(), CommandError> {
     // A config that cannot be used is bad input, like a wrong passphrase; unreadable fails.
     let Config { unlock: Some(unlock), .. } = crate::config::command::load(config_file)? else {
         return Err(CommandError::bad_input(format!(
@@ -37,8 +39,24 @@ pub fn run(config_file: &Path) -> std::result::Result<(), CommandError> {
             }
         };
     }
-    let passphrase = read_passphrase(&format!("Passphrase for {what}: ")).map_err(CommandError::failed)?;
-    let attempt = runtime.block_on(unlocker.try_passphrase(passphrase));
+    // Several systemd requests and no way to say which: refused before reading (see `choose`).
+    let chosen = match unlocker.choose(target) {
+        Choice::Ready(chosen) => chosen,
+        Choice::Wait(message) => return Err(CommandError::failed(message)),
+        Choice::Refuse(message) => {
+            return Err(CommandError::bad_input(
+                message.replace("unlock TARGET", "lethe unlock --config FILE TARGET"),
+            ))
+        }
+    };
+    // systemdAgent mode: the request's own message, which systemd words as a prompt.
+    let prompt = match &chosen {
+        Chosen::Request(request) => format!("{}: ", request.message.trim_end_matches([':', ' '])),
+        Chosen::Devices(Some(name)) => format!("Passphrase for {name}: "),
+        Chosen::Devices(None) => format!("Passphrase for {what}: "),
+    };
+    let passphrase = read_passphrase(&prompt).map_err(CommandError::failed)?;
+    let attempt = runtime.block_on(unlocker.try_chosen(chosen, passphrase));
     let said = verdict(&unlocker, attempt)?;
     eprintln!("lethe: {said}");
     Ok(())

@@ -8,7 +8,7 @@
 
 use super::line::{LineBuffer, MAX_LEN};
 use super::outcome::verdict;
-use super::{Attempt, Mode, Passphrase, Unlocker};
+use super::{agent, Attempt, Chosen, Mode, Passphrase, Unlocker};
 use crate::error::{Context, Result};
 use crate::exit::CommandError;
 use rustix::fs::{Mode as FileMode, OFlags};
@@ -52,6 +52,9 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
     let tty = saved.is_some();
     let _restore = Restore { fd: &fd, saved };
     let mut wrong = 0u32;
+    // systemdAgent mode: the request prompted for last, and the list last shown.
+    let mut last: Option<PathBuf> = None;
+    let mut listed: Vec<PathBuf> = Vec::new();
     loop {
         if unlocker.is_done() {
             return Ok(());
@@ -61,7 +64,27 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
         if seen.is_empty() {
             continue;
         }
-        say(&fd, &prompt(&unlocker)).await?;
+        // One prompt per request, oldest first, each answer to its own request (see the SSH
+        // prompt, which words it the same); direct modes: one prompt for every pending device.
+        let request = if unlocker.mode() == Mode::SystemdAgent {
+            let requests = unlocker.requests();
+            if requests.is_empty() {
+                continue;
+            }
+            let files: Vec<PathBuf> = requests.iter().map(|r| r.file.clone()).collect();
+            if requests.len() > 1 && files != listed {
+                say(&fd, &format!("\n{}", agent::list(&requests))).await?;
+            }
+            listed = files;
+            let at = agent::next(&requests, last.as_deref());
+            let counter =
+                if requests.len() > 1 { format!("[{}/{}] ", at + 1, requests.len()) } else { String::new() };
+            say(&fd, &format!("\n{counter}{}", agent_prompt(&requests[at].message))).await?;
+            Some(requests[at].clone())
+        } else {
+            say(&fd, &format!("\nPassphrase for {}: ", unlocker.describe_pending())).await?;
+            None
+        };
         let line = tokio::select! {
             line = read_line(&fd) => line.with_context(|| format!("{shown}: cannot read"))?,
             () = unlocker.changed(&seen) => {
@@ -70,6 +93,8 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
                 }
                 let note = if unlocker.is_done() {
                     "\nUnlocked from another prompt; the boot continues.\n"
+                } else if request.as_ref().is_some_and(|r| unlocker.requests().iter().any(|p| p.file == r.file)) {
+                    "\n(another password request came)\n"
                 } else {
                     "\n(answered elsewhere)\n"
                 };
@@ -90,8 +115,16 @@ pub async fn console_prompt_on(path: PathBuf, unlocker: Arc<Unlocker>) -> Result
                 continue;
             }
         };
+        last = request.as_ref().map(|r| r.file.clone());
+        if line.is_empty() && request.is_some() {
+            continue; // the next request's prompt
+        }
         let passphrase = Passphrase::new(std::mem::take(&mut *line));
-        try_typed(&fd, &unlocker, passphrase, &mut wrong).await?;
+        let chosen = match request {
+            Some(request) => Chosen::Request(request),
+            None => Chosen::Devices(None),
+        };
+        try_typed(&fd, &unlocker, chosen, passphrase, &mut wrong).await?;
     }
 }
 
@@ -124,10 +157,11 @@ fn open_quiet(path: &std::path::Path) -> Result<(AsyncFd<OwnedFd>, Option<Termio
 async fn try_typed(
     fd: &AsyncFd<OwnedFd>,
     unlocker: &Unlocker,
+    chosen: Chosen,
     passphrase: Passphrase,
     wrong: &mut u32,
 ) -> Result<()> {
-    let attempt = unlocker.try_passphrase(passphrase).await;
+    let attempt = unlocker.try_chosen(chosen, passphrase).await;
     let was_wrong = attempt == Attempt::Wrong;
     if matches!(attempt, Attempt::Unlocked { .. }) {
         *wrong = 0;
@@ -156,14 +190,13 @@ fn sentence(said: &str) -> String {
     format!("{first}{}{stop}\n", chars.as_str())
 }
 
-/// "Passphrase for crypted (/dev/vda2): "; in systemdAgent mode the request's own message,
-/// which systemd already words as a prompt ("Please enter passphrase for disk root:").
-fn prompt(unlocker: &Unlocker) -> String {
-    let what = unlocker.describe_pending();
-    match unlocker.mode() {
-        Mode::SystemdAgent if what.ends_with(':') => format!("\n{what} "),
-        Mode::SystemdAgent => format!("\n{what}: "),
-        _ => format!("\nPassphrase for {what}: "),
+/// A systemd request's own message as the prompt: systemd already words it as one ("Please
+/// enter passphrase for disk root:").
+fn agent_prompt(message: &str) -> String {
+    if message.ends_with(':') {
+        format!("{message} ")
+    } else {
+        format!("{message}: ")
     }
 }
 

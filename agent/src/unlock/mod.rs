@@ -17,8 +17,13 @@
 //! Unlocker::pending() -> Vec<String>   direct: device names not yet open ("crypted");
 //!                                      agent: the Message= of every live ask request
 //! Unlocker::describe_pending() -> String  one line for a prompt: "crypted (/dev/vda2)"
-//! Unlocker::try_passphrase(p).await    one passphrase on every pending device; attempts are
-//!                                      serialized (one KDF at a time, in spawn_blocking)
+//! Unlocker::try_passphrase(p).await    one passphrase on every pending device (agent: on the one
+//!                                      pending request, refused when several wait); attempts
+//!                                      are serialized (one KDF at a time, in spawn_blocking)
+//! Unlocker::choose(target) -> Choice   what a passphrase for `unlock [TARGET]` goes to: Ready
+//!                                      (Chosen), Wait (nothing fits yet) or Refuse (why)
+//! Unlocker::try_chosen(chosen, p).await  one passphrase on that device or request alone
+//! Unlocker::requests()                 agent: the pending requests, oldest first
 //! Unlocker::done().await               resolves once nothing is pending: direct mode only;
 //!                                      in systemdAgent mode it never resolves (runs until stopped)
 //! Unlocker::is_done() -> bool          the same, now
@@ -33,9 +38,12 @@
 //! ```
 //!
 //! **systemdAgent mode** cannot tell a right passphrase from a wrong one: it replies
-//! `+passphrase` on each pending request's socket and systemd-cryptsetup, if the passphrase was
-//! wrong, posts a new request. So `Unlocked { opened }` there means "sent to these requests";
-//! front ends should word it as "passphrase sent" (check `mode()`), and `Wrong` never happens.
+//! `+passphrase` on one request's socket and the asker (systemd-cryptsetup, NixOS' ZFS import,
+//! anything calling `systemd-ask-password`), if the passphrase was wrong, posts a new request.
+//! So `Unlocked { opened }` there means "sent to this request"; front ends should word it as
+//! "passphrase sent" (check `mode()`), and `Wrong` never happens. A passphrase goes to one
+//! request only, the one it was typed or named for (`agent::pick`): a wrong one costs the
+//! asker a try, so it is never sent to several.
 //!
 //! **Verify-only** (`LETHE_UNLOCK_VERIFY_ONLY=1`, for hosts without device-mapper): direct mode
 //! checks the passphrase against the real LUKS header (`crypt_activate_by_passphrase` with no
@@ -99,6 +107,25 @@ pub enum Attempt {
     NothingPending,
 }
 
+/// What one passphrase is tried on.
+#[derive(Debug, Clone)]
+pub(crate) enum Chosen {
+    /// Direct modes: every pending device, or only the one named.
+    Devices(Option<String>),
+    /// systemdAgent mode: this request alone.
+    Request(agent::Request),
+}
+
+/// [`Unlocker::choose`]'s answer: what to try, or why not now (to say to whoever typed it).
+#[derive(Debug, Clone)]
+pub(crate) enum Choice {
+    Ready(Chosen),
+    /// Nothing fits yet; a request may still come.
+    Wait(String),
+    /// The target fits nothing, or several requests wait and none was named.
+    Refuse(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Open the configured devices through libcryptsetup.
@@ -140,7 +167,7 @@ pub struct Unlocker {
 }
 
 /// How often systemdAgent mode looks for new or vanished requests.
-const AGENT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+pub(crate) const AGENT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Unlocker {
     /// The unlocker for `config`, with the environment's options (`LETHE_UNLOCK_VERIFY_ONLY`).
@@ -219,27 +246,94 @@ impl Unlocker {
         }
     }
 
-    /// Tries `passphrase` on every pending device (or answers every pending request).
+    /// Tries `passphrase` on every pending device; in systemdAgent mode answers the one pending
+    /// request (several pending: `Failed`, saying which; none: `NothingPending`).
     pub async fn try_passphrase(&self, passphrase: Passphrase) -> Attempt {
-        self.try_on(passphrase, None).await
+        match self.choose(None) {
+            Choice::Ready(chosen) => self.try_chosen(chosen, passphrase).await,
+            Choice::Wait(_) => Attempt::NothingPending,
+            Choice::Refuse(message) => Attempt::Failed(message),
+        }
     }
 
     /// As [`Unlocker::try_passphrase`] (in turn with the prompts' attempts), on the one device
     /// `name` only: a secret recovered for one device (Tang) is not tried on the others.
     pub(crate) async fn try_passphrase_for(&self, name: &str, passphrase: Passphrase) -> Attempt {
-        self.try_on(passphrase, Some(name)).await
+        self.try_chosen(Chosen::Devices(Some(name.to_string())), passphrase).await
     }
 
-    async fn try_on(&self, passphrase: Passphrase, only: Option<&str>) -> Attempt {
-        let _turn = self.attempts.lock().await;
+    /// Sends `passphrase` to the pending request whose `Id=` is `id` (systemdAgent mode: a
+    /// secret Tang recovered for that device); `NothingPending` when none waits.
+    pub(crate) async fn try_request_with_id(&self, id: &str, passphrase: Passphrase) -> Attempt {
+        match self.requests().into_iter().find(|r| r.id.as_deref() == Some(id)) {
+            Some(request) => self.try_chosen(Chosen::Request(request), passphrase).await,
+            None => Attempt::NothingPending,
+        }
+    }
+
+    /// The pending systemd password requests, oldest first (systemdAgent mode; empty otherwise).
+    pub(crate) fn requests(&self) -> Vec<agent::Request> {
         match self.mode {
-            Mode::SystemdAgent => {
-                let agent = self.agent.clone();
-                run_blocking(move || agent.answer_all(&passphrase)).await
+            Mode::SystemdAgent => self.agent.live_requests(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What a passphrase given for `target` (`ssh host unlock TARGET`; `None`: no target) goes
+    /// to. Direct modes: the device named `target` (its name or path), or every pending one.
+    /// systemdAgent mode: the request `target` names ([`agent::names`]), or the only pending
+    /// one; never several (a wrong passphrase costs each of them a try).
+    pub(crate) fn choose(&self, target: Option<&str>) -> Choice {
+        if self.mode != Mode::SystemdAgent {
+            let Some(target) = target else { return Choice::Ready(Chosen::Devices(None)) };
+            let found =
+                self.config.devices.iter().find(|d| d.name == target || d.device.as_os_str() == target);
+            return match found {
+                Some(d) => Choice::Ready(Chosen::Devices(Some(d.name.clone()))),
+                None => Choice::Refuse(format!(
+                    "no device {target:?} in this config (devices: {})",
+                    self.config.devices.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            };
+        }
+        let requests = self.requests();
+        let list = |requests: &[&agent::Request]| {
+            requests.iter().map(|r| agent::describe(r)).collect::<Vec<_>>().join(", ")
+        };
+        match (agent::pick(&requests, target), target) {
+            (agent::Pick::One(request), _) => Choice::Ready(Chosen::Request(request.clone())),
+            (agent::Pick::Nothing, _) if requests.is_empty() => {
+                Choice::Wait("nothing asks for a passphrase yet".into())
             }
-            Mode::Direct | Mode::VerifyOnly => {
+            (agent::Pick::Nothing, Some(target)) => Choice::Wait(format!(
+                "no password request for {target:?} yet (pending: {})",
+                list(&requests.iter().collect::<Vec<_>>())
+            )),
+            (agent::Pick::Nothing, None) => Choice::Wait("nothing asks for a passphrase yet".into()),
+            (agent::Pick::Several(several), None) => Choice::Refuse(format!(
+                "{} password requests wait: {}; name the one this passphrase is for: unlock TARGET",
+                several.len(),
+                list(&several)
+            )),
+            (agent::Pick::Several(several), Some(target)) => Choice::Refuse(format!(
+                "{target:?} names {} password requests: {}; name one by its Id",
+                several.len(),
+                list(&several)
+            )),
+        }
+    }
+
+    /// Tries `passphrase` on what [`Unlocker::choose`] chose.
+    pub(crate) async fn try_chosen(&self, chosen: Chosen, passphrase: Passphrase) -> Attempt {
+        let _turn = self.attempts.lock().await;
+        match chosen {
+            Chosen::Request(request) => {
+                let agent = self.agent.clone();
+                run_blocking(move || agent.answer(&request, &passphrase)).await
+            }
+            Chosen::Devices(only) => {
                 let mut pending = self.pending_devices();
-                pending.retain(|d| only.is_none_or(|name| d.name == name));
+                pending.retain(|d| only.as_ref().is_none_or(|name| &d.name == name));
                 if pending.is_empty() {
                     return Attempt::NothingPending;
                 }
@@ -280,6 +374,11 @@ impl Unlocker {
         } else {
             Attempt::Wrong
         }
+    }
+
+    /// True once the device `name` is open (direct modes).
+    pub(crate) fn is_done_for(&self, name: &str) -> bool {
+        !self.pending_devices().iter().any(|d| d.name == name)
     }
 
     /// True once nothing is pending (direct modes); never in systemdAgent mode.

@@ -8,7 +8,10 @@
 #                          --configdir pointing at /nix/stage2/backup/sanoid), DIR/syncoid/JOB
 #                          (syncoid-JOB.service's arguments, one a line), DIR/restic/JOB/ (prepare,
 #                          cleanup, paths, prune, password-file, repository-file),
-#                          DIR/restore-units/NAME (lethe-restore-NAME.service's ExecStart)
+#                          DIR/restore-units/NAME (lethe-restore-NAME.service's ExecStart),
+#                          DIR/pitr/ (from eval-config --texts: pgbackrest.conf, the full
+#                          backup job, PostgreSQL's settings and initdb arguments, the
+#                          lethe-restore-postgresql helper)
 #   backups_vm_args        boot_vm arguments sharing the host's /usr read-only (virtio-9p)
 #   backups_boot_json      the boot section: zfs and 9p loaded by stage 1
 #   backups_disk_files SCRIPT  make-disk --file options: lethe, the generated inputs, the
@@ -29,10 +32,10 @@ backups_config() {
     local dir=$1 lib subset host
     host=$(backups_host)
     mkdir -p "$dir/sanoid" "$dir/syncoid" "$dir/restic"
-    LETHE_VENDOR=${LETHE_VENDOR:-$REPO/../shared/vendor} "$REPO/nixos-module/eval-config" "$host" >"$dir/lethe.json" ||
+    "$REPO/nixos-module/eval-config" "$host" >"$dir/lethe.json" ||
         { echo "backups_config: eval-config $host failed" >&2; return 1; }
-    lib=$(LETHE_VENDOR=${LETHE_VENDOR:-$REPO/../shared/vendor} "$REPO/nixos-module/eval-config" --print-lib) || return 1
-    subset=$(LETHE_VENDOR=${LETHE_VENDOR:-$REPO/../shared/vendor} "$REPO/nixos-module/eval-config" --print-source |
+    lib=$("$REPO/nixos-module/eval-config" --print-lib) || return 1
+    subset=$("$REPO/nixos-module/eval-config" --print-source |
         sed -n 's/^nixosSubset = \/\. + "\(.*\)";$/\1/p')
     [[ -n $subset ]] || { echo "backups_config: the backup scenarios need the vendored nixos-subset (LETHE_VENDOR)" >&2; return 1; }
     nix-instantiate --store dummy:// --eval --strict --json --argstr lib "$lib" --argstr subset "$subset" \
@@ -45,6 +48,9 @@ backups_config() {
     for l in /etc/alternatives/*; do
         [[ $(readlink "$l") == /usr/* ]] && printf '%s %s\n' "${l##*/}" "$(readlink "$l")"
     done >"$dir/alternatives"
+    # PostgreSQL's point-in-time recovery: the module's own texts (eval-config --texts).
+    "$REPO/nixos-module/eval-config" --texts "$host" >"$dir/texts.json" ||
+        { echo "backups_config: eval-config --texts $host failed" >&2; return 1; }
     python3 - "$dir" <<'PY'
 import json, os, shlex, sys
 d = sys.argv[1]
@@ -60,6 +66,22 @@ for i, a in enumerate(argv):
 open(os.path.join(d, "sanoid", "argv"), "w").write("".join(a + "\n" for a in argv))
 for job, args in g["syncoid"].items():
     open(os.path.join(d, "syncoid", job), "w").write("".join(a + "\n" for a in args))
+# pgBackRest: its config, the full backup job (as postgres), PostgreSQL's settings and initdb
+# arguments, the lethe-restore-postgresql helper.
+t = json.load(open(os.path.join(d, "texts.json")))
+if "pgbackrest.conf" in t:
+    p = os.path.join(d, "pitr")
+    os.makedirs(p, exist_ok=True)
+    open(os.path.join(p, "pgbackrest.conf"), "w").write(t["pgbackrest.conf"])
+    open(os.path.join(p, "lethe-restore-postgresql"), "w").write(t["helper"])
+    full = t["pgbackrest"]["pgbackrest-default-full"]
+    for k in ("ExecStartPre", "ExecStart"):
+        open(os.path.join(p, "full." + k), "w").write("".join(a + "\n" for a in shlex.split(full[k])))
+    open(os.path.join(p, "full.User"), "w").write(full["User"] + "\n")
+    pg = t["postgresql"]
+    open(os.path.join(p, "initdb-args"), "w").write("".join(a + "\n" for a in pg["initdbArgs"]))
+    conf = "".join("%s = '%s'\n" % (k, str(v).replace("'", "''")) for k, v in pg["settings"].items())
+    open(os.path.join(p, "postgresql.conf"), "w").write(conf)
 os.makedirs(os.path.join(d, "restore-units"), exist_ok=True)
 for name, line in g["restoreUnits"].items():
     open(os.path.join(d, "restore-units", name), "w").write("".join(a + "\n" for a in shlex.split(line)))
@@ -89,5 +111,5 @@ backups_disk_files() {
     printf -- '--file\n%s:nix/stage2/backup/run.sh\n' "$script"
     while IFS= read -r -d '' f; do
         printf -- '--file\n%s:nix/stage2/backup/%s\n' "$f" "${f#"$BACKUPS_DIR"/}"
-    done < <(find "$BACKUPS_DIR" -type f ! -name generated.json -print0)
+    done < <(find "$BACKUPS_DIR" -type f ! -name generated.json ! -name texts.json -print0)
 }

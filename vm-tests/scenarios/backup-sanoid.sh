@@ -2,7 +2,7 @@
 # The module's output is evaluated at test time (lib/backups.sh: sanoid.conf, syncoid's and
 # restic's jobs, lethe's config); the VM runs Debian's tools from the host's /usr (9p). One
 # boot: `lethe datasets` creates the forge host's datasets on pool tank; 30 hourly and 32 daily
-# sanoid-named snapshots of sonarr are made with the clock set back (zfs records the creation
+# sanoid-named snapshots of postgresql's dataset are made with the clock set back (zfs records the creation
 # time sanoid prunes by); sanoid.service's command (--cron) takes new snapshots and prunes by
 # the policy: daily = 30 (the 2 older than 30 days go), hourly = 48, the host's override of the
 # policy's 24 (all 30 stay; with 24, 6 would go). syncoid-
@@ -28,7 +28,10 @@ mkdir -p /persist/zfs /var/cache/sanoid /run/sanoid
 truncate -s 256M /persist/zfs/tank.img /persist/zfs/backup.img
 zpool create tank /persist/zfs/tank.img && zpool create backup /persist/zfs/backup.img || say "FAIL zpool create"
 on datasets
-/nix/stage2/lethe datasets --config $G/lethe.json >/tmp/out 2>&1; say "DATASETS-STATUS $?"
+# The forge host's datasets as the host had them before it had restore lists (with them, a fresh
+# host's run defers sonarr to its restore unit: backup-restore).
+jq 'del(.datasets.services[].restore)' $G/lethe.json >/tmp/lethe.json
+/nix/stage2/lethe datasets --config /tmp/lethe.json >/tmp/out 2>&1; say "DATASETS-STATUS $?"
 sed 's/^/@@DATASETS /' /tmp/out
 S=tank/services/sonarr
 mkdir -p /var/lib/sonarr/MediaCover
@@ -39,6 +42,8 @@ sum() { (cd "$1" && find . -type f ! -name after-snapshot | sort | xargs md5sum)
 sum /var/lib/sonarr >/tmp/sonarr.md5
 
 on snapshots-back-in-time
+# On postgresql's dataset (same policy), so that sonarr's replica below stays small.
+P=tank/services/postgresql
 now=$(date +%s)
 # Fewer hourly snapshots than the host's 48 but more than the policy's 24: none may go. More
 # daily ones than 30, the oldest older than 30 days: those go. Made oldest first, so that their
@@ -50,10 +55,10 @@ now=$(date +%s)
 } | sort -n >/tmp/back-in-time
 while read -r t type; do
     date -s "@$t" >/dev/null
-    zfs snapshot "$S@autosnap_$(TZ=UTC printf '%(%Y-%m-%d_%H:%M:%S)T' "$t")_$type"
+    zfs snapshot "$P@autosnap_$(TZ=UTC printf '%(%Y-%m-%d_%H:%M:%S)T' "$t")_$type"
 done </tmp/back-in-time
 date -s "@$now" >/dev/null
-count() { zfs list -H -t snapshot -o name -d 1 "$S" | grep -c "_$1\$"; }
+count() { zfs list -H -t snapshot -o name -d 1 "$P" | grep -c "_$1\$"; }
 say "BEFORE hourly=$(count hourly) daily=$(count daily)"
 on sanoid
 mapfile -t argv <$G/sanoid/argv
@@ -63,11 +68,11 @@ TZ=UTC "${argv[@]}" --verbose >/tmp/out 2>&1; say "SANOID-STATUS $?"
 grep -c 'pruning' /tmp/out | sed 's/^/@@SANOID-PRUNE-LINES /'
 tail -n 5 /tmp/out | sed 's/^/@@SANOID /'
 oldest() { # TYPE: the age in hours of the oldest snapshot of that type
-    c=$(zfs list -H -p -t snapshot -o name,creation -d 1 "$S" | grep "_$1	" | cut -f2 | sort -n | head -n 1)
+    c=$(zfs list -H -p -t snapshot -o name,creation -d 1 "$P" | grep "_$1	" | cut -f2 | sort -n | head -n 1)
     echo $(((now - c) / 3600))
 }
 say "AFTER hourly=$(count hourly) daily=$(count daily) monthly=$(count monthly) oldest-hourly-h=$(oldest hourly) oldest-daily-h=$(oldest daily)"
-for d in tank/services/home-assistant tank/services/postgresql tank/media; do
+for d in tank/services/home-assistant tank/services/sonarr tank/media; do
     say "TAKEN $d hourly=$(zfs list -H -t snapshot -o name -d 1 $d | grep -c _hourly)"
 done
 
@@ -140,13 +145,13 @@ RUN
     check_case sanoid-takes-and-prunes-by-the-policy "$log" --want '@@BEFORE hourly=30 daily=32' \
         --want '@@SANOID-ARGV /nix/store/[0-9]{32}-sanoid/bin/sanoid --cron --configdir /nix/stage2/backup/sanoid' \
         --want '@@SANOID-STATUS 0' --want '@@AFTER hourly=31 daily=31 monthly=1 oldest-hourly-h=30 oldest-daily-h=720' \
-        --want '@@TAKEN tank/services/home-assistant hourly=1' --want '@@TAKEN tank/media hourly=1'
+        --want '@@TAKEN tank/services/home-assistant hourly=1' --want '@@TAKEN tank/services/sonarr hourly=1' --want '@@TAKEN tank/media hourly=1'
     check_case syncoid-2.1-refuses-exclude-snaps "$log" --want '@@SYNCOID-ARGS .*--exclude-snaps=\^lethe-restic-' \
         --want '@@SYNCOID-FULL-LINE-STATUS [1-9]' --want '@@SYNCOID-FULL-LINE Unknown option: exclude-snaps'
-    check_case syncoid-replicates-sonarr "$log" --want '@@SYNCOID-STATUS 0' --want '@@REPLICA snapshots=63 same-as-source=yes' \
+    check_case syncoid-replicates-sonarr "$log" --want '@@SYNCOID-STATUS 0' --want '@@REPLICA snapshots=3 same-as-source=yes' \
         --want '@@REPLICA-PROP mounted no -' --want '@@REPLICA-PROP canmount noauto (local|received)' \
         --want '@@REPLICA-PROP mountpoint /backup/forge/sonarr (default|inherited)' --want '@@REPLICA-INTACT' \
-        --want '@@SYNCOID-INCREMENTAL-STATUS 0' --want '@@REPLICA-AFTER snapshots=64 source=64'
+        --want '@@SYNCOID-INCREMENTAL-STATUS 0' --want '@@REPLICA-AFTER snapshots=4 source=4'
     check_case restic-backs-up-from-the-snapshot "$log" --want '@@RESTIC-INIT-STATUS 0' --want '@@PREPARE-STATUS 0' \
         --want '@@RESTIC-PATHS /run/lethe/backup/sonarr-offsite$' \
         --want '@@BACKUP-MOUNT tank/services/sonarr@lethe-restic-sonarr-offsite zfs ro' \

@@ -89,6 +89,10 @@ packages=(
     dracut-network clevis-systemd
     # NIC firmware for mkinitrd's tests and the net-r8169 / net-firmware scenarios
     firmware-realtek firmware-misc-nonfree
+    # the backup-* VM scenarios: the real tools the NixOS module's generated jobs run, shared
+    # into the VM with the host's /usr (sanoid/syncoid 2.1, restic 0.14, pgbackrest 2.45,
+    # PostgreSQL 15)
+    sanoid restic pgbackrest postgresql-15
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -106,6 +110,8 @@ if ((${#missing[@]})); then
 fi
 # openssh-server is only an anchor for sizes; it must not run an sshd on this machine.
 systemctl disable --now ssh.service >/dev/null 2>&1 || true
+# sanoid is only there for the VM: the host has no ZFS to snapshot.
+systemctl disable --now sanoid.timer >/dev/null 2>&1 || true
 
 # tests/ssh.rs: the clients and the auditor the SSH server is checked against, pinned.
 py_tools=(paramiko==5.1.0 asyncssh==2.24.1 ssh-audit==3.9.0)

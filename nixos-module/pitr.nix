@@ -55,7 +55,18 @@ let
     ${pkgs.util-linux}/bin/runuser -u postgres -- ${pgbackrest} --stanza=${stanza} restore \
       --type=time --target="$1" --target-action=promote --delta --link-all
     systemctl start postgresql.service
-    echo "lethe-restore-postgresql: PostgreSQL restored to $1 and started"
+    # The server accepts (read-only) connections while it still replays the WAL: return only
+    # once recovery has ended and the restored rows are what a client sees. (psql from the
+    # system's PATH: NixOS's postgresql module puts the server's package there.)
+    for _ in $(${pkgs.coreutils}/bin/seq 600); do
+      if [ "$(${pkgs.util-linux}/bin/runuser -u postgres -- psql -Atc 'select pg_is_in_recovery()' 2>/dev/null)" = f ]; then
+        echo "lethe-restore-postgresql: PostgreSQL restored to $1 and started"
+        exit 0
+      fi
+      sleep 1
+    done
+    echo "lethe-restore-postgresql: PostgreSQL was started but is still recovering after 600 s: see journalctl -u postgresql.service" >&2
+    exit 1
   '';
   refused = names == [ ] || lib.length names > 1 || p.tool != "pgbackrest" || repoPath == null || s.path == null;
 in
@@ -65,6 +76,9 @@ in
       # Written into lethe's JSON (not lethe.datasets, whose names this module reads), as
       # defaults: the WAL dataset.
       lethe.config.datasets."${s.dataset}/wal" = lib.mapAttrs (_: mkDefault) {
+        # Named, not inherited: lethe sets owner and mode only on a dataset whose mountpoint
+        # it is given, and initdb --waldir needs the directory to be postgres'.
+        mountpoint = walPath;
         recordsize = "128K";
         compression = "lz4";
         owner = "postgres";

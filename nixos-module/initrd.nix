@@ -132,6 +132,8 @@ let
   # A JWE holds the secret that opens the disk with the Tang server's help: never the store.
   tangFiles = lib.attrValues tang.secretFiles;
   tangInStore = lib.filter (f: builtins.isPath f || lib.hasPrefix builtins.storeDir (toString f)) tangFiles;
+  tangDeviceNames = if cfg.unlock.systemdAgent then luksNames else map (d: d.name) cfg.unlock.devices;
+  tangUnknown = lib.filter (n: !lib.elem n tangDeviceNames) (lib.attrNames tang.secretFiles);
   tangRelative = lib.filter (f: !builtins.isPath f && !lib.hasPrefix "/" f) tangFiles;
   rollbackJSON = {
     inherit (cfg.rollback)
@@ -273,7 +275,8 @@ in
           `clevis luks bind -d DEVICE tang '{"url":"http://192.168.1.10:7500"}'` writes (lethe
           reads them from the header) or the JWE files of `secretFiles`. Tang's advertisement must
           be signed by a key pinned in the binding. Needs the initrd's network
-          (boot.initrd.lethe.network). Devices of `unlock.devices` (direct mode).
+          (boot.initrd.lethe.network). In systemdAgent mode Tang answers systemd-cryptsetup's
+          request for the device; in direct mode lethe opens it.
         '';
         servers = mkOption {
           type = types.listOf types.str;
@@ -293,7 +296,8 @@ in
             crypted = "/persist/etc/lethe/crypted.jwe";
           };
           description = ''
-            By device name (of `unlock.devices`), a clevis JWE file (`clevis encrypt tang
+            By device name (a boot.initrd.luks.devices name in systemdAgent mode, an
+            `unlock.devices` name in direct mode), a clevis JWE file (`clevis encrypt tang
             '{"url":…}' < keyfile > crypted.jwe`, what `boot.initrd.clevis.devices.<name>.secretFile`
             takes) used instead of the device's LUKS2 token, as an absolute path on the machine
             that installs the boot loader (mode 0600). It goes into the initrd through
@@ -422,6 +426,10 @@ in
       {
         assertion = !tang.enable || tangInStore == [ ];
         message = "boot.initrd.lethe.unlock.tang.secretFiles: these JWE files are Nix paths or store paths, so they would be in the world-readable Nix store (whoever reads them and reaches the Tang server can open the disk):${lines tangInStore}\nGive each as a string naming a file outside the store, e.g. \"/persist/etc/lethe/crypted.jwe\" (mode 0600).";
+      }
+      {
+        assertion = !tang.enable || tangUnknown == [ ];
+        message = "boot.initrd.lethe.unlock.tang.secretFiles: these names are not ${if cfg.unlock.systemdAgent then "boot.initrd.luks.devices names (systemdAgent mode)" else "names of boot.initrd.lethe.unlock.devices (direct mode)"}:${lines tangUnknown}\nName each JWE file after the device it opens.";
       }
       {
         assertion = !tang.enable || tangRelative == [ ];

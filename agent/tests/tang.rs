@@ -498,23 +498,7 @@ fn systemd_agent_mode_answers_a_cryptsetup_request_with_tang() {
         "first passphrase",
     );
     let secret = run(Command::new("clevis").args(["luks", "pass", "-d"]).arg(&disk).args(["-s", "1"]), "");
-    let host_key = dir.0.join("host_key");
-    let status =
-        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).status();
-    assert!(status.unwrap().success());
-    let public = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
-    let config = dir.0.join("config.json");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{{"version": 1,
-              "ssh": {{"port": {port}, "hostKeys": [{host_key:?}], "authorizedKeys": [{public:?}]}},
-              "unlock": {{"systemdAgent": true, "console": false, "tang": {{"timeoutSeconds": 5}}}}}}"#,
-            port = free_port(),
-            public = public.trim(),
-        ),
-    )
-    .unwrap();
+    let config = agent_config(&dir.0, r#"{"timeoutSeconds": 5}"#);
     let script = format!(
         r#"set -u
 mount -t tmpfs tmpfs /run
@@ -550,4 +534,66 @@ echo $? > {out}/serve.rc
     let id = format!("cryptsetup:{}", disk.display());
     assert_contains(&log, &[&format!("unlock: {id}: tang answered the password request ({})", server.url)]);
     assert!(!log.contains(secret.trim()) && !log.contains("first passphrase"), "a secret in the log:\n{log}");
+}
+
+/// NixOS's path: systemd-cryptsetup asks for a `boot.initrd.luks.devices` name and the JWE comes
+/// from `unlock.tang.secretFiles` under that name (no token in the header, no `unlock.devices`).
+#[test]
+fn systemd_agent_mode_answers_from_a_secret_file_named_like_the_request() {
+    common::require_root();
+    let server = TangServer::start("agent-file");
+    let dir = Dir::new("agent-file");
+    let jwe = dir.0.join("crypted.jwe");
+    let bind = format!(r#"{{"url":"{}"}}"#, server.url);
+    let encrypted =
+        run(Command::new("clevis").args(["encrypt", "tang", &bind, "-y"]), "the disk's passphrase");
+    std::fs::write(&jwe, encrypted).unwrap();
+    let config =
+        agent_config(&dir.0, &format!(r#"{{"timeoutSeconds": 5, "secretFiles": {{"crypted": {jwe:?}}}}}"#));
+    let script = format!(
+        r#"set -u
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/ask-password
+RUST_LOG=info {lethe} serve --config {config} 2> {out}/serve.log &
+serve=$!
+systemd-ask-password --no-tty --timeout=100 --id=cryptsetup:/dev/disk/by-partlabel/nowhere "Please enter passphrase for disk crypted:" > {out}/sap.out
+echo $? > {out}/sap.rc
+kill -TERM $serve
+wait $serve
+"#,
+        lethe = common::lethe().display(),
+        config = config.display(),
+        out = dir.0.display(),
+    );
+    let status =
+        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", &script]).status().unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.0.join(name)).unwrap_or_default();
+    let log = read("serve.log");
+    assert!(status.success(), "namespace script: {status}; log:\n{log}");
+    assert_eq!(read("sap.rc").trim(), "0", "log:\n{log}");
+    assert_eq!(read("sap.out"), "the disk's passphrase\n", "log:\n{log}");
+    assert_contains(&log, &["tang answered the password request"]);
+}
+
+/// A systemdAgent-mode config in `dir` with an SSH door (the only prompt: no console) and
+/// `tang` as its `unlock.tang` section.
+fn agent_config(dir: &Path, tang: &str) -> PathBuf {
+    let host_key = dir.join("host_key");
+    let status =
+        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).status();
+    assert!(status.unwrap().success());
+    let public = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"version": 1,
+              "ssh": {{"port": {port}, "hostKeys": [{host_key:?}], "authorizedKeys": [{public:?}]}},
+              "unlock": {{"systemdAgent": true, "console": false, "tang": {tang}}}}}"#,
+            port = free_port(),
+            public = public.trim(),
+        ),
+    )
+    .unwrap();
+    config
 }

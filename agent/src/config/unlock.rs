@@ -91,7 +91,9 @@ pub fn read(at: At<'_>) -> Result<Unlock> {
             ));
         }
     }
-    if let Some(tang) = &unlock.tang {
+    // In systemdAgent mode the names are the devices systemd-cryptsetup asks for (crypttab's,
+    // NixOS's boot.initrd.luks.devices), which this config does not list.
+    if let Some(tang) = unlock.tang.as_ref().filter(|_| !unlock.systemd_agent) {
         for name in tang.secret_files.keys() {
             if !unlock.devices.iter().any(|d| &d.name == name) {
                 return Err(error(

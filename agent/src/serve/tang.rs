@@ -6,8 +6,9 @@
 //! nothing waits on it: the threads only log, once per distinct error.
 //!
 //! In systemdAgent mode the same race answers systemd-cryptsetup's password requests: for each
-//! pending request whose `Id=` is `cryptsetup:DEVICE`, a thread reads the clevis tokens of
-//! DEVICE's LUKS2 header and, while a request with that Id waits, asks Tang; the secret is sent
+//! pending request whose `Id=` is `cryptsetup:DEVICE`, a thread reads the `secretFiles` JWE
+//! named like the request's device (NixOS: its boot.initrd.luks.devices name), else the clevis
+//! tokens of DEVICE's LUKS2 header, and, while a request with that Id waits, asks Tang; the secret is sent
 //! to that request alone (never to another device's or a ZFS dataset's), once. Whether it was
 //! right only systemd-cryptsetup knows: if not, it asks again and the prompts answer.
 //!
@@ -18,7 +19,7 @@
 use crate::config::tang::Tang;
 use crate::config::unlock::Device;
 use crate::error::{Error, Result};
-use crate::unlock::{Attempt, Mode, Passphrase, Unlocker};
+use crate::unlock::{agent, Attempt, Mode, Passphrase, Unlocker};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -80,6 +81,7 @@ async fn watch_requests(unlocker: &Arc<Unlocker>, tang: &Tang, send: mpsc::Sende
     let mut started = HashSet::new();
     loop {
         for request in unlocker.requests() {
+            let names: Vec<String> = agent::names(&request).into_iter().map(str::to_string).collect();
             let Some(id) = request.id.filter(|id| cryptsetup_device(id).is_some()) else { continue };
             if !started.insert(id.clone()) {
                 continue;
@@ -87,7 +89,7 @@ async fn watch_requests(unlocker: &Arc<Unlocker>, tang: &Tang, send: mpsc::Sende
             let (send, unlocker, tang) = (send.clone(), unlocker.clone(), tang.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("tang-{id}"))
-                .spawn(move || race_request(&id, &tang, &unlocker, &send));
+                .spawn(move || race_request(&id, &names, &tang, &unlocker, &send));
             if let Err(e) = spawned {
                 log::warn!("unlock: tang: cannot start a thread: {e}");
             }
@@ -96,23 +98,31 @@ async fn watch_requests(unlocker: &Arc<Unlocker>, tang: &Tang, send: mpsc::Sende
     }
 }
 
-/// One systemd-cryptsetup device's thread (systemdAgent mode): reads its clevis tokens once,
-/// then, while a request with its `id` waits, asks Tang round after round; the first secret
-/// recovered is sent to that request, and the thread ends.
-fn race_request(id: &str, tang: &Tang, unlocker: &Unlocker, send: &mpsc::Sender<Answer>) {
+/// One systemd-cryptsetup device's thread (systemdAgent mode): reads its JWE once (the
+/// `secretFiles` entry named like the request, see [`agent::names`], else the clevis tokens of
+/// its header), then, while a request with its `id` waits, asks Tang round after round; the
+/// first secret recovered is sent to that request, and the thread ends.
+fn race_request(id: &str, names: &[String], tang: &Tang, unlocker: &Unlocker, send: &mpsc::Sender<Answer>) {
     let Some(device) = cryptsetup_device(id) else { return };
-    let sources = match crate::tang::token::clevis_tokens(device) {
-        Ok(tokens) => tokens
-            .into_iter()
-            .map(|t| Source { label: format!("{} token {}", device.display(), t.id), jwe: t.json })
-            .collect::<Vec<_>>(),
+    let file = names.iter().find_map(|n| tang.secret_files.get(n));
+    let sources = match file {
+        Some(path) => read_jwe(path).map(|source| vec![source]),
+        None => crate::tang::token::clevis_tokens(device).map(|tokens| {
+            tokens
+                .into_iter()
+                .map(|t| Source { label: format!("{} token {}", device.display(), t.id), jwe: t.json })
+                .collect::<Vec<_>>()
+        }),
+    };
+    let sources = match sources {
+        Ok(sources) => sources,
         Err(e) => {
             log::warn!("unlock: {id}: tang: {e}");
             return;
         }
     };
     if sources.is_empty() {
-        log::debug!("unlock: {id}: no clevis token");
+        log::debug!("unlock: {id}: no clevis token and no unlock.tang.secretFiles entry");
         return;
     }
     let waiting = || unlocker.requests().iter().any(|r| r.id.as_deref() == Some(id));
@@ -237,9 +247,7 @@ fn wait(how_long: Duration, wanted: &impl Fn() -> bool) {
 /// The device's JWE file when `secretFiles` names one, else the clevis tokens of its header.
 fn sources(device: &Device, tang: &Tang) -> Result<Vec<Source>> {
     if let Some(path) = tang.secret_files.get(&device.name) {
-        let jwe = std::fs::read_to_string(path)
-            .map_err(|e| Error::msg(format!("{}: cannot read: {e}", path.display())))?;
-        return Ok(vec![Source { label: path.display().to_string(), jwe }]);
+        return Ok(vec![read_jwe(path)?]);
     }
     let header = device.header.as_deref().unwrap_or(&device.device);
     let tokens = crate::tang::token::clevis_tokens(header)?;
@@ -247,4 +255,11 @@ fn sources(device: &Device, tang: &Tang) -> Result<Vec<Source>> {
         .into_iter()
         .map(|t| Source { label: format!("{} token {}", header.display(), t.id), jwe: t.json })
         .collect())
+}
+
+/// A JWE file of `unlock.tang.secretFiles`.
+fn read_jwe(path: &Path) -> Result<Source> {
+    let jwe = std::fs::read_to_string(path)
+        .map_err(|e| Error::msg(format!("{}: cannot read: {e}", path.display())))?;
+    Ok(Source { label: path.display().to_string(), jwe })
 }

@@ -153,8 +153,16 @@ scripted_boot() {
         ssh_unlock luks-right "$LUKS_PASS" crypted || failed=1
     fi
     if ((failed)); then
-        # Nothing more will answer: end the VM instead of waiting for its timeout.
-        sleep 5
+        # Nothing more will answer: end the VM instead of waiting for its timeout, once the
+        # dataset's asker has said what a passphrase it got did (up to 2 minutes: the log is the
+        # evidence the cases read, not a timed assertion).
+        local i
+        for ((i = 0; i < 120; i++)); do
+            clean_log "$log" | grep -qE "Incorrect key provided|Successfully imported tank" && break
+            kill -0 "$qemu" 2>/dev/null || break
+            sleep 1
+        done
+        sleep 2
         kill "$qemu" 2>/dev/null || true
         wait "$qemu" 2>/dev/null || true
         return 0

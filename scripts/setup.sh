@@ -65,7 +65,9 @@ packages=(
     # nix evaluation of the module
     nix-bin
     # ZFS for the VM scenarios (contrib, bookworm's OpenZFS 2.1): vm-tests/lib/build-zfs adds
-    # linux-headers-KVER of the test kernel and builds zfs.ko for it once (cached)
+    # linux-headers-KVER of the test kernel and builds zfs.ko for it once (cached). zfs-dracut
+    # is not installed: it depends on dracut, which removes initramfs-tools; make-dracut-initrd
+    # --zfs takes its module from the .deb (apt-get download, contrib)
     zfs-dkms zfsutils-linux
     # a real systemd initrd (dracut-core, not dracut: that one conflicts with initramfs-tools)
     # and the Debian initrd bench/boot races (initramfs-tools with SSH unlock); the host boots

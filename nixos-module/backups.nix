@@ -57,6 +57,7 @@ let
     entries;
   remote = t: lib.hasInfix ":" t;
   targetOf = x: "${x.replica.target}/${x.e.name}";
+  localNoKey = "/run/lethe/syncoid-local-replica-no-ssh-key";
 
   # restic: one job per dataset and repository, reading <dataset>@lethe-restic-<job> mounted
   # read-only at /run/lethe/backup/<job>.
@@ -213,9 +214,14 @@ in
               recvOptions = mkDefault "u o canmount=noauto x mountpoint";
             }
             // lib.optionalAttrs (x.replica.sshKey != null) { sshKey = aboveDefault (toString x.replica.sshKey); }
+            # NixOS's syncoid module cannot write the unit of a command without a key (it splits
+            # the key's name unconditionally: the whole system fails to evaluate). A local
+            # replica uses no ssh, so its key is an empty file made at boot, never read.
+            // lib.optionalAttrs (x.replica.sshKey == null && !(remote x.replica.target)) { sshKey = aboveDefault localNoKey; }
           ))
           known);
       };
+      systemd.tmpfiles.rules = lib.optional (lib.any (x: x.replica.sshKey == null && !(remote x.replica.target)) known) "f ${localNoKey} 0400 root root -";
     })
     (lib.mkIf (resticJobs != [ ] && !refusals) {
       services.restic.backups = lib.listToAttrs (map

@@ -44,13 +44,9 @@ let
       (import (nixosSubset + "/eval.nix") {
         inherit lib;
         fullModules = (import (nixosSubset + "/module-list.nix")).full ++ map (m: nixosSubset + "/nixos/modules/services/backup/${m}.nix") [ "sanoid" "syncoid" "restic" "pgbackrest" ];
-        # NixOS's syncoid module (this revision) cannot write the unit of a command without an
-        # sshKey (it splits the key's name unconditionally): a placeholder for the local
-        # replicas' commands, whose `--sshkey` is taken out of the texts again.
-        modules = [ ./tests/stand-in/nixos.nix { services.syncoid.sshKey = noKey; } ] ++ modules;
+        modules = [ ./tests/stand-in/nixos.nix ] ++ modules;
       }).eval
     else null;
-  noKey = "/lethe-texts/no-ssh-key";
   eval =
     if nixpkgs != null then fromNixpkgs
     else if nixosSubset != null then fromSubset.eval
@@ -139,11 +135,7 @@ in
     {
       "sanoid.conf" = lib.generators.toINI { mkKeyValue = sanoidKeyValue; } c.services.sanoid.settings;
       sanoid = (unit "sanoid").ExecStart or null;
-      syncoid = lib.mapAttrs
-        (n: cmd:
-          let line = (unit "syncoid-${n}").ExecStart; in
-          if cmd.sshKey == noKey then lib.replaceStrings [ "--sshkey '\${CREDENTIALS_DIRECTORY}/sshKey' " ] [ "" ] line else line)
-        c.services.syncoid.commands;
+      syncoid = lib.mapAttrs (n: _: (unit "syncoid-${n}").ExecStart) c.services.syncoid.commands;
       restic = lib.mapAttrs (n: _: (unit "restic-backups-${n}").ExecStart) c.services.restic.backups;
       "pgbackrest.conf" = if pgConf == null then null else lib.generators.toINI { listsAsDuplicateKeys = true; } pgConf;
       pgbackrest = lib.mapAttrs (_: u: { inherit (u.serviceConfig) ExecStartPre ExecStart User; }) (lib.filterAttrs (n: _: lib.hasPrefix "pgbackrest-" n) c.systemd.services);

@@ -35,4 +35,12 @@
       }
     );
   };
+
+  # system/boot/systemd/tmpfiles.nix: not in the subset (filesystems.nix sets it, declarations
+  # only). backups.nix makes the empty key file of local replicas' syncoid commands with it.
+  options.systemd.tmpfiles.rules = lib.mkOption {
+    type = lib.types.listOf lib.types.str;
+    default = [ ];
+    description = "Rules for creation, deletion and cleaning of volatile and temporary files.";
+  };
 }

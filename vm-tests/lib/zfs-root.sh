@@ -10,7 +10,7 @@
 #                                  mountpoint, with a root marker), rpool/local/root@blank (empty),
 #                                  rpool/local/old_roots, rpool/safe/persist (a marker and 2 MiB
 #                                  of random data, its md5 kept); with PASS, rpool is encrypted
-#                                  (keylocation=prompt) with that passphrase. SCRIPT (shell, run
+#                                  (keylocation=prompt; pbkdf2iters at its minimum, 100000: each try of the default costs 18 s under TCG) with that passphrase. SCRIPT (shell, run
 #                                  in that boot's stage 2 after the datasets exist) adds more.
 #   zfs_root_boot_json             the boot section of the ZFS root: rpool/local/root as /,
 #                                  /nix from the btrfs disk, /persist = rpool/safe/persist
@@ -37,7 +37,7 @@ $B grep -q ' / btrfs ' /proc/mounts || exit 0
 [ -e /dev/zfs ] || { echo "@@FAIL no /dev/zfs (zfs module not loaded)"; exit 0; }
 enc=
 if [ -e /nix/stage2/zfs-pass ]; then
-    enc="-O encryption=on -O keyformat=passphrase -O keylocation=prompt"
+    enc="-O encryption=on -O keyformat=passphrase -O keylocation=prompt -O pbkdf2iters=100000"
 fi
 # A passphrase comes on stdin (zpool reads it once when stdin is not a terminal).
 $B cat /nix/stage2/zfs-pass 2>/dev/null | zpool create -f -o ashift=12 -O mountpoint=none -O atime=off $enc rpool /dev/vdb1 ||

@@ -27,7 +27,9 @@ CHECK
     boot=$(zfs_root_boot_json)
     network='"network": {"kernelModules": ["virtio_net"], "dhcp": true}'
     ssh="\"ssh\": {\"port\": 22, \"hostKeys\": [\"/etc/lethe/host_key\"], \"authorizedKeys\": [\"$(cat "$WORK/id.pub")\"]}"
-    write_config "$WORK/config.json" "$boot" "$network, $ssh, $(zfs_root_rollback_json)"
+    local rollback
+    rollback=$(zfs_root_rollback_json)
+    write_config "$WORK/config.json" "$boot" "$network, $ssh${rollback:+, $rollback}"
     zfs_root_initrd "$WORK/config.json" --file "$WORK/host_key:/etc/lethe/host_key"
     local port log qemu status=0
     port=$(free_port)

@@ -3,7 +3,8 @@
 # a root marker), @blank, rpool/local/old_roots, rpool/safe/persist (a marker, 2 MiB of random
 # data and its md5). Then two boots with lethe as /init on the ZFS root: each imports rpool
 # (zpool import -N, no cache file), rolls back rpool/local/root, mounts it and rpool/safe/persist,
-# and stage 2 writes a marker into / . After boot 2: the root is empty (boot 1's marker gone),
+# and stage 2 writes a marker into / . Before them, a boot without the pool's disk ends in the
+# failure state naming the pool, with nothing changed. After boot 2: the root is empty (boot 1's marker gone),
 # the newest archive under rpool/local/old_roots holds boot 1's marker, /persist is as made.
 
 scenario() {
@@ -36,6 +37,18 @@ CHECK
     local t0=$SECONDS
     zfs_root_make_pool || return 1
     echo "setup boot: $((SECONDS - t0)) s"
+    # The pool's disk missing: the failure state names the pool and what was there, and the
+    # boot powers off with nothing changed (boot 1 below still finds the setup boot's root).
+    local log0=$WORK/serial-0.log
+    write_config "$WORK/config-0.json" \
+        "$(zfs_root_boot_json '"deviceTimeoutSeconds": 3, "onFailure": "poweroff", "failureDelaySeconds": 1')" \
+        "$(zfs_root_rollback_json)"
+    zfs_root_initrd "$WORK/config-0.json"
+    VM_MEM=1024 boot_vm --initrd "$ZFS_ROOT_INITRD" --disk "$WORK/disk.img" --log "$log0" --timeout 120 ||
+        { echo "boot 0: QEMU ended with status $? (124: the failure state did not power off)"; return 1; }
+    check_case missing-pool-is-the-failure-state "$log0" --allow-failure \
+        --want 'lethe: BOOT FAILED: step [0-9]+/[0-9]+ "import the ZFS pools": zpool import -N -o cachefile=none .* rpool: no pool "rpool" found on the disks within 3 s \(block devices present: vda;' \
+        --want 'lethe: the system cannot start; powering off in 1 s' --refuse '@@STAGE2'
     write_config "$WORK/config.json" "$(zfs_root_boot_json)" "$(zfs_root_rollback_json)"
     zfs_root_initrd "$WORK/config.json"
     local log1=$WORK/serial-1.log log2=$WORK/serial-2.log

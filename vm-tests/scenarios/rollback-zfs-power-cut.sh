@@ -5,7 +5,7 @@
 # which lands before, inside or after the rollback; the delays and the last step each reached
 # are printed. A last boot runs to stage 2, which reports: / is fresh, exactly one archive holds
 # the setup boot's root (nothing young lost, nothing archived twice), /persist's data matches
-# its md5, and no `lethe:` marker of an unfinished step is left on any dataset.
+# its md5, and no `lethe:rollback` mark of an unfinished step is left on any dataset.
 
 scenario() {
     cat >"$WORK/zfs-root-check" <<'CHECK'
@@ -27,7 +27,8 @@ for a in $(zfs list -H -o name -r -d 1 rpool/local/old_roots | $B sed 1d); do
 done
 echo "@@SETUP-ROOT-ARCHIVES $n"
 zfs list -H -o name -r rpool | $B sed 's/^/@@DATASET /'
-zfs get -H -r -s local -o name,property,value all rpool | $B grep 'lethe:' | $B sed 's/^/@@MARK /'
+# lethe:rollback marks a step in flight (lethe:archived, an archive's time, stays).
+zfs get -H -r -s local -o name,property,value lethe:rollback rpool | $B sed 's/^/@@MARK /'
 CHECK
     source "$VM_ROOT/lib/zfs-root.sh"
     zfs_root_setup

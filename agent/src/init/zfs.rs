@@ -87,7 +87,10 @@ pub(crate) fn import_error(stderr: &str) -> ImportError {
 /// Runs `program args`, its stdout on success, or its stderr as the error.
 fn run(program: &str, args: &[String]) -> std::result::Result<String, String> {
     let out = Command::new(program).args(args).output().map_err(|e| {
-        format!("cannot run {program}: {e} (is the initrd built with mkinitrd --zfs, which puts zfs and zpool in /bin?)")
+        format!(
+            "cannot run {program}: {e} (the initrd needs zfs and zpool in /bin: initrd-glue/mkinitrd adds \
+             them when the config mounts ZFS)"
+        )
     })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())

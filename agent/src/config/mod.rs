@@ -37,6 +37,9 @@ pub struct Config {
     pub unlock: Option<unlock::Unlock>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<rollback::Rollback>,
+    /// `rollback` naming a ZFS `dataset` (then `rollback` above is `None`).
+    #[serde(rename = "rollback", skip_serializing_if = "Option::is_none")]
+    pub zfs_rollback: Option<rollback::ZfsRollback>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persistence: Option<persistence::Persistence>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,19 +74,28 @@ impl Config {
             Some(VERSION) => Ok(VERSION),
             _ => v.expected(&format!("{VERSION} (the config format this lethe reads)")),
         })?;
+        let (rollback, zfs_rollback) = match obj.optional("rollback", rollback::read_section)? {
+            Some(rollback::Section::Btrfs(r)) => (Some(r), None),
+            Some(rollback::Section::Zfs(z)) => (None, Some(z)),
+            None => (None, None),
+        };
         let config = Config {
             version,
             boot: obj.optional("boot", boot::read)?,
             network: obj.optional("network", network::read)?,
             ssh: obj.optional("ssh", ssh::read)?,
             unlock: obj.optional("unlock", unlock::read)?,
-            rollback: obj.optional("rollback", rollback::read)?,
+            rollback,
+            zfs_rollback,
             persistence: obj.optional("persistence", persistence::read)?,
             datasets: obj.optional("datasets", datasets::read)?,
         };
         // Checks across sections, once each is valid on its own.
         if let Some(r) = &config.rollback {
             rollback::check_mounts(r, config.boot.as_ref())?;
+        }
+        if let Some(z) = &config.zfs_rollback {
+            rollback::check_zfs_mounts(z, config.boot.as_ref(), &config.all_datasets_unchecked()?)?;
         }
         unlock::check_someone_can_answer(config.unlock.as_ref(), config.ssh.is_some())?;
         persisted::merged(config.persistence.as_ref(), config.datasets.as_ref())?;
@@ -96,6 +108,11 @@ impl Config {
         persisted::merged(self.persistence.as_ref(), self.datasets.as_ref())
             .expect("checked by Config::parse")
             .unwrap_or_default()
+    }
+
+    /// `all_datasets` before `parse` has checked the merge (it checks it here).
+    fn all_datasets_unchecked(&self) -> Result<datasets::Datasets, ConfigError> {
+        Ok(persisted::merged(self.persistence.as_ref(), self.datasets.as_ref())?.unwrap_or_default())
     }
 
     /// Reads and parses `path`; every message starts with the file's name.

@@ -10,6 +10,9 @@
 //! (see [`plan::steps`]). An archive chosen for deletion is first renamed with
 //! [`plan::DELETING_PREFIX`], so a half-deleted one is finished next time whatever the clock.
 //!
+//! A ZFS root (`rollback.dataset`) has its own plan and apply layer in `zfs/`, sharing the
+//! naming, the clock checks and the pruning rule of [`plan`].
+//!
 //! Files by job: `run.rs` (the rollback itself), `listing.rs` (what `roots list` sees),
 //! `render.rs` (its table and JSON), `command.rs` (the two subcommands), `hooks.rs` (the test
 //! build's fault injection and clock).
@@ -22,6 +25,7 @@ mod listing;
 pub(crate) mod plan;
 mod render;
 mod run;
+mod zfs;
 
 pub use hooks::{FAILURE_POINTS, FAULT_POINTS};
 pub(crate) use listing::list;

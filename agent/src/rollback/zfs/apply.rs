@@ -1,0 +1,68 @@
+//! The small layer that runs `zfs` for the ZFS rollback: the listings the plan reads, and one
+//! process per step. The program is `zfs` from `PATH`, or `LETHE_ZFS` when set (a test's
+//! stand-in, or a build that keeps it elsewhere).
+
+use super::listing::{self, Listing, COLUMNS};
+use super::plan::Step;
+use crate::config::rollback::ZfsRollback;
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+
+fn program() -> String {
+    std::env::var("LETHE_ZFS").unwrap_or_else(|_| "zfs".into())
+}
+
+fn zfs(args: &[String]) -> Result<String> {
+    crate::zfs::apply::run(&program(), args)
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// The datasets the listing covers (`-r`): the root's parent, the archive's parent, and the
+/// blank snapshot's dataset, less those inside another.
+pub(super) fn scopes(config: &ZfsRollback) -> Vec<String> {
+    let parent = |n: &str| n.rsplit_once('/').map_or(n.to_string(), |(p, _)| p.to_string());
+    let mut all = vec![parent(&config.dataset), parent(&config.archive)];
+    if let Some(b) = &config.blank_snapshot {
+        all.push(b.split('@').next().unwrap_or_default().to_string());
+    }
+    let mut out: Vec<String> = Vec::new();
+    all.sort_by_key(|s| s.len());
+    for s in all {
+        if !out.iter().any(|o| listing::inside(&s, o)) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Everything around the root and the archive, in two `zfs list`s: the names, then the
+/// columns the plan reads (checked against the names).
+pub(super) fn gather(config: &ZfsRollback) -> Result<Listing> {
+    let scopes = scopes(config);
+    let list = |columns: &str| {
+        let mut args =
+            strings(&["list", "-H", "-p", "-t", "filesystem,volume,snapshot", "-o", columns, "-r"]);
+        args.extend(scopes.iter().cloned());
+        zfs(&args).map_err(|e| Error::msg(format!("{}: listing failed: {e}", scopes.join(", "))))
+    };
+    let names: Vec<String> = list("name")?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
+    let text = list(COLUMNS)?;
+    listing::parse_list(&text, &names).map_err(|e| Error::msg(format!("{}: {e}", scopes.join(", "))))
+}
+
+/// The properties a fresh root copies from `dataset`.
+pub(super) fn properties(dataset: &str, for_clone: bool) -> Result<BTreeMap<String, String>> {
+    let text = zfs(&strings(&["get", "-H", "-p", "-o", "property,value,source", "all", dataset]))
+        .map_err(|e| Error::msg(format!("{dataset}: reading its properties failed: {e}")))?;
+    listing::fresh_properties(&text, for_clone).map_err(|e| Error::msg(format!("{dataset}: {e}")))
+}
+
+/// Runs one step: `DATASET: zfs ARGS: why` when it fails.
+pub(super) fn execute(step: &Step) -> Result<()> {
+    let args = step.args();
+    log::info!("zfs {}", args.join(" "));
+    zfs(&args).map(drop).map_err(|e| Error::msg(format!("{}: {e}", step.dataset())))
+}

@@ -56,6 +56,7 @@ CHECK
         --want 'unlock: rpool: the passphrase is not the ZFS key' \
         --want 'unlock: rpool: ZFS key loaded' \
         --want 'load the ZFS keys: opened rpool' \
+        --want 'lethe: rollback done: root archived as rpool/local/old_roots/' \
         --want 'mount the root filesystem: rpool/local/root on /sysroot' \
         --want '@@PERSIST persisted' --want '@@KEY available rpool' --refuse '@@SETUP-MARKER-FOUND' \
         --want '@@STAGE2-DONE' \

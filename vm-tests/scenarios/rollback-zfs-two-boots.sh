@@ -55,6 +55,7 @@ CHECK
     zfs_root_vm "$log1" || { echo "boot 1: QEMU ended with status $?"; return 1; }
     check_case boot-1-imported-rolled-back-mounted "$log1" \
         --want 'import the ZFS pools: rpool \(imported\)' \
+        --want 'lethe: rollback done: root archived as rpool/local/old_roots/[0-9-]+_[0-9:]+, fresh root created' \
         --want 'mount the root filesystem: rpool/local/root on /sysroot' \
         --want '@@ROOT zfs ' --want '@@ROOT-MARKER-GONE' --refuse '@@SETUP-MARKER-FOUND' \
         --want '@@STAGE2-DONE'

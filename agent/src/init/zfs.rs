@@ -29,12 +29,20 @@ const SEARCH_DIRS: &[&str] = &["/dev/disk/by-id", "/dev"];
 /// How long between two imports while the pool's disks have not all appeared.
 const RETRY: Duration = Duration::from_millis(250);
 
-/// The ZFS datasets stage 1 mounts, in order: the root, then the `zfs` entries of `boot.mounts`.
-pub(crate) fn datasets(boot: &Boot) -> Vec<String> {
+/// The ZFS datasets stage 1 rolls back or mounts, each once, in order: the rollback's dataset,
+/// the root, then the `zfs` entries of `boot.mounts`.
+pub(crate) fn datasets(config: &Config, boot: &Boot) -> Vec<String> {
+    let rollback = config.zfs_rollback.iter().map(|r| r.dataset.clone());
     let root = is_zfs(&boot.root.fs_type).then(|| boot.root.device.to_string_lossy().into_owned());
     let mounts =
         boot.mounts.iter().filter(|m| is_zfs(&m.fs_type)).map(|m| m.device.to_string_lossy().into_owned());
-    root.into_iter().chain(mounts).collect()
+    let mut all: Vec<String> = Vec::new();
+    for d in rollback.chain(root).chain(mounts) {
+        if !all.contains(&d) {
+            all.push(d);
+        }
+    }
+    all
 }
 
 /// The pools of `datasets`, each once, in their order.
@@ -138,8 +146,8 @@ fn import(pool: &str, timeout: Duration) -> Result<&'static str> {
 }
 
 /// The step "import the ZFS pools": every pool a ZFS dataset of the config lives on.
-pub(crate) fn import_step(_: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
-    let pools = pools(&datasets(boot));
+pub(crate) fn import_step(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
+    let pools = pools(&datasets(config, boot));
     if pools.is_empty() {
         return Ok("no ZFS filesystem in boot.root or boot.mounts".into());
     }
@@ -207,7 +215,7 @@ pub(crate) fn locked_roots(states: &[(String, KeyState)]) -> Vec<(String, String
 /// The step "load the ZFS keys": each encryption root of the root and the `zfs` mounts whose
 /// key is not loaded; `prompt` roots are asked for over SSH and on the console.
 pub(crate) fn key_step(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
-    let datasets = datasets(boot);
+    let datasets = datasets(config, boot);
     if datasets.is_empty() {
         return Ok("no ZFS filesystem in boot.root or boot.mounts".into());
     }
@@ -290,8 +298,7 @@ mod tests {
     use crate::config::boot::{Mount, Root};
 
     fn boot(root: (&str, &str), mounts: &[(&str, &str)]) -> Boot {
-        let config = Config::parse(r#"{"version": 1, "boot": {"root": {"device": "/dev/vda"}}}"#).unwrap();
-        let mut boot = config.boot.unwrap();
+        let mut boot = config().boot.unwrap();
         boot.root = Root { device: root.0.into(), fs_type: root.1.into(), options: String::new() };
         boot.mounts = mounts
             .iter()
@@ -305,16 +312,30 @@ mod tests {
         boot
     }
 
+    fn config() -> Config {
+        Config::parse(r#"{"version": 1, "boot": {"root": {"device": "/dev/vda"}}}"#).unwrap()
+    }
+
     #[test]
     fn datasets_and_pools_in_order_each_pool_once() {
         let b = boot(
             ("rpool/local/root", "zfs"),
             &[("/dev/vda", "btrfs"), ("tank/safe/persist", "zfs"), ("rpool/local/nix", "zfs")],
         );
-        assert_eq!(datasets(&b), ["rpool/local/root", "tank/safe/persist", "rpool/local/nix"]);
-        assert_eq!(pools(&datasets(&b)), ["rpool", "tank"]);
+        let c = config();
+        assert_eq!(datasets(&c, &b), ["rpool/local/root", "tank/safe/persist", "rpool/local/nix"]);
+        assert_eq!(pools(&datasets(&c, &b)), ["rpool", "tank"]);
         let btrfs = boot(("/dev/vda", "btrfs"), &[("/dev/vda", "btrfs")]);
-        assert!(datasets(&btrfs).is_empty());
+        assert!(datasets(&c, &btrfs).is_empty());
+        // The rollback's dataset first, once, when the root names it too.
+        let with_rollback = Config::parse(
+            r#"{"version": 1, "boot": {"root": {"device": "/dev/vda"}},
+                "rollback": {"dataset": "zroot/local/root", "archive": "zroot/local/old_roots"}}"#,
+        )
+        .unwrap();
+        assert_eq!(datasets(&with_rollback, &btrfs), ["zroot/local/root"]);
+        let same = boot(("zroot/local/root", "zfs"), &[]);
+        assert_eq!(datasets(&with_rollback, &same), ["zroot/local/root"]);
         assert_eq!(pools(&["rpool".to_string()]), ["rpool"]);
     }
 

@@ -1,9 +1,8 @@
 # description: ZFS root as /init: power cuts at random points of the rollback (QEMU killed), then a clean boot: the job finished, a root exists, the old root kept in one archive, /persist intact
 # The setup boot makes rpool (lib/zfs-root.sh; the root holds a marker, /persist random data
 # and its md5). Then ZFS_CUTS (default 4) boots are killed by the harness (SIGKILL to QEMU: no
-# flush, no export) a random 0..ZFS_CUT_MS (default 2500) ms after the pool import was logged,
-# which lands before, inside or after the rollback; the delays and the last step each reached
-# are printed. A last boot runs to stage 2, which reports: / is fresh, exactly one archive holds
+# flush, no export) a random 0..ZFS_CUT_MS (default 400) ms after a random one (1..4) of the
+# rollback's zfs commands started; where each was cut is printed. A last boot runs to stage 2, which reports: / is fresh, exactly one archive holds
 # the setup boot's root (nothing young lost, nothing archived twice), /persist's data matches
 # its md5, and no `lethe:rollback` mark of an unfinished step is left on any dataset.
 
@@ -35,18 +34,22 @@ CHECK
     zfs_root_make_pool || return 1
     write_config "$WORK/config.json" "$(zfs_root_boot_json)" "$(zfs_root_rollback_json)"
     zfs_root_initrd "$WORK/config.json"
-    local i delay qemu log last cuts=${ZFS_CUTS:-4} max=${ZFS_CUT_MS:-2500}
+    # Each cut waits for the rollback's K-th zfs command (K random, 1..4: lethe logs each one
+    # as it starts it), then a random 0..ZFS_CUT_MS ms more: points spread over the rollback
+    # whatever the machine's speed. A boot whose rollback has fewer commands runs to the end.
+    local i k delay qemu log last cuts=${ZFS_CUTS:-4} max=${ZFS_CUT_MS:-400}
     for ((i = 1; i <= cuts; i++)); do
         log=$WORK/serial-cut-$i.log
-        delay=$((RANDOM % max))
+        k=$((1 + RANDOM % 4)) delay=$((RANDOM % max))
         zfs_root_vm "$log" --background "$WORK/qemu.pid"
         qemu=$(cat "$WORK/qemu.pid")
-        wait_log "$log" 'step [0-9]+/[0-9]+ import the ZFS pools: rpool' "$qemu" || return 1
-        sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-        kill -KILL "$qemu" 2>/dev/null || true
+        if wait_log "$log" 'lethe: zfs (set|rename|create|clone|promote|inherit|destroy) ' "$qemu" "$k" 2>/dev/null; then
+            sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+            kill -KILL "$qemu" 2>/dev/null || true
+        fi
         wait "$qemu" 2>/dev/null || true
-        last=$(clean_log "$log" | grep -oE 'step [0-9]+/[0-9]+ [a-z /]+|@@STAGE2[A-Z-]*' | tail -n 1)
-        echo "cut $i: QEMU killed ${delay} ms after the import; last reached: ${last:-?}"
+        last=$(clean_log "$log" | grep -oE 'lethe: zfs [a-z]+ [^ ]+|step [0-9]+/[0-9]+ [a-z /]+|@@STAGE2-DONE' | tail -n 1)
+        echo "cut $i: QEMU killed ${delay} ms after zfs command $k of the rollback; last line: ${last:-?}"
     done
     log=$WORK/serial-clean.log
     zfs_root_vm "$log" || { echo "clean boot: QEMU ended with status $?"; return 1; }

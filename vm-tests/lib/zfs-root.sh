@@ -113,5 +113,5 @@ zfs_root_vm() {
     local log=$1
     shift
     VM_MEM=1024 boot_vm --initrd "$ZFS_ROOT_INITRD" --disk "$WORK/disk.img" --disk "$WORK/pool.img" \
-        --log "$log" --timeout "${ZFS_ROOT_TIMEOUT:-300}" "$@"
+        --log "$log" --timeout "${ZFS_ROOT_TIMEOUT:-600}" "$@"
 }

@@ -45,10 +45,13 @@ CHECK
         qemu=$(cat "$WORK/qemu.pid")
         if wait_log "$log" 'lethe: zfs (set|rename|create|clone|promote|inherit|destroy) ' "$qemu" "$k" 2>/dev/null; then
             sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-            kill -KILL "$qemu" 2>/dev/null || true
+            # $qemu is `timeout`'s PID: SIGKILL goes to QEMU itself, its child (a SIGKILL to
+            # timeout would leave QEMU running).
+            pkill -KILL -P "$qemu" 2>/dev/null || true
         fi
         wait "$qemu" 2>/dev/null || true
-        last=$(clean_log "$log" | grep -oE 'lethe: zfs [a-z]+ [^ ]+|step [0-9]+/[0-9]+ [a-z /]+|@@STAGE2-DONE' | tail -n 1)
+        last=$(clean_log "$log" | grep -oE 'lethe: zfs [a-z]+ [^ ]+|step [0-9]+/[0-9]+ [a-z /]+|@@STAGE2-DONE' | tail -n 1 || true)
+        grep -q '@@STAGE2-DONE' <(clean_log "$log") && last="$last (ran to the end)"
         echo "cut $i: QEMU killed ${delay} ms after zfs command $k of the rollback; last line: ${last:-?}"
     done
     log=$WORK/serial-clean.log

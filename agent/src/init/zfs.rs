@@ -193,6 +193,31 @@ fn key_state(dataset: &str) -> Result<KeyState> {
     Ok(parse_key_state(&text))
 }
 
+/// The dataset above `name` (`rpool/local` for `rpool/local/root`), None for a pool.
+pub(crate) fn parent(name: &str) -> Option<&str> {
+    name.rsplit_once('/').map(|(p, _)| p)
+}
+
+/// The key state of `dataset`, or of its nearest existing parent while it does not exist: a
+/// power cut between the rollback's rename and its create leaves no root until the rollback
+/// (the next step) makes it again, inside the same encryption root as its parent.
+fn nearest_key_state(dataset: &str) -> Result<(String, KeyState)> {
+    let mut name = dataset;
+    loop {
+        match key_state(name) {
+            Ok(state) => return Ok((name.to_string(), state)),
+            Err(e) if e.to_string().contains("dataset does not exist") => match parent(name) {
+                Some(p) => {
+                    log::info!("{name}: does not exist (yet): its key is its parent's");
+                    name = p;
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// What must happen for each locked encryption root of `datasets`: its name and where its key
 /// is (`prompt`, `file:///...`), each root once. The keylocation is the root's own.
 pub(crate) fn locked_roots(states: &[(String, KeyState)]) -> Vec<(String, String)> {
@@ -220,15 +245,15 @@ pub(crate) fn key_step(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<S
         return Ok("no ZFS filesystem in boot.root or boot.mounts".into());
     }
     let mut states = Vec::new();
-    for d in &datasets {
-        let state = key_state(d)?;
+    for wanted in &datasets {
+        let (d, state) = nearest_key_state(wanted)?;
         // The root's own keylocation, when the dataset inherits its encryption.
-        if let Some(root) = state.encryption_root.clone().filter(|r| r != d) {
-            if !states.iter().any(|(n, _): &(String, KeyState)| n == &root) {
+        if let Some(root) = state.encryption_root.clone().filter(|r| *r != d) {
+            if !states.iter().any(|(n, _): &(String, KeyState)| *n == root) {
                 states.push((root.clone(), key_state(&root)?));
             }
         }
-        states.push((d.clone(), state));
+        states.push((d, state));
     }
     let locked = locked_roots(&states);
     if locked.is_empty() {
@@ -381,6 +406,13 @@ mod tests {
         assert_eq!(locked_roots(&states), [("rpool".to_string(), "prompt".to_string())]);
         // Loaded already: nothing to do.
         assert!(locked_roots(&[("rpool".to_string(), open)]).is_empty());
+    }
+
+    #[test]
+    fn parents_up_to_the_pool() {
+        assert_eq!(parent("rpool/local/root"), Some("rpool/local"));
+        assert_eq!(parent("rpool/local"), Some("rpool"));
+        assert_eq!(parent("rpool"), None);
     }
 
     #[test]

@@ -43,16 +43,17 @@ CHECK
         k=$((1 + RANDOM % 4)) delay=$((RANDOM % max))
         zfs_root_vm "$log" --background "$WORK/qemu.pid"
         qemu=$(cat "$WORK/qemu.pid")
+        local how="not cut: the rollback had fewer than $k zfs commands"
         if wait_log "$log" 'lethe: zfs (set|rename|create|clone|promote|inherit|destroy) ' "$qemu" "$k" 2>/dev/null; then
             sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
             # $qemu is `timeout`'s PID: SIGKILL goes to QEMU itself, its child (a SIGKILL to
             # timeout would leave QEMU running).
             pkill -KILL -P "$qemu" 2>/dev/null || true
+            how="QEMU killed ${delay} ms after zfs command $k of the rollback"
         fi
         wait "$qemu" 2>/dev/null || true
         last=$(clean_log "$log" | grep -oE 'lethe: zfs [a-z]+ [^ ]+|step [0-9]+/[0-9]+ [a-z /]+|@@STAGE2-DONE' | tail -n 1 || true)
-        grep -q '@@STAGE2-DONE' <(clean_log "$log") && last="$last (ran to the end)"
-        echo "cut $i: QEMU killed ${delay} ms after zfs command $k of the rollback; last line: ${last:-?}"
+        echo "cut $i: $how; last line: ${last:-?}"
     done
     log=$WORK/serial-clean.log
     zfs_root_vm "$log" || { echo "clean boot: QEMU ended with status $?"; return 1; }

@@ -14,7 +14,7 @@ Usage:
   lethe serve --config FILE   SSH server + console prompt until every device is open
                               (systemdAgent mode: until SIGTERM), then close and exit 0
   lethe rollback --config FILE
-                              archive the btrfs root, create a fresh one, prune old roots
+                              archive the btrfs or ZFS root, create a fresh one, prune old roots
   lethe roots list --config FILE [--json]
                               list archived roots and what the next rollback would prune
   lethe net --config FILE [--once] [--cmdline TEXT]

@@ -25,7 +25,7 @@ mod listing;
 pub(crate) mod plan;
 mod render;
 mod run;
-mod zfs;
+pub(crate) mod zfs;
 
 pub use hooks::{FAILURE_POINTS, FAULT_POINTS};
 pub(crate) use listing::list;

@@ -46,18 +46,24 @@ pub(super) fn gather(config: &ZfsRollback) -> Result<Listing> {
         let mut args =
             strings(&["list", "-H", "-p", "-t", "filesystem,volume,snapshot", "-o", columns, "-r"]);
         args.extend(scopes.iter().cloned());
-        zfs(&args).map_err(|e| Error::msg(format!("{}: listing failed: {e}", scopes.join(", "))))
+        zfs(&args).map_err(|e| {
+            Error::msg(format!("{}: listing failed: {e}; nothing was changed", scopes.join(", ")))
+        })
     };
     let names: Vec<String> = list("name")?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
     let text = list(COLUMNS)?;
-    listing::parse_list(&text, &names).map_err(|e| Error::msg(format!("{}: {e}", scopes.join(", "))))
+    listing::parse_list(&text, &names)
+        .map_err(|e| Error::msg(format!("{}: {e}; nothing was changed", scopes.join(", "))))
 }
 
 /// The properties a fresh root copies from `dataset`.
 pub(super) fn properties(dataset: &str, for_clone: bool) -> Result<BTreeMap<String, String>> {
-    let text = zfs(&strings(&["get", "-H", "-p", "-o", "property,value,source", "all", dataset]))
-        .map_err(|e| Error::msg(format!("{dataset}: reading its properties failed: {e}")))?;
-    listing::fresh_properties(&text, for_clone).map_err(|e| Error::msg(format!("{dataset}: {e}")))
+    let text =
+        zfs(&strings(&["get", "-H", "-p", "-o", "property,value,source", "all", dataset])).map_err(|e| {
+            Error::msg(format!("{dataset}: reading its properties failed: {e}; nothing was changed"))
+        })?;
+    listing::fresh_properties(&text, for_clone)
+        .map_err(|e| Error::msg(format!("{dataset}: {e}; nothing was changed")))
 }
 
 /// Runs one step: `DATASET: zfs ARGS: why` when it fails.

@@ -5,9 +5,10 @@
 //! Crash safety: every step is one `zfs` command, and the in-flight state is on disk. The root
 //! is first marked `lethe:rollback=archiving:TARGET` (with `lethe:archived`), then renamed to
 //! TARGET (the mark travels with it), then a fresh root is made (and promoted, when cloned from
-//! a snapshot of the root itself), then the mark is removed. [`stage`] reads which of those
-//! happened from the listing, so the next run finishes the job from any cut; the fresh root
-//! exists whenever no mark is left. An archive chosen for pruning is marked
+//! a snapshot of the root itself), then old archives are pruned, then the mark is removed. [`stage`] reads which of those
+//! happened from the listing, so the next run finishes the job from any cut; a fresh root
+//! exists whenever no mark is left, and a marked archive beside a root says that root was made
+//! by a run that did not finish, so was never used: it is kept, not archived. An archive chosen for pruning is marked
 //! `lethe:rollback=destroying` before `zfs destroy -r` (which is not atomic), so a half-destroyed
 //! one is finished whatever the clock says then.
 
@@ -323,12 +324,14 @@ impl Row {
 }
 
 /// What one run does: the root's steps (a failure stops the boot), then the pruning (failures
-/// are reported, retried next boot).
+/// are reported, retried next boot), then the unmark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub stage: Stage,
     pub root_steps: Vec<Step>,
     pub prune_steps: Vec<Step>,
+    /// The unmark that ends the run (its failure fails the run: see [`Stage::Made`]).
+    pub finish: Step,
     pub rows: Vec<Row>,
     pub distrust: Option<ClockDistrust>,
 }
@@ -464,7 +467,6 @@ pub(crate) fn plan(
             root_steps.push(Step::Promote { root: r.clone() });
         }
     }
-    root_steps.push(Step::Unmark { archive: to.clone() });
     let this_entry = this_entry.map(|mut e| {
         if matches!(stage, Stage::Start { .. } | Stage::Marked { .. }) && e.archived.is_none() {
             e.archived = at;
@@ -486,7 +488,10 @@ pub(crate) fn plan(
     }
     prune_steps
         .extend(rows.iter().filter(|r| r.destroys()).map(|r| Step::Destroy { archive: r.dataset.clone() }));
-    Ok(Plan { stage, root_steps, prune_steps, rows, distrust })
+    // Last: until the mark is gone, a rerun knows the fresh root was never handed to stage 2
+    // (it keeps it and only finishes the pruning).
+    let finish = Step::Unmark { archive: to.clone() };
+    Ok(Plan { stage, root_steps, prune_steps, finish, rows, distrust })
 }
 
 /// What the next rollback does to an archive parent's entry, in ZFS's words.
@@ -513,7 +518,7 @@ pub(crate) fn clock_text(d: &ClockDistrust) -> String {
 #[cfg(test)]
 pub(crate) fn render(plan: &Plan, retention_days: u32) -> String {
     let mut out = format!("stage {:?}\n", plan.stage);
-    for s in plan.root_steps.iter().chain(&plan.prune_steps) {
+    for s in plan.root_steps.iter().chain(&plan.prune_steps).chain([&plan.finish]) {
         out.push_str(&format!("zfs {}\n", s.args().join(" ")));
     }
     for row in &plan.rows {

@@ -108,6 +108,7 @@ pub(crate) fn run(config: &ZfsRollback) -> Result<Report> {
             unmarked = false;
         }
     }
+    apply::execute(&plan.finish)?;
     log::info!("{report}");
     Ok(report)
 }
@@ -143,12 +144,17 @@ pub(crate) fn render(listing: &Listing, config: &ZfsRollback) -> String {
         } else {
             row.entry.name.clone()
         };
-        let archived = if row.entry.archived.is_some() { "" } else { "*" };
+        let star = if row.entry.archived.is_some() { "" } else { "*" };
+        // Not lethe's: it has no archive time, and no age that means anything to lethe.
+        let foreign = row.fate == Fate::Foreign;
+        let archived =
+            if foreign { "-".into() } else { format!("{}{star}", format_utc(row.entry.archive_time())) };
+        let age = if foreign { "-".into() } else { format_age(listing.now - row.entry.archive_time()) };
         table.push([
             name,
             format_utc(row.entry.mtime),
-            format!("{}{archived}", format_utc(row.entry.archive_time())),
-            format_age(listing.now - row.entry.archive_time()),
+            archived,
+            age,
             plan::describe(row, config.retention_days),
         ]);
         for s in &row.snapshots {
@@ -173,7 +179,7 @@ pub(crate) fn render(listing: &Listing, config: &ZfsRollback) -> String {
     }
     let destroyed = plan.rows.iter().filter(|r| r.destroys()).count();
     out.push_str(&format!("\narchive {}: the next rollback would destroy {destroyed}.\n", config.archive));
-    if plan.rows.iter().any(|r| r.entry.archived.is_none()) {
+    if plan.rows.iter().any(|r| r.entry.archived.is_none() && r.fate != Fate::Foreign) {
         out.push_str(&format!("* no {} time recorded: aged from its creation.\n", super::listing::ARCHIVED));
     }
     if let Some(d) = &plan.distrust {

@@ -60,7 +60,7 @@ CHECK
     local md5
     md5=$(marker_value "$log" PERSIST | cut -d' ' -f1)
     check_case clean-boot-finished-the-job "$log" \
-        --want 'lethe: rollback done: ' --want 'roll back the root subvolume: done' \
+        --want 'lethe: rollback done: ' --want 'roll back the root subvolume: rollback done' \
         --want 'mount the root filesystem: rpool/local/root on /sysroot' --want '@@STAGE2-DONE' \
         --refuse '@@MARK ' --refuse '@@SETUP-MARKER-IN-ROOT'
     check_case old-root-kept-once "$log" --want '@@SETUP-ROOT-ARCHIVES 1$' --refuse '@@ARCHIVE-UNMOUNTABLE'

@@ -36,8 +36,6 @@ pub(crate) struct Stage1 {
     pub cmdline_line: String,
     /// Set by the "read the config" step; every later step is given it ([`Run::Configured`]).
     pub(crate) config: Option<Rc<Config>>,
-    /// The file it was read from (`lethe.config=` or the default).
-    pub(crate) config_path: PathBuf,
     /// Arguments the kernel gave us, passed on to stage 2.
     pub init_args: Vec<OsString>,
     pub sysroot: PathBuf,
@@ -59,7 +57,6 @@ impl Stage1 {
             cmdline: cmdline::Cmdline::default(),
             cmdline_line: String::new(),
             config: None,
-            config_path: PathBuf::from(CONFIG_PATH),
             init_args,
             sysroot: PathBuf::from(SYSROOT),
             root_device: None,
@@ -267,7 +264,6 @@ fn read_config(stage: &mut Stage1) -> Result<String> {
     let path = stage.cmdline.config.clone().unwrap_or_else(|| PathBuf::from(CONFIG_PATH));
     let config = Config::load(&path).map_err(|e| Error::msg(e.to_string()))?;
     stage.config = Some(Rc::new(config));
-    stage.config_path.clone_from(&path);
     let boot = stage.boot()?;
     policy = failure::Policy { action: boot.on_failure, delay_seconds: boot.failure_delay_seconds };
     apply_cmdline(&mut policy, &stage.cmdline);
@@ -363,12 +359,10 @@ fn start_network(stage: &mut Stage1, config: &Config, _: &Boot) -> Result<String
 
 /// Archives the old root, prunes expired archives and creates a fresh root, on the rollback
 /// device (which may only now exist, e.g. `/dev/mapper/crypted` after the unlock).
-fn roll_back(stage: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
-    if config.zfs_rollback.is_some() {
-        // The ZFS rollback as `lethe rollback` runs it (it logs each zfs command and what it
-        // did); the pools were imported and the keys loaded by the steps before this one.
-        crate::rollback::command::run(&stage.config_path).map_err(|e| Error::msg(e.message))?;
-        return Ok("done (ZFS: see the lines above)".into());
+fn roll_back(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
+    if let Some(zfs) = &config.zfs_rollback {
+        // The pools were imported and the keys loaded by the steps before this one.
+        return Ok(crate::rollback::zfs::run(zfs)?.to_string());
     }
     let Some(mut rollback) = config.rollback.clone() else {
         return Ok("no \"rollback\" section".into());

@@ -100,6 +100,7 @@ fn unlocker(scratch: &Scratch, devices: &[(&str, &str)]) -> Arc<Unlocker> {
                 allow_discards: false,
                 bypass_workqueues: false,
                 header: None,
+                kind: Default::default(),
             }
         })
         .collect();

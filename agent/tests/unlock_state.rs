@@ -21,6 +21,7 @@ fn unlocker(scratch: &Scratch, devices: &[(&str, &str)]) -> Arc<Unlocker> {
                 allow_discards: true,
                 bypass_workqueues: true,
                 header: None,
+                kind: Default::default(),
             }
         })
         .collect();

@@ -88,10 +88,13 @@ pub(super) fn read_mount(at: At<'_>, device: fn(At<'_>) -> Result<PathBuf>, root
             Ok(p)
         }
     })?;
+    let fs_type = obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into());
+    let device =
+        if is_zfs(&fs_type) { obj.required("device", zfs_dataset)? } else { obj.required("device", device)? };
     Ok(Mount {
-        device: obj.required("device", device)?,
+        device,
         mount_point,
-        fs_type: obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into()),
+        fs_type,
         options: obj.optional("options", |v| v.string())?.unwrap_or_default(),
     })
 }
@@ -107,6 +110,28 @@ const FIELDS: &[&str] = &[
     "failureDelaySeconds",
 ];
 
+/// Whether a mount's filesystem is ZFS: then its `device` is a dataset name (`rpool/local/root`),
+/// which the pool's import makes mountable, not a path stage 1 waits for.
+pub fn is_zfs(fs_type: &str) -> bool {
+    fs_type == "zfs"
+}
+
+/// A ZFS dataset name as the device of a `zfs` mount, kept as a path for the mount syscall.
+fn zfs_dataset(at: At<'_>) -> Result<PathBuf> {
+    let s = at.string()?;
+    let problem = if s.starts_with('/') {
+        Some("a path: ZFS mounts a dataset, which the pool's import finds on its disks".into())
+    } else {
+        super::datasets::name_problem(&s)
+    };
+    match problem {
+        None => Ok(PathBuf::from(s)),
+        Some(why) => {
+            at.expected(&format!("a ZFS dataset name like \"rpool/local/root\" with fsType \"zfs\" ({why})"))
+        }
+    }
+}
+
 fn fs_type(at: At<'_>) -> Result<String> {
     let s = at.string()?;
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
@@ -118,11 +143,13 @@ fn fs_type(at: At<'_>) -> Result<String> {
 
 fn root(at: At<'_>) -> Result<Root> {
     let obj = at.object_of(&["device", "fsType", "options"])?;
-    Ok(Root {
-        device: obj.required("device", super::device::read)?,
-        fs_type: obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into()),
-        options: obj.optional("options", |v| v.string())?.unwrap_or_default(),
-    })
+    let fs_type = obj.optional("fsType", fs_type)?.unwrap_or_else(|| "btrfs".into());
+    let device = if is_zfs(&fs_type) {
+        obj.required("device", zfs_dataset)?
+    } else {
+        obj.required("device", super::device::read)?
+    };
+    Ok(Root { device, fs_type, options: obj.optional("options", |v| v.string())?.unwrap_or_default() })
 }
 
 pub fn read(at: At<'_>) -> Result<Boot> {

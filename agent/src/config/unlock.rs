@@ -30,6 +30,19 @@ pub struct Device {
     pub bypass_workqueues: bool,
     /// Detached LUKS header, when the device itself has none.
     pub header: Option<PathBuf>,
+    /// What the passphrase opens: a LUKS device (every device of the config), or the key of a
+    /// ZFS encryption root, which `lethe init` asks for on a ZFS root (never read from JSON).
+    #[serde(skip)]
+    pub kind: DeviceKind,
+}
+
+/// What an unlock target is; see [`Device::kind`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeviceKind {
+    #[default]
+    Luks,
+    /// `name` is the encryption root (`rpool`), whose key `zfs load-key` loads from stdin.
+    ZfsKey,
 }
 
 const FIELDS: &[&str] = &["devices", "systemdAgent", "console", "maxTries", "tang"];
@@ -57,6 +70,7 @@ fn device(at: At<'_>) -> Result<Device> {
         allow_discards: obj.optional("allowDiscards", |v| v.bool())?.unwrap_or(false),
         bypass_workqueues: obj.optional("bypassWorkqueues", |v| v.bool())?.unwrap_or(false),
         header: obj.optional("header", super::device::read)?,
+        kind: DeviceKind::Luks,
     })
 }
 

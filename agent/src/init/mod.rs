@@ -14,8 +14,9 @@ pub(crate) mod devices;
 pub(crate) mod failure;
 pub(crate) mod mounts;
 pub(crate) mod unlock;
+pub(crate) mod zfs;
 
-use crate::config::boot::Boot;
+use crate::config::boot::{is_zfs, Boot};
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::paths::CONFIG_PATH;
@@ -141,6 +142,9 @@ pub(crate) fn steps() -> Vec<Step> {
         // After the unlock: the swap holding the image may be on an encrypted device.
         Step { name: "resume from hibernation", run: Run::Configured(resume) },
         Step { name: "wait for the root device", run: Run::Configured(wait_for_root) },
+        // After the unlock: a pool may be on LUKS devices. Nothing is mounted yet.
+        Step { name: "import the ZFS pools", run: Run::Configured(zfs::import_step) },
+        Step { name: "load the ZFS keys", run: Run::Configured(zfs::key_step) },
         // The device is there and the root is not mounted yet.
         Step { name: "roll back the root subvolume", run: Run::Configured(roll_back) },
         Step { name: "mount the root filesystem", run: Run::Configured(mount_root) },
@@ -175,6 +179,11 @@ pub(crate) fn stage2_args(mut args: Vec<OsString>) -> Vec<OsString> {
 /// process, or the failure state ends it).
 fn main(init_args: Vec<OsString>) -> ! {
     failure::install_panic_hook();
+    // The kernel starts init without PATH; `zfs` and `zpool` (a ZFS root) are found in /bin
+    // and /sbin of the initrd. Set while this is the only thread; stage 2 sets its own.
+    if std::env::var_os("PATH").is_none() {
+        std::env::set_var("PATH", "/bin:/sbin:/usr/bin:/usr/sbin");
+    }
     let mut stage = Stage1::new(init_args);
     let steps = steps();
     let total = steps.len();
@@ -322,6 +331,9 @@ fn resume(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
 }
 
 fn wait_for_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
+    if is_zfs(&boot.root.fs_type) {
+        return Ok(format!("{}: a ZFS dataset, found by the pool's import", boot.root.device.display()));
+    }
     let timeout = device_timeout(boot);
     let t = Instant::now();
     let device = devices::wait_for(&boot.root.device, timeout)?;
@@ -348,6 +360,10 @@ fn start_network(stage: &mut Stage1, config: &Config, _: &Boot) -> Result<String
 /// Archives the old root, prunes expired archives and creates a fresh root, on the rollback
 /// device (which may only now exist, e.g. `/dev/mapper/crypted` after the unlock).
 fn roll_back(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
+    if let Some(zfs) = &config.zfs_rollback {
+        // The pools were imported and the keys loaded by the steps before this one.
+        return Ok(crate::rollback::zfs::run(zfs)?.to_string());
+    }
     let Some(mut rollback) = config.rollback.clone() else {
         return Ok("no \"rollback\" section".into());
     };
@@ -358,7 +374,8 @@ fn roll_back(_: &mut Stage1, config: &Config, boot: &Boot) -> Result<String> {
 
 fn mount_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let device = stage.root_device.clone().unwrap_or_else(|| boot.root.device.clone());
-    mounts::mount_filesystem(&device, &stage.sysroot, &boot.root.fs_type, &boot.root.options)?;
+    let options = mount_options(&boot.root.fs_type, &boot.root.options);
+    mounts::mount_filesystem(&device, &stage.sysroot, &boot.root.fs_type, &options)?;
     Ok(format!("{} on {}", device.display(), stage.sysroot.display()))
 }
 
@@ -369,11 +386,23 @@ fn mount_others(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {
     let timeout = device_timeout(boot);
     let mut done = Vec::new();
     for m in &boot.mounts {
-        let device = devices::wait_for(&m.device, timeout)?;
-        mounts::mount_in_root(&device, &stage.sysroot, &m.mount_point, &m.fs_type, &m.options)?;
+        // A ZFS dataset is there once its pool is imported (an earlier step).
+        let device =
+            if is_zfs(&m.fs_type) { m.device.clone() } else { devices::wait_for(&m.device, timeout)? };
+        let options = mount_options(&m.fs_type, &m.options);
+        mounts::mount_in_root(&device, &stage.sysroot, &m.mount_point, &m.fs_type, &options)?;
         done.push(m.mount_point.display().to_string());
     }
     Ok(done.join(", "))
+}
+
+/// The options the kernel is given for a mount of `fs_type`.
+fn mount_options(fs_type: &str, options: &str) -> String {
+    if is_zfs(fs_type) {
+        zfs::kernel_options(options)
+    } else {
+        options.to_string()
+    }
 }
 
 fn switch_root(stage: &mut Stage1, _: &Config, boot: &Boot) -> Result<String> {

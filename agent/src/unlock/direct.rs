@@ -2,7 +2,7 @@
 //! `spawn_blocking`, one attempt at a time.
 
 use super::Passphrase;
-use crate::config::unlock::Device;
+use crate::config::unlock::{Device, DeviceKind};
 use libcryptsetup_rs::consts::flags::CryptActivate;
 use libcryptsetup_rs::consts::vals::{CryptLogLevel, CryptStatusInfo};
 use libcryptsetup_rs::{CryptDevice, CryptInit, Either, LibcryptErr};
@@ -86,7 +86,24 @@ pub(crate) fn try_all(
     passphrase: &Passphrase,
     verify_only: bool,
 ) -> Vec<(String, Outcome)> {
-    devices.iter().map(|d| (d.name.clone(), try_one(d, passphrase, verify_only))).collect()
+    devices.iter().map(|d| (d.name.clone(), try_device(d, passphrase, verify_only))).collect()
+}
+
+/// One device of either kind: a LUKS device, or a ZFS encryption root's key (never checked
+/// only: there is no header to verify against without loading it).
+fn try_device(device: &Device, passphrase: &Passphrase, verify_only: bool) -> Outcome {
+    match device.kind {
+        DeviceKind::Luks => try_one(device, passphrase, verify_only),
+        DeviceKind::ZfsKey => super::zfs_key::try_one(&device.name, passphrase),
+    }
+}
+
+/// Whether `device` is already open (a LUKS mapping, a loaded ZFS key), saying so when it is.
+pub(crate) fn already_open_device(device: &Device) -> bool {
+    match device.kind {
+        DeviceKind::Luks => already_open(&device.name),
+        DeviceKind::ZfsKey => super::zfs_key::already_loaded(&device.name),
+    }
 }
 
 pub(crate) fn try_one(device: &Device, passphrase: &Passphrase, verify_only: bool) -> Outcome {

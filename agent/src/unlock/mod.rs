@@ -55,8 +55,9 @@ pub mod console;
 mod direct;
 pub(crate) mod line;
 pub(crate) mod outcome;
+mod zfs_key;
 
-use crate::config::unlock::{Device, Unlock};
+use crate::config::unlock::{Device, DeviceKind, Unlock};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -194,7 +195,7 @@ impl Unlocker {
         let opened: Vec<bool> = match mode {
             Mode::SystemdAgent => Vec::new(),
             Mode::VerifyOnly => vec![false; config.devices.len()],
-            Mode::Direct => config.devices.iter().map(|d| direct::already_open(&d.name)).collect(),
+            Mode::Direct => config.devices.iter().map(direct::already_open_device).collect(),
         };
         Unlocker {
             config: config.clone(),
@@ -240,7 +241,10 @@ impl Unlocker {
             _ => self
                 .pending_devices()
                 .iter()
-                .map(|d| format!("{} ({})", d.name, d.device.display()))
+                .map(|d| match d.kind {
+                    DeviceKind::Luks => format!("{} ({})", d.name, d.device.display()),
+                    DeviceKind::ZfsKey => format!("{} (ZFS encryption root)", d.name),
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         }

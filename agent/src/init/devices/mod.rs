@@ -130,7 +130,7 @@ fn partition_entry(disk_node: &Path, disk_dir: &Path, number: u32) -> Option<(St
 /// by-label from the superblock, by-partuuid and by-partlabel from the partition table, by-id
 /// from sysfs. Unreadable devices (an empty CD drive) are skipped; names that cannot be a file
 /// name (a header saying `..`) are refused with a warning.
-fn link_new_devices(seen: &mut HashSet<String>) {
+pub(crate) fn link_new_devices(seen: &mut HashSet<String>) {
     for name in block_devices() {
         if seen.contains(&name) {
             continue;

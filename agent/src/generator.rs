@@ -59,7 +59,8 @@ fn mapper_name(path: &Path) -> Option<String> {
 /// - with a `rollback` section, `sysroot.mount` requires `lethe-rollback.service` (and is
 ///   ordered after it), and the rollback requires and waits for its device, and for
 ///   `systemd-cryptsetup@NAME.service` when the device is `/dev/mapper/NAME` (required in
-///   systemdAgent mode, where that unit exists; only ordered otherwise);
+///   systemdAgent mode, where that unit exists; only ordered otherwise); a ZFS `rollback`
+///   (`dataset`) waits, instead, for its pool's import and key (see [`zfs_waits`]);
 /// - in direct mode, lethe-unlock waits for the LUKS devices it opens, and each
 ///   `/dev/mapper/NAME` device unit waits without a time limit (a
 ///   person may take minutes to type the passphrase; systemd-cryptsetup-generator does the
@@ -113,24 +114,62 @@ pub(crate) fn plan(config: &Config) -> Vec<DropIn> {
             ));
         }
     }
-    if let Some(rollback) = &config.rollback {
+    let rollback_waits = match (&config.rollback, &config.zfs_rollback) {
+        (Some(btrfs), _) => Some(device_waits(&btrfs.device, agent)),
+        (None, Some(zfs)) => Some(zfs_waits(crate::config::rollback::pool_of(&zfs.dataset))),
+        (None, None) => None,
+    };
+    if let Some(lines) = rollback_waits {
         out.push(drop_in(
             "sysroot.mount",
             &["Requires=lethe-rollback.service".into(), "After=lethe-rollback.service".into()],
         ));
-        let device = device_unit(&rollback.device);
-        let mut lines = vec![format!("Requires={device}"), format!("After={device}")];
-        if let Some(name) = mapper_name(&rollback.device) {
-            let crypt = format!("systemd-cryptsetup@{}.service", escape(&name));
-            if agent {
-                lines.push(format!("Requires={crypt}"));
-            }
-            lines.push(format!("After={crypt}"));
-        }
         out.push(drop_in("lethe-rollback.service", &lines));
     }
     out.extend(persist_in_initrd(config));
     out
+}
+
+/// What a btrfs root's rollback waits for: its device, and the cryptsetup unit that opens it.
+fn device_waits(device: &Path, agent: bool) -> Vec<String> {
+    let unit = device_unit(device);
+    let mut lines = vec![format!("Requires={unit}"), format!("After={unit}")];
+    if let Some(name) = mapper_name(device) {
+        let crypt = format!("systemd-cryptsetup@{}.service", escape(&name));
+        if agent {
+            lines.push(format!("Requires={crypt}"));
+        }
+        lines.push(format!("After={crypt}"));
+    }
+    lines
+}
+
+/// What a ZFS root's rollback waits for: its pool imported and its key loaded, which the host's
+/// own ZFS units do, differently on each initrd:
+/// - NixOS: `zfs-import-POOL.service` imports the pool and then loads its keys (prompting with
+///   `systemd-ask-password`); it is `Before=zfs-import.target` and already required by
+///   `sysroot.mount` (NixOS' `requiredBy` of the pool's mounts).
+/// - dracut (zfs-dracut): `zfs-import-scan`/`-cache.service` import, `Before=zfs-import.target`;
+///   the root's key is loaded later, by a pre-mount hook (`dracut-pre-mount.service`, which the
+///   zfs generator orders after `zfs-import.target`, and which is `Before=sysroot.mount`).
+///   zfs-dracut's own `zfs-rollback-bootfs.service` orders after the same two.
+///
+/// So the rollback is `After=` all three: a unit that does not exist on one initrd (the NixOS
+/// import unit under dracut, `dracut-pre-mount` on NixOS) orders nothing, and no cycle arises,
+/// as each of them is before `sysroot.mount` and after none of lethe's units. Ordering only,
+/// no `Wants=`/`Requires=`: both initrds pull these in themselves (`initrd.target` wants
+/// `zfs-import.target`; `sysroot.mount` requires NixOS' import unit), and a failed import then
+/// still lets lethe run and name what is missing ("pool not imported", "key not loaded")
+/// instead of a bare "dependency failed"; lethe changes nothing in that case.
+/// NixOS names the import unit after the pool verbatim; a pool whose name has a space (allowed
+/// by ZFS, not in a unit name) gets no such line.
+fn zfs_waits(pool: &str) -> Vec<String> {
+    let mut lines = vec!["After=zfs-import.target".to_string()];
+    if !pool.contains(' ') {
+        lines.push(format!("After=zfs-import-{pool}.service"));
+    }
+    lines.push("After=dracut-pre-mount.service".into());
+    lines
 }
 
 /// `lethe-persist-initrd.service`, only when some entry is `inInitrd`: wanted (not required) by
@@ -302,6 +341,39 @@ mod tests {
             body(&f[1].1),
             ["Requires=dev-disk-by\\x2dlabel-root.device", "After=dev-disk-by\\x2dlabel-root.device"]
         );
+    }
+
+    #[test]
+    fn a_zfs_root_waits_for_the_import_and_the_key_not_for_a_device() {
+        let f = files(
+            r#"{"version": 1, "unlock": {"systemdAgent": true},
+                "rollback": {"dataset": "rpool/local/root", "archive": "rpool/local/old_roots"}}"#,
+        );
+        let names: Vec<&str> = f.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "initrd.target.d/50-lethe.conf",
+                "lethe-unlock.service.d/50-lethe.conf",
+                "sysroot.mount.d/50-lethe.conf",
+                "lethe-rollback.service.d/50-lethe.conf"
+            ]
+        );
+        assert_eq!(body(&f[2].1), ["Requires=lethe-rollback.service", "After=lethe-rollback.service"]);
+        // Ordering only: the import units and dracut's hook are pulled in by the host's own ZFS
+        // units; no device, no cryptsetup unit.
+        assert_eq!(
+            body(&f[3].1),
+            ["After=zfs-import.target", "After=zfs-import-rpool.service", "After=dracut-pre-mount.service"]
+        );
+    }
+
+    #[test]
+    fn a_zfs_pool_name_that_no_unit_can_have_is_left_out() {
+        // NixOS names the import unit after the pool as it is; a space cannot be in a unit name.
+        let f = files(r#"{"version": 1, "rollback": {"dataset": "my pool/root", "archive": "my pool/old"}}"#);
+        assert_eq!(f.len(), 2);
+        assert_eq!(body(&f[1].1), ["After=zfs-import.target", "After=dracut-pre-mount.service"]);
     }
 
     #[test]

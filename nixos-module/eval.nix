@@ -152,9 +152,10 @@ in
       # lethe's NIC drivers among the initrd's modules (NixOS adds its own).
       kernelModules = lib.filter (m: lib.elem m config.boot.initrd.lethe.network.kernelModules) config.boot.initrd.kernelModules;
       # NixOS turns each entry into { source, target, … } (a plain path in older revisions).
-      storePaths = lib.filter (lib.hasInfix "lethe") (map (p: toString (p.source or p)) config.boot.initrd.systemd.storePaths);
+      # (and the zfs a ZFS root's rollback runs).
+      storePaths = lib.filter (p: lib.hasInfix "lethe" p || lib.hasInfix "-zfs/" p) (map (p: toString (p.source or p)) config.boot.initrd.systemd.storePaths);
       units = map (p: p.name) (ours config.boot.initrd.systemd.packages);
-      services = lib.mapAttrs (_: s: { inherit (s) wants after; }) (
+      services = lib.mapAttrs (_: s: { inherit (s) wants after; } // lib.optionalAttrs (s.environment != { }) { inherit (s) environment; }) (
         lib.filterAttrs (n: _: lethe n) config.boot.initrd.systemd.services
       );
     };

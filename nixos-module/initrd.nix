@@ -1,6 +1,6 @@
 # boot.initrd.lethe: lethe in NixOS' systemd initrd. The network, the SSH server and console
-# prompt that answer systemd-cryptsetup (or open LUKS themselves), and the btrfs rollback before
-# sysroot.mount. Options are the fields of the JSON reference (camelCase, same defaults); the
+# prompt that answer systemd-cryptsetup (or open LUKS themselves), and the rollback of a btrfs or
+# ZFS root before sysroot.mount. Options are the fields of the JSON reference (camelCase, same defaults); the
 # units are initrd-glue/systemd/initrd/ verbatim, and lethe-generator (the same binary) decides
 # at boot which of them run and what they wait for, from /etc/lethe/config.json.
 { config
@@ -156,6 +156,49 @@ let
   };
 
   fileSystems = lib.attrValues config.fileSystems;
+  # A ZFS root: its dataset is fileSystems."/".device (NixOS's own way of naming it, which its
+  # ZFS import reads too); the rollback archives it in the systemd initrd after the pool's
+  # import and key loading (lethe-generator orders it).
+  rootFs = config.fileSystems."/" or null;
+  zfsRoot = rootFs != null && rootFs.fsType == "zfs" && rootFs.device != null;
+  zfsDataset = if zfsRoot then rootFs.device else null;
+  zfsPool = d: lib.head (lib.splitString "/" (lib.head (lib.splitString "@" d)));
+  # `old_roots` beside the root dataset: rpool/local/root -> rpool/local/old_roots.
+  zfsArchiveDefault = lib.concatStringsSep "/" (lib.init (lib.splitString "/" zfsDataset) ++ [ "old_roots" ]);
+  # The zfs the rollback runs: boot.zfs.package's, the one NixOS's import units run (its
+  # boot.initrd.systemd.extraBin puts this same file into the initrd's /bin).
+  zfsBin = "${config.boot.zfs.package}/sbin/zfs";
+  stage2Zfs = lib.filter (fs: fs.fsType == "zfs" && fs.mountPoint != "/" && fs.device != null) fileSystems;
+  zfsRollback = cfg.rollback.enable && zfsRoot;
+  zfsRollbackJSON = {
+    dataset = zfsDataset;
+    inherit (cfg.rollback)
+      archive
+      retentionDays
+      keepAtLeast
+      blankSnapshot
+      ;
+    # The datasets stage 2 mounts: lethe keeps the rollback clear of them (check-config at
+    # build, the same rule as zfsInRollbackReach below).
+    stage2Mounts = map
+      (fs: {
+        inherit (fs) device mountPoint fsType;
+        options = lib.concatStringsSep "," fs.options;
+      })
+      stage2Zfs;
+  };
+  # lethe's rule (config/rollback.rs: check_zfs_mounts): the root dataset and the archive are
+  # neither, nor inside, nor contain a dataset stage 2 mounts (zfs rename moves children along).
+  zfsInRollbackReach = lib.concatMap
+    (
+      fs:
+      map (f: "${f.name} \"${f.value}\" ${leth.overlap f.value fs.device} \"${fs.device}\", which fileSystems.\"${fs.mountPoint}\" mounts")
+        (lib.filter (f: leth.overlap f.value fs.device != null) [
+          { name = "fileSystems.\"/\".device (the rolled-back root)"; value = zfsDataset; }
+          { name = "boot.initrd.lethe.rollback.archive"; value = cfg.rollback.archive; }
+        ])
+    )
+    stage2Zfs;
   openedDevices =
     map (n: "/dev/mapper/${n}") (luksNames ++ map (d: d.name) cfg.unlock.devices)
     ++ lib.filter (d: d != null) (map (fs: fs.device) fileSystems);
@@ -189,7 +232,7 @@ in
   options.boot.initrd.lethe = {
     enable = lib.mkEnableOption ''
       lethe in the systemd initrd: the network, SSH unlock (answering systemd-cryptsetup or
-      opening LUKS itself) and the btrfs rollback before sysroot.mount. It replaces
+      opening LUKS itself) and the rollback of a btrfs or ZFS root before sysroot.mount. It replaces
       boot.initrd.network.ssh, udhcpc and a rollback script'';
 
     network = {
@@ -310,21 +353,43 @@ in
     };
 
     rollback = {
-      enable = boolFrom (cfg.rollback.device != null) "config.boot.initrd.lethe.rollback.device != null" "Archive the btrfs root and create a fresh one at every boot (default: when device is set).";
-      device = nullStr "The block device holding the btrfs filesystem, e.g. /dev/mapper/crypted.";
+      enable = boolFrom (cfg.rollback.device != null) "config.boot.initrd.lethe.rollback.device != null" ''
+        Archive the root and create a fresh one at every boot, before sysroot.mount. A btrfs
+        root: the subvolume `subvolume` of `device`. A ZFS root (`fileSystems."/".fsType =
+        "zfs"`): the dataset `fileSystems."/".device` (e.g. `rpool/local/root`) is renamed to
+        `archive/DATE` with its children and a fresh one is created with its locally set
+        properties (or cloned from blankSnapshot), after NixOS's `zfs-import-POOL.service` has
+        imported the pool and loaded its key; needs the systemd initrd. Default: when device is
+        set; a ZFS root needs `enable = true` (nothing else says that its root is to be
+        forgotten at every boot).
+      '';
+      device = nullStr "btrfs: the block device holding the btrfs filesystem, e.g. /dev/mapper/crypted. Null on a ZFS root (the dataset is fileSystems.\"/\".device).";
       subvolume = mkOption {
         type = types.str;
         default = "root";
-        description = "The subvolume (relative to the top level) archived and recreated each boot.";
+        description = "btrfs: the subvolume (relative to the top level) archived and recreated each boot. Not used on a ZFS root.";
       };
       archive = mkOption {
         type = types.str;
-        default = "old_roots";
-        description = "Where old roots are kept; outside subvolume.";
+        default = if zfsRoot then zfsArchiveDefault else "old_roots";
+        defaultText = lib.literalMD ''`"old_roots"`; on a ZFS root, `old_roots` beside the root dataset (`"rpool/local/old_roots"` for `fileSystems."/".device = "rpool/local/root"`)'';
+        example = "rpool/local/old_roots";
+        description = ''
+          Where old roots are kept. btrfs: a directory or subvolume relative to the top level,
+          outside subvolume. ZFS: a dataset on the root's pool (`zfs rename` stays within a
+          pool), outside the root dataset and apart from every dataset stage 2 mounts; lethe
+          creates it when missing (`canmount=off`, `mountpoint=none`) and each old root becomes
+          `ARCHIVE/DATE`, unmounted, with its children and snapshots.
+        '';
       };
-      retentionDays = int types.ints.positive 30 "Archived roots are deleted this many days after they were archived, nested subvolumes included.";
+      retentionDays = int types.ints.positive 30 "Archived roots are deleted this many days after they were archived, with their nested subvolumes (btrfs) or their children and snapshots (ZFS: `zfs destroy -r`; snapshots of other tools, like sanoid's, on the current root are never touched).";
       keepAtLeast = int types.ints.u32 5 "The newest N archives are kept whatever their age.";
-      blankSnapshot = nullStr "A read-only snapshot cloned as the new root instead of an empty one.";
+      blankSnapshot = nullStr ''
+        Cloned as the new root instead of creating an empty one. btrfs: a read-only snapshot,
+        relative to the top level. ZFS: a snapshot on the root's pool, e.g.
+        `rpool/local/root@blank` (the root's own: lethe promotes the fresh clone so the snapshot
+        stays with the root) or a snapshot of a dataset outside the root and the archive.
+      '';
     };
 
     secretsInStore = bool false ''
@@ -343,11 +408,11 @@ in
       network = if cfg.network.enable then networkJSON else null;
       ssh = if cfg.ssh.enable then sshJSON else null;
       unlock = if cfg.unlock.enable then unlockJSON else null;
-      rollback = if cfg.rollback.enable then rollbackJSON else null;
+      rollback = if !cfg.rollback.enable then null else if zfsRoot then zfsRollbackJSON else rollbackJSON;
     };
 
     boot.initrd.systemd = {
-      storePaths = [ "${config.lethe.package}/bin/lethe" ];
+      storePaths = [ "${config.lethe.package}/bin/lethe" ] ++ lib.optional zfsRollback zfsBin;
       contents = {
         "/etc/lethe/config.json".source = config.lethe.configFile;
         # systemd runs it as …/lethe-generator: lethe answers to that name as the generator.
@@ -361,12 +426,18 @@ in
         (leth.unitNames "initrd");
       # The host keys and key files are copied into place by a unit of NixOS' own
       # (DefaultDependencies=no, like lethe's): the SSH server must wait for it.
-      services = lib.mkIf (config.boot.initrd.secrets != { } && lib.elem "lethe-unlock.service" (leth.unitNames "initrd")) {
-        lethe-unlock = {
-          wants = [ "initrd-nixos-copy-secrets.service" ];
-          after = [ "initrd-nixos-copy-secrets.service" ];
-        };
-      };
+      services = lib.mkMerge [
+        (lib.mkIf (config.boot.initrd.secrets != { } && lib.elem "lethe-unlock.service" (leth.unitNames "initrd")) {
+          lethe-unlock = {
+            wants = [ "initrd-nixos-copy-secrets.service" ];
+            after = [ "initrd-nixos-copy-secrets.service" ];
+          };
+        })
+        # The rollback runs boot.zfs.package's zfs by its store path, whatever the initrd's PATH.
+        (lib.mkIf zfsRollback {
+          lethe-rollback.environment.LETHE_ZFS = zfsBin;
+        })
+      ];
     };
 
     boot.initrd.secrets =
@@ -388,11 +459,31 @@ in
         message = "boot.initrd.lethe.ssh.port ${toString cfg.ssh.port} is also boot.initrd.network.ssh.port: remove boot.initrd.network.ssh (lethe is the initrd's SSH server now) or give one of them another port.";
       }
       {
-        assertion = !cfg.rollback.enable || lib.elem cfg.rollback.device openedDevices;
+        assertion = !cfg.rollback.enable || zfsRoot || lib.elem cfg.rollback.device openedDevices;
         message = "boot.initrd.lethe.rollback.device ${toString cfg.rollback.device} is neither a LUKS device (/dev/mapper/NAME of boot.initrd.luks.devices or unlock.devices) nor the device of a fileSystems entry: the rollback would wait for a device nothing opens or mounts.";
       }
       {
-        assertion = !cfg.rollback.enable || inRollbackReach == [ ];
+        assertion = !(zfsRollback && cfg.rollback.device != null);
+        message = "boot.initrd.lethe.rollback.device is ${toString cfg.rollback.device}, but the root is ZFS (fileSystems.\"/\".fsType = \"zfs\"): a ZFS root's rollback archives the dataset fileSystems.\"/\".device (${toString zfsDataset}), not a btrfs device. Drop rollback.device (and set rollback.enable = true).";
+      }
+      {
+        assertion = !zfsRollback || lib.hasInfix "/" zfsDataset;
+        message = "boot.initrd.lethe.rollback: fileSystems.\"/\".device is ${toString zfsDataset}, the top dataset of its pool, which zfs rename cannot move: put the root in a dataset of its own (like \"rpool/local/root\") to roll it back.";
+      }
+      {
+        assertion = !zfsRollback || zfsPool cfg.rollback.archive == zfsPool zfsDataset;
+        message = "boot.initrd.lethe.rollback.archive ${cfg.rollback.archive} is on pool ${zfsPool cfg.rollback.archive}, but the root fileSystems.\"/\".device ${toString zfsDataset} is on pool ${zfsPool zfsDataset}: zfs rename cannot move a dataset to another pool. Give an archive on ${zfsPool zfsDataset}, like \"${zfsArchiveDefault}\".";
+      }
+      {
+        assertion = !(zfsRollback && cfg.rollback.blankSnapshot != null) || zfsPool cfg.rollback.blankSnapshot == zfsPool zfsDataset;
+        message = "boot.initrd.lethe.rollback.blankSnapshot ${toString cfg.rollback.blankSnapshot} is not on the root's pool ${zfsPool zfsDataset}: a clone stays in the pool of its snapshot. Give a snapshot like \"${toString zfsDataset}@blank\".";
+      }
+      {
+        assertion = !zfsRollback || zfsInRollbackReach == [ ];
+        message = "boot.initrd.lethe.rollback: what fileSystems mounts would be archived at every boot and destroyed after retentionDays:${lines zfsInRollbackReach}\nKeep the root dataset and rollback.archive apart from every dataset stage 2 mounts (the \"erase your darlings\" layout: rpool/local/root, rpool/local/old_roots, rpool/local/nix, rpool/safe/persist).";
+      }
+      {
+        assertion = !cfg.rollback.enable || zfsRoot || inRollbackReach == [ ];
         message = "boot.initrd.lethe.rollback: what fileSystems mounts would be archived at every boot and deleted after retentionDays:${lines inRollbackReach}\nPoint rollback.subvolume at the root's subvolume only, keep rollback.archive apart from every mounted subvolume, and move mounted subvolumes out of both.";
       }
       {

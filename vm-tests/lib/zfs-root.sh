@@ -12,6 +12,10 @@
 #                                  of random data, its md5 kept); with PASS, rpool is encrypted
 #                                  (keylocation=prompt; pbkdf2iters at its minimum, 100000: each try of the default costs 18 s under TCG) with that passphrase. SCRIPT (shell, run
 #                                  in that boot's stage 2 after the datasets exist) adds more.
+#   $ZFS_ROOT_EXPIRED              a SCRIPT for zfs_root_make_pool: three archives lethe would
+#                                  have made 60 days ago (rpool/local/old_roots/2020-01-0N_00:00:00,
+#                                  lethe:archived, a child, a sanoid-style snapshot of both),
+#                                  which the first rollback prunes
 #   zfs_root_boot_json             the boot section of the ZFS root: rpool/local/root as /,
 #                                  /nix from the btrfs disk, /persist = rpool/safe/persist
 #   zfs_root_rollback_json [EXTRA] the rollback section for rpool/local/root (none with
@@ -64,6 +68,14 @@ MAKE
     truncate -s 512M "$WORK/pool.img"
     printf 'label: gpt\nstart=2048, name="rpool"\n' | sfdisk -q --no-reread --no-tell-kernel "$WORK/pool.img" >/dev/null
 }
+
+# shellcheck disable=SC2016 # expanded in the setup boot's stage 2
+ZFS_ROOT_EXPIRED='t=$(($($B date +%s) - 60 * 86400))
+for i in 1 2 3; do
+    a=rpool/local/old_roots/2020-01-0${i}_00:00:00
+    { zfs create -o mountpoint=legacy -o lethe:archived=$((t + i)) $a && zfs create $a/var &&
+        zfs snapshot -r $a@autosnap_2020-01-0${i}_00:00:00_daily; } || echo "@@FAIL expired archive $a"
+done'
 
 zfs_root_make_pool() {
     local pass=${1:-} more=${2:-} cfg initrd disk

@@ -1,6 +1,6 @@
 # description: ZFS root as /init: power cuts at random points of the rollback (QEMU killed), then a clean boot: the job finished, a root exists, the old root kept in one archive, /persist intact
 # The setup boot makes rpool (lib/zfs-root.sh; the root holds a marker, /persist random data
-# and its md5). Then ZFS_CUTS (default 4) boots are killed by the harness (SIGKILL to QEMU: no
+# and its md5, three expired archives: the pruning is one of the steps a cut can hit). Then ZFS_CUTS (default 4) boots are killed by the harness (SIGKILL to QEMU: no
 # flush, no export) a random 0..ZFS_CUT_MS (default 400) ms after a random one (1..4) of the
 # rollback's zfs commands started; where each was cut is printed. A last boot runs to stage 2, which reports: / is fresh, exactly one archive holds
 # the setup boot's root (nothing young lost, nothing archived twice), /persist's data matches
@@ -31,7 +31,7 @@ zfs get -H -r -s local -o name,property,value lethe:rollback rpool | $B sed 's/^
 CHECK
     source "$VM_ROOT/lib/zfs-root.sh"
     zfs_root_setup
-    zfs_root_make_pool || return 1
+    zfs_root_make_pool "" "$ZFS_ROOT_EXPIRED" || return 1
     write_config "$WORK/config.json" "$(zfs_root_boot_json)" "$(zfs_root_rollback_json)"
     zfs_root_initrd "$WORK/config.json"
     # Each cut waits for the rollback's K-th zfs command (K random, 1..4: lethe logs each one
@@ -44,7 +44,7 @@ CHECK
         zfs_root_vm "$log" --background "$WORK/qemu.pid"
         qemu=$(cat "$WORK/qemu.pid")
         local how="not cut: the rollback had fewer than $k zfs commands"
-        if wait_log "$log" 'lethe: zfs (set|rename|create|clone|promote|inherit|destroy) ' "$qemu" "$k" 2>/dev/null; then
+        if wait_log "$log" 'lethe: zfs (set|rename|create|clone|promote|inherit|destroy|program) ' "$qemu" "$k" 2>/dev/null; then
             sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
             # $qemu is `timeout`'s PID: SIGKILL goes to QEMU itself, its child (a SIGKILL to
             # timeout would leave QEMU running).
@@ -62,7 +62,7 @@ CHECK
     check_case clean-boot-finished-the-job "$log" \
         --want 'lethe: rollback done: ' --want 'roll back the root subvolume: rollback done' \
         --want 'mount the root filesystem: rpool/local/root on /sysroot' --want '@@STAGE2-DONE' \
-        --refuse '@@MARK ' --refuse '@@SETUP-MARKER-IN-ROOT'
+        --refuse '@@MARK ' --refuse '@@SETUP-MARKER-IN-ROOT' --refuse '@@DATASET rpool/local/old_roots/2020-'
     check_case old-root-kept-once "$log" --want '@@SETUP-ROOT-ARCHIVES 1$' --refuse '@@ARCHIVE-UNMOUNTABLE'
     check_case persist-intact "$log" --want "@@PERSIST $md5 $md5\$" --want '@@PERSIST [0-9a-f]{32} '
     cases_verdict

@@ -1,6 +1,6 @@
 # description: ZFS root as /init over two boots: rpool imported without udev, rpool/local/root archived into rpool/local/old_roots with its content, the fresh root empty, rpool/safe/persist untouched
 # A setup boot (btrfs root) makes rpool on a second disk: rpool/local/root (legacy mountpoint,
-# a root marker), @blank, rpool/local/old_roots, rpool/safe/persist (a marker, 2 MiB of random
+# a root marker), @blank, rpool/local/old_roots (three expired archives, pruned by boot 1), rpool/safe/persist (a marker, 2 MiB of random
 # data and its md5). Then two boots with lethe as /init on the ZFS root: each imports rpool
 # (zpool import -N, no cache file), rolls back rpool/local/root, mounts it and rpool/safe/persist,
 # and stage 2 writes a marker into / . Before them, a boot without the pool's disk ends in the
@@ -35,7 +35,7 @@ CHECK
     source "$VM_ROOT/lib/zfs-root.sh"
     zfs_root_setup
     local t0=$SECONDS
-    zfs_root_make_pool || return 1
+    zfs_root_make_pool "" "$ZFS_ROOT_EXPIRED" || return 1
     echo "setup boot: $((SECONDS - t0)) s"
     # The pool's disk missing: the failure state names the pool and what was there, and the
     # boot powers off with nothing changed (boot 1 below still finds the setup boot's root).
@@ -59,6 +59,12 @@ CHECK
         --want 'mount the root filesystem: rpool/local/root on /sysroot' \
         --want '@@ROOT zfs ' --want '@@ROOT-MARKER-GONE' --refuse '@@SETUP-MARKER-FOUND' \
         --want '@@STAGE2-DONE'
+    # The three expired archives the setup made: one channel program, all gone by boot 2.
+    check_case expired-archives-pruned-in-one-program "$log1" \
+        --want 'lethe: zfs program rpool - rpool/local/old_roots/2020-01-0[123]_00:00:00 ' \
+        --want 'lethe: destroyed rpool/local/old_roots/2020-01-01_00:00:00 with its children and snapshots' \
+        --want 'lethe: destroyed rpool/local/old_roots/2020-01-03_00:00:00 with its children and snapshots' \
+        --refuse 'one archive at a time' --refuse 'lethe: zfs destroy '
     zfs_root_vm "$log2" || { echo "boot 2: QEMU ended with status $?"; return 1; }
     local md5
     md5=$(marker_value "$log2" PERSIST | cut -d' ' -f2)

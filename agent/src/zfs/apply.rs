@@ -14,13 +14,26 @@ use std::process::{Command, Stdio};
 /// `zfs ARGS...` (or zpool) with its status checked: stdout, or an error that quotes the
 /// command and its stderr.
 pub(crate) fn run(program: &str, args: &[String]) -> Result<String> {
+    run_with_input(program, args, None)
+}
+
+/// [`run`], with `input` on stdin (a channel program: never a secret).
+pub(crate) fn run_with_input(program: &str, args: &[String], input: Option<&str>) -> Result<String> {
+    use std::io::Write;
     let shown = format!("{program} {}", args.join(" "));
     log::debug!("running {shown}");
-    let out = Command::new(program)
+    let mut child = Command::new(program)
         .args(args)
-        .stdin(Stdio::null())
-        .output()
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .with_context(|| format!("{shown}: cannot run {program}"))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A program that exits without reading says why on stderr: that error wins.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let out = child.wait_with_output().with_context(|| format!("{shown}: waiting for {program}"))?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }

@@ -70,5 +70,8 @@ pub(super) fn properties(dataset: &str, for_clone: bool) -> Result<BTreeMap<Stri
 pub(super) fn execute(step: &Step) -> Result<()> {
     let args = step.args();
     log::info!("zfs {}", args.join(" "));
-    zfs(&args).map(drop).map_err(|e| Error::msg(format!("{}: {e}", step.dataset())))
+    let input = matches!(step, Step::Prune { .. }).then_some(super::plan::PRUNE_PROGRAM);
+    crate::zfs::apply::run_with_input(&program(), &args, input)
+        .map(drop)
+        .map_err(|e| Error::msg(format!("{}: {e}", step.dataset())))
 }

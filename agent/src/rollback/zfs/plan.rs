@@ -8,9 +8,16 @@
 //! a snapshot of the root itself), then old archives are pruned, then the mark is removed. [`stage`] reads which of those
 //! happened from the listing, so the next run finishes the job from any cut; a fresh root
 //! exists whenever no mark is left, and a marked archive beside a root says that root was made
-//! by a run that did not finish, so was never used: it is kept, not archived. An archive chosen for pruning is marked
-//! `lethe:rollback=destroying` before `zfs destroy -r` (which is not atomic), so a half-destroyed
-//! one is finished whatever the clock says then.
+//! by a run that did not finish, so was never used: it is kept, not archived.
+//!
+//! The pruning is one ZFS channel program ([`PRUNE_PROGRAM`], `zfs program`): it marks every
+//! archive chosen `lethe:rollback=destroying`, then destroys each with its children and
+//! snapshots, all in one transaction group, so a power cut leaves all of it done or none of
+//! it, and one transaction group is waited for instead of one per archive and one per mark
+//! (a `zfs set` over N datasets is N sync tasks). Should the program fail (an older ZFS, a
+//! clone inside an archive, a limit), the plan's fallback runs: the mark in one `zfs set`,
+//! then `zfs destroy -r` per archive (not atomic: the mark says a half-destroyed archive is
+//! finished whatever the clock says then, as it does after a program that stopped halfway).
 
 use super::listing::{inside, Dataset, Listing, ARCHIVED, MARKER};
 use crate::config::rollback::ZfsRollback;
@@ -44,7 +51,35 @@ pub(crate) enum Step {
     MarkDestroy { archives: Vec<String> },
     /// `zfs destroy -r`: the archive, its children and their snapshots.
     Destroy { archive: String },
+    /// [`PRUNE_PROGRAM`] on the pool: marks then destroys all of `archives` in one
+    /// transaction group.
+    Prune { pool: String, archives: Vec<String> },
 }
+
+/// The channel program of [`Step::Prune`] (Lua, read by `zfs program POOL -` from stdin; its
+/// arguments are the archives). It decides nothing: the plan chose the archives. Marks first,
+/// so that if it stops halfway on an error, what it began is marked and the next run finishes
+/// it; children before their parent, snapshots before their dataset (as `zfs destroy -r`).
+pub(crate) const PRUNE_PROGRAM: &str = r#"-- lethe: destroy the archives named in argv, in one transaction group
+local archives = (...)["argv"]
+for _, a in ipairs(archives) do
+    local err = zfs.sync.set_prop(a, "lethe:rollback", "destroying")
+    if err ~= 0 then error(a .. ": setting lethe:rollback=destroying failed: errno " .. err) end
+end
+local function below(ds, out)
+    for child in zfs.list.children(ds) do below(child, out) end
+    for snap in zfs.list.snapshots(ds) do table.insert(out, snap) end
+    table.insert(out, ds)
+end
+for _, a in ipairs(archives) do
+    local all = {}
+    below(a, all)
+    for _, d in ipairs(all) do
+        local err = zfs.sync.destroy(d)
+        if err ~= 0 then error(d .. ": destroy failed: errno " .. err) end
+    end
+end
+"#;
 
 fn props_args(args: &mut Vec<String>, properties: &BTreeMap<String, String>) {
     for (k, v) in properties {
@@ -87,6 +122,11 @@ impl Step {
                 a
             }
             Step::Destroy { archive } => s(&["destroy", "-r", archive]),
+            Step::Prune { pool, archives } => {
+                let mut a = s(&["program", pool, "-"]);
+                a.extend(archives.iter().cloned());
+                a
+            }
         }
     }
 
@@ -99,7 +139,9 @@ impl Step {
             | Step::Clone { root, .. }
             | Step::Promote { root } => root,
             Step::Rename { from, .. } => from,
-            Step::MarkDestroy { archives } => archives.first().map_or("", String::as_str),
+            Step::MarkDestroy { archives } | Step::Prune { archives, .. } => {
+                archives.first().map_or("", String::as_str)
+            }
         }
     }
 }
@@ -329,7 +371,10 @@ impl Row {
 pub(crate) struct Plan {
     pub stage: Stage,
     pub root_steps: Vec<Step>,
+    /// The pruning: one [`Step::Prune`], or nothing.
     pub prune_steps: Vec<Step>,
+    /// The same pruning one `zfs` command at a time, run only when the program fails.
+    pub prune_fallback: Vec<Step>,
     /// The unmark that ends the run (its failure fails the run: see [`Stage::Made`]).
     pub finish: Step,
     pub rows: Vec<Row>,
@@ -482,16 +527,19 @@ pub(crate) fn plan(
     }
     let mark: Vec<String> =
         rows.iter().filter(|r| r.destroys() && r.fate != Fate::Finish).map(|r| r.dataset.clone()).collect();
-    let mut prune_steps = Vec::new();
+    let mut prune_fallback = Vec::new();
     if !mark.is_empty() {
-        prune_steps.push(Step::MarkDestroy { archives: mark });
+        prune_fallback.push(Step::MarkDestroy { archives: mark });
     }
-    prune_steps
-        .extend(rows.iter().filter(|r| r.destroys()).map(|r| Step::Destroy { archive: r.dataset.clone() }));
+    let doomed: Vec<String> = rows.iter().filter(|r| r.destroys()).map(|r| r.dataset.clone()).collect();
+    prune_fallback.extend(doomed.iter().map(|a| Step::Destroy { archive: a.clone() }));
+    let pool = config.archive.split('/').next().unwrap_or_default().to_string();
+    let prune_steps =
+        if doomed.is_empty() { Vec::new() } else { vec![Step::Prune { pool, archives: doomed }] };
     // Last: until the mark is gone, a rerun knows the fresh root was never handed to stage 2
     // (it keeps it and only finishes the pruning).
     let finish = Step::Unmark { archive: to.clone() };
-    Ok(Plan { stage, root_steps, prune_steps, finish, rows, distrust })
+    Ok(Plan { stage, root_steps, prune_steps, prune_fallback, finish, rows, distrust })
 }
 
 /// What the next rollback does to an archive parent's entry, in ZFS's words.
@@ -520,6 +568,9 @@ pub(crate) fn render(plan: &Plan, retention_days: u32) -> String {
     let mut out = format!("stage {:?}\n", plan.stage);
     for s in plan.root_steps.iter().chain(&plan.prune_steps).chain([&plan.finish]) {
         out.push_str(&format!("zfs {}\n", s.args().join(" ")));
+    }
+    for s in &plan.prune_fallback {
+        out.push_str(&format!("  (if the program fails) zfs {}\n", s.args().join(" ")));
     }
     for row in &plan.rows {
         out.push_str(&format!("{}: {}\n", row.dataset, describe(row, retention_days)));

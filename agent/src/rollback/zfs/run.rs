@@ -72,28 +72,53 @@ pub(crate) fn run(config: &ZfsRollback) -> Result<Report> {
             _ => report.kept += 1,
         }
     }
-    let mut unmarked = true;
     for step in &plan.prune_steps {
-        if let Step::Destroy { archive } = step {
-            if !unmarked {
-                // Never destroy what could not be marked first: a cut would leave it half gone
-                // with nothing saying so.
-                let already = plan.rows.iter().any(|r| &r.dataset == archive && r.fate == Fate::Finish);
-                if !already {
-                    continue;
+        match apply::execute(step) {
+            Ok(()) => {
+                for row in plan.rows.iter().filter(|r| r.destroys()) {
+                    log::info!(
+                        "destroyed {} with its children and snapshots{}",
+                        row.dataset,
+                        why(config, row)
+                    );
+                    report.pruned.push((row.dataset.clone(), 0));
                 }
+            }
+            Err(e) => {
+                log::warn!("{e}; destroying one archive at a time instead");
+                prune_one_by_one(config, &plan, &mut report);
+            }
+        }
+    }
+    apply::execute(&plan.finish)?;
+    log::info!("{report}");
+    Ok(report)
+}
+
+fn why(config: &ZfsRollback, row: &plan::Row) -> String {
+    match row.fate {
+        Fate::Prune { age } => {
+            format!(": archived more than {} days ago ({} ago)", config.retention_days, format_age(age))
+        }
+        _ => ": finishing a destroy a previous run started".into(),
+    }
+}
+
+/// The plan's fallback pruning: the mark, then one `zfs destroy -r` per archive. Failures are
+/// reported and retried by the next run.
+fn prune_one_by_one(config: &ZfsRollback, plan: &Plan, report: &mut Report) {
+    let mut unmarked = true;
+    for step in &plan.prune_fallback {
+        if let Step::Destroy { archive } = step {
+            let row = plan.rows.iter().find(|r| &r.dataset == archive);
+            // Never destroy what could not be marked first: a cut would leave it half gone
+            // with nothing saying so.
+            if !unmarked && !row.is_some_and(|r| r.fate == Fate::Finish) {
+                continue;
             }
             match apply::execute(step) {
                 Ok(()) => {
-                    let row = plan.rows.iter().find(|r| &r.dataset == archive);
-                    let why = row.map_or(String::new(), |r| match r.fate {
-                        Fate::Prune { age } => format!(
-                            ": archived more than {} days ago ({} ago)",
-                            config.retention_days,
-                            format_age(age)
-                        ),
-                        _ => ": finishing a destroy a previous run started".into(),
-                    });
+                    let why = row.map_or(String::new(), |r| why(config, r));
                     log::info!("destroyed {archive} with its children and snapshots{why}");
                     report.pruned.push((archive.clone(), 0));
                 }
@@ -108,9 +133,6 @@ pub(crate) fn run(config: &ZfsRollback) -> Result<Report> {
             unmarked = false;
         }
     }
-    apply::execute(&plan.finish)?;
-    log::info!("{report}");
-    Ok(report)
 }
 
 /// What `lethe roots list` shows for a ZFS root: the plan the next rollback would follow.

@@ -135,6 +135,11 @@ let
   tangDeviceNames = if cfg.unlock.systemdAgent then luksNames else map (d: d.name) cfg.unlock.devices;
   tangUnknown = lib.filter (n: !lib.elem n tangDeviceNames) (lib.attrNames tang.secretFiles);
   tangRelative = lib.filter (f: !builtins.isPath f && !lib.hasPrefix "/" f) tangFiles;
+  # A fileSystems entry as the config's stage2Mounts takes it (btrfs and ZFS roots alike).
+  mountJSON = fs: {
+    inherit (fs) device mountPoint fsType;
+    options = lib.concatStringsSep "," fs.options;
+  };
   rollbackJSON = {
     inherit (cfg.rollback)
       device
@@ -147,12 +152,7 @@ let
     # What stage 2 mounts from btrfs: lethe keeps the rollback clear of it (check-config by
     # subvol= path; at boot by subvolume id, which also covers subvolid=, the default
     # subvolume and other names of the device). "/" is the rolled-back root itself.
-    stage2Mounts = map
-      (fs: {
-        inherit (fs) device mountPoint fsType;
-        options = lib.concatStringsSep "," fs.options;
-      })
-      stage2Btrfs;
+    stage2Mounts = map mountJSON stage2Btrfs;
   };
 
   fileSystems = lib.attrValues config.fileSystems;
@@ -180,12 +180,7 @@ let
       ;
     # The datasets stage 2 mounts: lethe keeps the rollback clear of them (check-config at
     # build, the same rule as zfsInRollbackReach below).
-    stage2Mounts = map
-      (fs: {
-        inherit (fs) device mountPoint fsType;
-        options = lib.concatStringsSep "," fs.options;
-      })
-      stage2Zfs;
+    stage2Mounts = map mountJSON stage2Zfs;
   };
   # lethe's rule (config/rollback.rs: check_zfs_mounts): the root dataset and the archive are
   # neither, nor inside, nor contain a dataset stage 2 mounts (zfs rename moves children along).

@@ -2,7 +2,7 @@
 //! root and where old roots are archived.
 
 use super::boot::{read_mount, Boot, Mount};
-use super::reader::{error, At, Result};
+use super::reader::{error, At, Object, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -71,18 +71,26 @@ pub fn read_section(at: At<'_>) -> Result<Section> {
     }
 }
 
+/// `retentionDays`, the same bounds and default for a btrfs and a ZFS root.
+fn retention_days(obj: &Object<'_>) -> Result<u32> {
+    let days = obj.optional("retentionDays", |v| v.uint("a whole number of days", 1, u32::MAX.into()))?;
+    Ok(days.unwrap_or(30) as u32)
+}
+
+/// `keepAtLeast`, the same bounds and default for a btrfs and a ZFS root.
+fn keep_at_least(obj: &Object<'_>) -> Result<u32> {
+    let kept = obj.optional("keepAtLeast", |v| v.uint("a whole number of archived roots", 0, 10000))?;
+    Ok(kept.unwrap_or(5) as u32)
+}
+
 pub fn read(at: At<'_>) -> Result<Rollback> {
     let obj = at.object_of(FIELDS)?;
     let rollback = Rollback {
         device: obj.required("device", super::device::read)?,
         subvolume: obj.optional("subvolume", subvolume_path)?.unwrap_or_else(|| "root".into()),
         archive: obj.optional("archive", subvolume_path)?.unwrap_or_else(|| "old_roots".into()),
-        retention_days: obj
-            .optional("retentionDays", |v| v.uint("a whole number of days", 1, u32::MAX.into()))?
-            .unwrap_or(30) as u32,
-        keep_at_least: obj
-            .optional("keepAtLeast", |v| v.uint("a whole number of archived roots", 0, 10000))?
-            .unwrap_or(5) as u32,
+        retention_days: retention_days(&obj)?,
+        keep_at_least: keep_at_least(&obj)?,
         blank_snapshot: obj.optional("blankSnapshot", subvolume_path)?,
         // Any absolute device name: stage 2 has udev, and the guard compares devices by number.
         stage2_mounts: obj
@@ -183,12 +191,8 @@ pub fn read_zfs(at: At<'_>) -> Result<ZfsRollback> {
         dataset: obj.required("dataset", zfs_dataset)?,
         archive: obj.required("archive", zfs_dataset)?,
         blank_snapshot: obj.optional("blankSnapshot", zfs_snapshot)?,
-        retention_days: obj
-            .optional("retentionDays", |v| v.uint("a whole number of days", 1, u32::MAX.into()))?
-            .unwrap_or(30) as u32,
-        keep_at_least: obj
-            .optional("keepAtLeast", |v| v.uint("a whole number of archived roots", 0, 10000))?
-            .unwrap_or(5) as u32,
+        retention_days: retention_days(&obj)?,
+        keep_at_least: keep_at_least(&obj)?,
         stage2_mounts: obj
             .optional("stage2Mounts", |v| {
                 v.list(|m| read_mount(m, device_or_dataset, "the rolled-back root"))

@@ -13,6 +13,7 @@ pub(crate) mod handoff;
 pub mod init;
 pub mod kmod;
 pub mod log;
+pub(crate) mod mountinfo;
 pub mod net;
 pub(crate) mod paths;
 pub mod persist;

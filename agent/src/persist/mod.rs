@@ -99,8 +99,7 @@ pub(crate) fn in_initrd(
 
 /// The mount points of this mount namespace.
 fn mount_points() -> Vec<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines().filter_map(|l| l.split(' ').nth(4)).map(|f| PathBuf::from(record::unescape(f))).collect()
+    crate::mountinfo::read().unwrap_or_default().into_iter().map(|m| PathBuf::from(m.point)).collect()
 }
 
 /// Whether `store` (a path of the booted system) is on a filesystem mounted below `root`, not

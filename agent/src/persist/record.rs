@@ -71,18 +71,22 @@ pub(crate) fn hide_mount(state: &Path, root: &Path, e: &Entry) {
     let Some(run) = state.parent() else { return };
     let utab = run.join("mount/utab");
     // The mount just made is the last one on its mount point in mountinfo.
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts = crate::mountinfo::read().unwrap_or_default();
     let target = e.target.display().to_string();
     let mount_point = crate::config::persistence::join(root, &e.target);
-    let Some((id, root)) = mountinfo.lines().rev().find_map(|l| {
-        let f: Vec<&str> = l.split(' ').collect();
-        (f.len() > 4 && Path::new(&unescape(f[4])) == mount_point)
-            .then(|| (f[0].to_string(), f[3].to_string()))
-    }) else {
+    let Some(m) = mounts.iter().rev().find(|m| Path::new(&m.point) == mount_point) else {
         log::warn!("{target}: hideMounts: the new mount is not in /proc/self/mountinfo");
         return;
     };
-    let line = format!("ID={id} SRC={} TARGET={target} ROOT={root} OPTS=x-gvfs-hide\n", e.source().display());
+    // utab's fields are escaped as mountinfo's are.
+    let esc = crate::mountinfo::escape;
+    let line = format!(
+        "ID={} SRC={} TARGET={} ROOT={} OPTS=x-gvfs-hide\n",
+        m.id,
+        esc(&e.source().display().to_string()),
+        esc(&target),
+        esc(&m.root)
+    );
     let result = std::fs::create_dir_all(utab.parent().unwrap_or(run)).and_then(|()| {
         use std::io::Write;
         std::fs::OpenOptions::new().create(true).append(true).open(&utab)?.write_all(line.as_bytes())
@@ -90,21 +94,4 @@ pub(crate) fn hide_mount(state: &Path, root: &Path, e: &Entry) {
     if let Err(err) = result {
         log::warn!("{}: hideMounts: {err}", utab.display());
     }
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-pub(crate) fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -61,11 +61,7 @@ impl Named {
 
 /// Mount points below `root` (from `/proc/self/mountinfo`), as absolute paths.
 fn mount_points() -> BTreeSet<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(super::record::unescape(m)))
-        .collect()
+    crate::mountinfo::read().unwrap_or_default().into_iter().map(|m| PathBuf::from(m.point)).collect()
 }
 
 struct Walk<'a> {

@@ -2,6 +2,7 @@
 //! which name the archived root gets, which archived roots are pruned, and what to do in every
 //! state a crash can leave behind. No syscalls here; `apply` gathers the facts and executes.
 
+use crate::mountinfo::Mount;
 use std::collections::BTreeSet;
 
 pub(crate) const DAY: i64 = 86_400;
@@ -325,42 +326,15 @@ pub(crate) fn prune(
     Pruning { fates, distrust }
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal =
-            bytes.get(i + 1..i + 4).and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
-        match (bytes[i], octal) {
-            (b'\\', Some(b)) => {
-                out.push(b);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Where `subvolume` (or something inside it) of our btrfs is mounted, according to
 /// `/proc/self/mountinfo`; `ours` tells whether a mount source is the configured device.
 /// Archiving a root that is in use (lethe run on a booted system) would send everything
 /// written from then on into the archive.
-pub(crate) fn mounted_at(mountinfo: &str, subvolume: &str, ours: impl Fn(&str) -> bool) -> Option<String> {
+pub(crate) fn mounted_at(mounts: &[Mount], subvolume: &str, ours: impl Fn(&str) -> bool) -> Option<String> {
     let want = format!("/{subvolume}");
-    mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        let left: Vec<&str> = left.split(' ').collect();
-        let mut right = right.split(' ');
-        let (fstype, source) = (right.next()?, unescape(right.next()?));
-        let (root, mount_point) = (unescape(left.get(3)?), unescape(left.get(4)?));
-        let inside = root == want || root.starts_with(&format!("{want}/"));
-        (fstype == "btrfs" && inside && ours(&source)).then_some(mount_point)
+    mounts.iter().find_map(|m| {
+        let inside = m.root == want || m.root.starts_with(&format!("{want}/"));
+        (m.fstype == "btrfs" && inside && ours(&m.source)).then(|| m.point.clone())
     })
 }
 

@@ -129,8 +129,7 @@ pub(super) fn gather(top: &TopLevel, config: &Rollback) -> Result<State> {
 /// Where the configured root subvolume is mounted now, if anywhere.
 fn root_mount_point(config: &Rollback) -> Result<Option<String>> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::msg(format!("/proc/self/mountinfo: cannot read: {e}")))?;
+    let mounts = crate::mountinfo::read().map_err(Error::msg)?;
     let device = std::fs::metadata(&config.device).ok().filter(|m| m.file_type().is_block_device());
     let ours = |source: &str| {
         Path::new(source) == config.device
@@ -139,7 +138,7 @@ fn root_mount_point(config: &Rollback) -> Result<Option<String>> {
                     .is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == d.rdev())
             })
     };
-    Ok(plan::mounted_at(&info, &config.subvolume, ours))
+    Ok(plan::mounted_at(&mounts, &config.subvolume, ours))
 }
 
 fn refuse(top: &TopLevel, why: String) -> Error {

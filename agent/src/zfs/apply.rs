@@ -424,7 +424,7 @@ fn finish_receive(dataset: &str, properties: &BTreeMap<String, String>) -> Resul
         run("zfs", &args)?;
     }
     // `zfs set mountpoint=` mounts it already; without one, it inherits a place to mount.
-    let mounted = mounts()?.iter().any(|(_, source)| source == dataset);
+    let mounted = crate::mountinfo::read().map_err(Error::msg)?.iter().any(|m| m.source == dataset);
     let mountable = properties.get("mountpoint").is_none_or(|m| m.starts_with('/'));
     if mountable && !mounted {
         run("zfs", &strings(&["mount", dataset]))?;
@@ -489,28 +489,8 @@ fn discard(dataset: &str) -> Result<()> {
     run("zfs", &strings(&["destroy", "-r", dataset])).map(drop)
 }
 
-/// The mount points in /proc/self/mountinfo, with their source (a dataset name for zfs).
-fn mounts() -> Result<Vec<(String, String)>> {
-    let text =
-        std::fs::read_to_string("/proc/self/mountinfo").context("/proc/self/mountinfo: cannot read")?;
-    Ok(text
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?;
-            let source = right.split(' ').nth(1)?;
-            Some((unescape(point), unescape(source)))
-        })
-        .collect())
-}
-
-/// mountinfo writes space, tab, newline and backslash as octal escapes.
-fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-}
-
 fn mounted_at(dataset: &str, path: &str) -> Result<bool> {
-    Ok(mounts()?.iter().any(|(p, s)| p == path && s == dataset))
+    Ok(crate::mountinfo::read().map_err(Error::msg)?.iter().any(|m| m.point == path && m.source == dataset))
 }
 
 /// Copies what `from` holds into the dataset mounted at `temporary` (owners, modes, xattrs,

@@ -326,13 +326,14 @@ fn finds_where_root_is_mounted() {
 40 36 0:32 /root2/x /srv/a\\040b rw shared:4 - btrfs /dev/mapper/crypted rw
 41 36 0:32 /root2/x/y /srv/c rw shared:4 - btrfs /dev/mapper/crypted rw
 ";
+    let info = &crate::mountinfo::parse(info);
     let ours = |s: &str| s == "/dev/mapper/crypted";
     assert_eq!(mounted_at(info, "root", ours).as_deref(), Some("/"));
     assert_eq!(mounted_at(info, "root2/x", ours).as_deref(), Some("/srv/a b"));
     assert_eq!(mounted_at(info, "old_roots", ours), None, "the top level mount is not a root mount");
     assert_eq!(mounted_at(info, "roo", ours), None);
     assert_eq!(mounted_at(info, "root", |s: &str| s == "/dev/sdb1").as_deref(), Some("/other"));
-    assert_eq!(mounted_at("", "root", ours), None);
+    assert_eq!(mounted_at(&[], "root", ours), None);
 }
 
 #[test]

@@ -81,7 +81,29 @@ impl Pool {
     fn lethe(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let stand_in = repo_root().join("agent/tests/zfs-stand-in");
         let path = format!("{}:{}", stand_in.display(), std::env::var("PATH").unwrap());
-        let mut cmd = Command::new(common::lethe());
+        // A dataset set_mounted: lethe runs in a mount namespace of its own where a tmpfs whose
+        // source is the dataset's name stands for it (lethe reads the source in mountinfo, as
+        // libzfs does; the stand-in's `mounted` column serves the `zfs list` fallback).
+        let mut cmd = match std::fs::read_to_string(self.dir.join("mounted")) {
+            Ok(source) => {
+                let point = self.dir.join("mnt");
+                std::fs::create_dir_all(&point).unwrap();
+                let mut c = Command::new("unshare");
+                c.args([
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    r#"mount -t tmpfs "$0" "$1" && shift && exec "$@""#,
+                ])
+                .arg(source)
+                .arg(point)
+                .arg(common::lethe());
+                c
+            }
+            Err(_) => Command::new(common::lethe()),
+        };
         cmd.args(args)
             .env("PATH", path)
             .env("FAKE_ZFS_STATE", self.dir.join("state.json"))
@@ -120,7 +142,12 @@ impl Pool {
 
     /// The commands that change the pool, as run.
     fn changes(&self) -> Vec<String> {
-        self.log().into_iter().filter(|l| !l.starts_with("zfs list") && !l.starts_with("zfs get")).collect()
+        self.log()
+            .into_iter()
+            .filter(|l| {
+                !l.starts_with("zfs list") && !l.starts_with("zfs get") && !l.starts_with("zfs program -n")
+            })
+            .collect()
     }
 
     /// The pool without what differs between two runs that did the same job: the archive
@@ -140,6 +167,7 @@ impl Pool {
         let mut s = self.state();
         s["datasets"][name]["mounted"] = json!(true);
         std::fs::write(self.dir.join("state.json"), s.to_string()).unwrap();
+        std::fs::write(self.dir.join("mounted"), name).unwrap();
     }
 }
 
@@ -284,15 +312,14 @@ type Setup = dyn Fn(&Pool) -> PathBuf;
 
 #[test]
 fn bad_input_stops_with_a_message_naming_it_and_changes_nothing() {
-    let cases: [(&str, &Setup, &str); 5] = [
-        (
-            "mounted",
-            &|p: &Pool| {
-                p.set_mounted("rpool/local/root");
-                p.config(false)
-            },
-            "rpool/local/root: mounted (mountpoint legacy)",
-        ),
+    let mounted = |p: &Pool| {
+        p.set_mounted("rpool/local/root");
+        p.config(false)
+    };
+    let cases: [(&str, &Setup, &str); 6] = [
+        ("mounted", &mounted, "rpool/local/root: mounted (mountpoint legacy)"),
+        // The same, seen by `zfs list` (a ZFS without channel programs).
+        ("mounted-zfs-list", &mounted, "rpool/local/root: mounted (mountpoint legacy)"),
         (
             "no-blank",
             &|p: &Pool| {
@@ -329,7 +356,11 @@ fn bad_input_stops_with_a_message_naming_it_and_changes_nothing() {
         let pool = Pool::new(&format!("bad-{name}"));
         let config = setup(&pool);
         let before = pool.raw();
-        let env: &[(&str, &str)] = if name == "no-zfs" { &[("LETHE_ZFS", "/nonexistent/zfs")] } else { &[] };
+        let env: &[(&str, &str)] = match name {
+            "no-zfs" => &[("LETHE_ZFS", "/nonexistent/zfs")],
+            "mounted-zfs-list" => &[("FAKE_ZFS_NO_PROGRAM", "1")],
+            _ => &[],
+        };
         let out = pool.lethe(&["rollback", "--config", config.to_str().unwrap()], env);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{name}: {}", stderr(&out));

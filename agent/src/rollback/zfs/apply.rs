@@ -6,7 +6,7 @@ use super::listing::{self, Listing, COLUMNS};
 use super::plan::Step;
 use crate::config::rollback::ZfsRollback;
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn program() -> String {
     std::env::var("LETHE_ZFS").unwrap_or_else(|_| "zfs".into())
@@ -38,10 +38,48 @@ pub(super) fn scopes(config: &ZfsRollback) -> Vec<String> {
     out
 }
 
-/// Everything around the root and the archive, in two `zfs list`s: the names, then the
-/// columns the plan reads (checked against the names).
+/// Everything around the root and the archive: [`listing::LIST_PROGRAM`] on each pool, or,
+/// should a program fail (a ZFS without channel programs, a pool beyond the program's memory
+/// or instruction limit), two `zfs list`s.
 pub(super) fn gather(config: &ZfsRollback) -> Result<Listing> {
     let scopes = scopes(config);
+    let fail =
+        |e: String| Error::msg(format!("{}: listing failed: {e}; nothing was changed", scopes.join(", ")));
+    let mut listing = Listing::default();
+    let mut encrypted = Vec::new();
+    let pools: BTreeSet<&str> = scopes.iter().map(|s| s.split('/').next().unwrap_or(s)).collect();
+    for pool in pools {
+        let mut args = strings(&["program", "-n", "-j", pool, "-"]);
+        args.extend(scopes.iter().filter(|s| s.split('/').next() == Some(pool)).cloned());
+        let json = match crate::zfs::apply::run_with_input(&program(), &args, Some(listing::LIST_PROGRAM)) {
+            Ok(json) => json,
+            Err(e) => {
+                log::warn!("{e}; listing with zfs list instead");
+                return listed(&scopes);
+            }
+        };
+        let mounts = crate::mountinfo::read().map_err(Error::msg)?;
+        let found = listing::parse_program(&json, &mounts).map_err(fail)?;
+        listing.datasets.extend(found.listing.datasets);
+        encrypted.extend(found.encrypted);
+    }
+    let mut wanted: Vec<String> = listing::needs_encryption_root(&config.dataset, &config.archive)
+        .into_iter()
+        .filter(|n| encrypted.contains(n))
+        .collect();
+    wanted.dedup();
+    if !wanted.is_empty() {
+        let mut args = strings(&["get", "-H", "-p", "-o", "name,value", "encryptionroot"]);
+        args.extend(wanted.iter().cloned());
+        let text = zfs(&args).map_err(|e| fail(e.to_string()))?;
+        listing::set_encryption_roots(&mut listing, &text, &wanted).map_err(fail)?;
+    }
+    Ok(listing)
+}
+
+/// The listing in two `zfs list`s: the names, then the columns the plan reads (checked against
+/// the names: a user property value holding a newline could forge a line).
+fn listed(scopes: &[String]) -> Result<Listing> {
     let list = |columns: &str| {
         let mut args =
             strings(&["list", "-H", "-p", "-t", "filesystem,volume,snapshot", "-o", columns, "-r"]);

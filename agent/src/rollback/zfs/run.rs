@@ -17,9 +17,13 @@ fn policy(config: &ZfsRollback) -> Policy {
 }
 
 /// Reads the pool and decides: the plan, or a refusal (`DATASET: why; nothing was changed`).
-fn decide(config: &ZfsRollback, now: i64) -> Result<Plan> {
+/// `at_boot`: what the next boot would do, for `roots list` (see `Listing::as_at_boot`).
+fn decide(config: &ZfsRollback, now: i64, at_boot: bool) -> Result<Plan> {
     let refuse = |why: String| Error::msg(format!("{why}; nothing was changed"));
-    let listing = apply::gather(config)?;
+    let mut listing = apply::gather(config)?;
+    if at_boot {
+        listing.as_at_boot(&config.dataset);
+    }
     let stage = plan::stage(config, &listing).map_err(refuse)?;
     let properties = match plan::properties_source(config, &stage) {
         Some(source) => Some(apply::properties(&source, config.blank_snapshot.is_some())?),
@@ -33,7 +37,7 @@ fn decide(config: &ZfsRollback, now: i64) -> Result<Plan> {
 /// by the next run. The pool must be imported (and the root's key loaded).
 pub(crate) fn run(config: &ZfsRollback) -> Result<Report> {
     let now = now();
-    let plan = decide(config, now)?;
+    let plan = decide(config, now, false)?;
     let mut report = Report::default();
     if let Stage::Made { .. } | Stage::Archived { .. } | Stage::Marked { .. } = plan.stage {
         log::info!("finishing a rollback a previous run started ({:?})", plan.stage);
@@ -143,7 +147,7 @@ pub(crate) struct Listing {
 
 pub(crate) fn list(config: &ZfsRollback) -> Result<Listing> {
     let now = now();
-    Ok(Listing { now, plan: decide(config, now)? })
+    Ok(Listing { now, plan: decide(config, now, true)? })
 }
 
 /// The human-readable table: one row per entry of the archive parent (the root as the archive

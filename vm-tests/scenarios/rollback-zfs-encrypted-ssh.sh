@@ -60,6 +60,6 @@ CHECK
         --want 'mount the root filesystem: rpool/local/root on /sysroot' \
         --want '@@PERSIST persisted' --want '@@KEY available rpool' --refuse '@@SETUP-MARKER-FOUND' \
         --want '@@STAGE2-DONE' \
-        --refuse 'correct horse' --refuse 'wrong guess' || status=1
+        --refuse 'correct horse' --refuse 'wrong guess' --refuse 'listing with zfs list instead' || status=1
     return $status
 }

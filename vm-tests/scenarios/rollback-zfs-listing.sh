@@ -1,13 +1,14 @@
-# description: ZFS root: what the rollback reads of the pool, on real OpenZFS: one read-only channel program sees what zfs list sees (odd values, a clone, a volume, an encrypted root), roots list works with the root mounted, a rollback refuses it
+# description: ZFS root: what the rollback reads of the pool, on real OpenZFS: one read-only channel program, the same plan as through zfs list (a clone, a volume, an encrypted root, odd values kept for the unit tests), roots list works with the root mounted, a rollback refuses it
 # One boot; in stage 2, a file-vdev pool `t`: t/local/{root (legacy, @blank, a child),
 # old_roots (one archive with a sanoid snapshot), clone (of root@blank), vol (a volume)};
-# "t/odd one" (a space in its name and its mountpoint, mounted; user properties holding a
-# newline, a tab, an accent and a byte that is not UTF-8, and a lethe:archived that is not a time); t/enc
+# "t/odd one" (a space in its name and its mountpoint, mounted) with root and old_roots/x (user
+# properties holding a newline, a tab, an accent and a byte that is not UTF-8, and a
+# lethe:archived that is not a time); t/enc
 # (encrypted, with enc/root and enc/old_roots). The root t/local/root is mounted, as on a
 # booted system. Checked:
 #  - the listing program (LIST_PROGRAM in agent/src/rollback/zfs/listing.rs, copied from the
-#    source at test time) runs with `zfs program -n -j` and returns every dataset and snapshot
-#    `zfs list -t all -r t` shows, its free text as hex, decoded byte for byte;
+#    source at test time) runs with `zfs program -n -j` and reads what the plan needs (the
+#    unit tests in listing.rs check its output, kept from a run, against zfs list's);
 #  - `lethe roots list --json` gives the same answer through the program as through the two
 #    zfs lists it falls back to (a wrapper makes `zfs program -n` fail), for the plain and the
 #    encrypted root (which makes lethe ask zfs get for the encryption root);
@@ -46,7 +47,10 @@ must zfs snapshot -r t/local/old_roots/2025-12-01_00:00:00@autosnap_2025-12-01_0
 must zfs clone t/local/root@blank t/local/clone
 must zfs create -V 8M t/local/vol
 must zfs create -o "mountpoint=/mnt/odd one" -o canmount=noauto "t/odd one"
-must zfs set "lethe:rollback=$($B printf 'two\nlines\tand \303\251 \377')" lethe:archived=not-a-time "t/odd one"
+must zfs create -o mountpoint=legacy "t/odd one/root"
+must zfs create -o canmount=off -o mountpoint=none "t/odd one/old_roots"
+must zfs create -o mountpoint=legacy "t/odd one/old_roots/x"
+must zfs set "lethe:rollback=$($B printf 'two\nlines\tand \303\251 \377')" lethe:archived=not-a-time "t/odd one/old_roots/x"
 must zfs mount "t/odd one"
 echo passphrase-for-t-enc >/tmp/key
 must zfs create -o encryption=on -o keyformat=passphrase -o keylocation=file:///tmp/key t/enc
@@ -54,11 +58,14 @@ must zfs create -o mountpoint=legacy t/enc/root
 must zfs create -o canmount=off -o mountpoint=none t/enc/old_roots
 must $B mount -t zfs t/local/root /mnt/root
 raw() { echo "@@RAW $1 $($B base64 -w 0)"; }
-zfs program -n -j t /nix/stage2/list.lua t | raw program
+zfs program -n -j t /nix/stage2/list.lua list t/local/root t/local/old_roots | raw program-plain
+zfs program -n -j t /nix/stage2/list.lua boot t/enc/root t/enc/old_roots | raw program-enc
+zfs program -n -j t /nix/stage2/list.lua list "t/odd one/root" "t/odd one/old_roots" | raw program-odd
 zfs list -H -p -t filesystem,volume,snapshot -o name,type,origin,mounted,mountpoint,canmount,encryptionroot,creation,createtxg,lethe:archived,lethe:rollback -r t | raw list
 $B grep ' - zfs ' /proc/self/mountinfo | raw mountinfo
 zfs get -H -p -o name,value encryptionroot t/enc/root t/enc/old_roots t/enc | raw encryptionroot
-echo "@@COUNT program $(zfs program -n -j t /nix/stage2/list.lua t | $B grep -o '"createtxg"' | $B wc -l) list $(zfs list -H -o name -t all -r t | $B wc -l)"
+count() { zfs program -n -j t /nix/stage2/list.lua "$1" t/local/root t/local/old_roots | $B grep -o '"createtxg"' | $B wc -l; }
+echo "@@COUNT list $(count list) boot $(count boot)"
 # The fallback: the same zfs, but `zfs program -n` fails.
 {
     echo '#!/nix/stage2/busybox sh'
@@ -104,8 +111,10 @@ CHECK
     initrd=$(make_initrd initrd.cpio "$WORK/config.json")
     VM_MEM=1024 boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 300 ||
         { echo "QEMU ended with status $?"; return 1; }
-    check_case the-program-lists-what-zfs-list-lists "$log" \
-        --want '@@COUNT program ([0-9]+) list \1$' --want '@@RAW program [A-Za-z0-9+/=]{100,}' --want '@@STAGE2-DONE'
+    # list: t/local, the root, its @blank and child, old_roots, the archive and its snapshot;
+    # boot: the same but the archive's snapshot (the archive is not in flight).
+    check_case the-program-reads-what-the-plan-needs "$log" \
+        --want '@@COUNT list 7 boot 6$' --want '@@RAW program-odd [A-Za-z0-9+/=]{100,}' --want '@@STAGE2-DONE'
     check_case roots-list-is-the-same-through-the-program-and-zfs-list "$log" \
         --want '@@SAME plain 2 roots' --want '@@SAME enc 1 roots' --want '@@FELL-BACK plain' --want '@@FELL-BACK enc' \
         --refuse '@@DIFFERENT' --refuse '@@FELL-BACK-UNASKED' --refuse '@@ERR'
@@ -116,7 +125,7 @@ CHECK
         --want '@@UNCHANGED'
     # Keep the raw outputs beside the log, decoded, for agent/src/rollback/zfs/testdata.
     local kind
-    for kind in program list mountinfo encryptionroot; do
+    for kind in program-plain program-enc program-odd list mountinfo encryptionroot; do
         marker_value "$log" "RAW $kind" | base64 -d >"$WORK/raw-$kind" 2>/dev/null || true
     done
     cases_verdict

@@ -64,7 +64,7 @@ CHECK
         --want 'lethe: zfs program rpool - rpool/local/old_roots/2020-01-0[123]_00:00:00 ' \
         --want 'lethe: destroyed rpool/local/old_roots/2020-01-01_00:00:00 with its children and snapshots' \
         --want 'lethe: destroyed rpool/local/old_roots/2020-01-03_00:00:00 with its children and snapshots' \
-        --refuse 'one archive at a time' --refuse 'lethe: zfs destroy '
+        --refuse 'one archive at a time' --refuse 'lethe: zfs destroy ' --refuse 'listing with zfs list instead'
     zfs_root_vm "$log2" || { echo "boot 2: QEMU ended with status $?"; return 1; }
     local md5
     md5=$(marker_value "$log2" PERSIST | cut -d' ' -f2)

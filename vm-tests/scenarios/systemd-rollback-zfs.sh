@@ -86,7 +86,7 @@ systemd.journald.forward_to_console=1 root=zfs:rpool/local/root rw"
         --want 'root archived as rpool/local/old_roots/[0-9-]+_[0-9:]+' \
         --want '@@ROOT-MARKER-GONE' --want '@@ROOT-ENTRIES (bin|dev|etc|mnt|nix|persist|proc|root|run|sbin|sys|tmp|usr|var| )+$' \
         --want '@@KEY aes-256-gcm available file:///etc/zfs/rpool.key$' \
-        --refuse '@@SETUP-MARKER-FOUND' --want '@@STAGE2-DONE'
+        --refuse '@@SETUP-MARKER-FOUND' --refuse 'listing with zfs list instead' --want '@@STAGE2-DONE'
     if in_order "$log1" 'Finished.*dracut pre-mount hook' 'root archived as rpool/local/old_roots/' \
         'Mounted.*/sysroot'; then
         echo "CASE PASS key-loaded-then-rollback-then-sysroot-mount"

@@ -6,7 +6,7 @@ use super::listing::{self, Listing, COLUMNS};
 use super::plan::Step;
 use crate::config::rollback::ZfsRollback;
 use crate::error::{Error, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 fn program() -> String {
     std::env::var("LETHE_ZFS").unwrap_or_else(|_| "zfs".into())
@@ -38,34 +38,41 @@ pub(super) fn scopes(config: &ZfsRollback) -> Vec<String> {
     out
 }
 
-/// Everything around the root and the archive: [`listing::LIST_PROGRAM`] on each pool, or,
-/// should a program fail (a ZFS without channel programs, a pool beyond the program's memory
-/// or instruction limit), two `zfs list`s.
-pub(super) fn gather(config: &ZfsRollback) -> Result<Listing> {
+/// What the plan reads of the pool: [`listing::LIST_PROGRAM`] (`for_list`: with every
+/// archive's snapshots, for `roots list`), or, should the program fail (a ZFS without channel
+/// programs, a pool beyond a program's memory or instruction limit, an archive or blank
+/// snapshot on another pool), two `zfs list`s of the scopes.
+pub(super) fn gather(config: &ZfsRollback, for_list: bool) -> Result<Listing> {
     let scopes = scopes(config);
     let fail =
         |e: String| Error::msg(format!("{}: listing failed: {e}; nothing was changed", scopes.join(", ")));
-    let mut listing = Listing::default();
-    let mut encrypted = Vec::new();
-    let pools: BTreeSet<&str> = scopes.iter().map(|s| s.split('/').next().unwrap_or(s)).collect();
-    for pool in pools {
-        let mut args = strings(&["program", "-n", "-j", pool, "-"]);
-        args.extend(scopes.iter().filter(|s| s.split('/').next() == Some(pool)).cloned());
-        let json = match crate::zfs::apply::run_with_input(&program(), &args, Some(listing::LIST_PROGRAM)) {
-            Ok(json) => json,
-            Err(e) => {
-                log::warn!("{e}; listing with zfs list instead");
-                return listed(&scopes);
-            }
-        };
-        let mounts = crate::mountinfo::read().map_err(Error::msg)?;
-        let found = listing::parse_program(&json, &mounts).map_err(fail)?;
-        listing.datasets.extend(found.listing.datasets);
-        encrypted.extend(found.encrypted);
+    let pool = config.dataset.split('/').next().unwrap_or(&config.dataset);
+    let mut args = strings(&["program", "-n", "-j", pool, "-", if for_list { "list" } else { "boot" }]);
+    args.extend([config.dataset.clone(), config.archive.clone()]);
+    if let Some(b) = &config.blank_snapshot {
+        let of = b.split('@').next().unwrap_or_default();
+        if !listing::inside(of, &config.dataset) {
+            args.push(of.to_string());
+        }
     }
+    let json = match crate::zfs::apply::run_with_input(&program(), &args, Some(listing::LIST_PROGRAM)) {
+        Ok(json) => json,
+        Err(e) => {
+            log::warn!("{e}; listing with zfs list instead");
+            let mut listing = listed(&scopes)?;
+            // As libzfs's `mounted`, with what else holds a dataset's name (see parse_program).
+            listing
+                .mounted
+                .extend(crate::mountinfo::read().map_err(Error::msg)?.into_iter().map(|m| m.source));
+            return Ok(listing);
+        }
+    };
+    let mounts = crate::mountinfo::read().map_err(Error::msg)?;
+    let found = listing::parse_program(&json, &mounts).map_err(fail)?;
+    let mut listing = found.listing;
     let mut wanted: Vec<String> = listing::needs_encryption_root(&config.dataset, &config.archive)
         .into_iter()
-        .filter(|n| encrypted.contains(n))
+        .filter(|n| found.encrypted.contains(n))
         .collect();
     wanted.dedup();
     if !wanted.is_empty() {

@@ -29,9 +29,10 @@ pub(crate) struct Dataset {
     pub kind: String,
     /// For a clone, the snapshot it was cloned from.
     pub origin: Option<String>,
-    pub mounted: bool,
-    pub mountpoint: String,
-    pub canmount: String,
+    /// None for a snapshot or a volume, and for what the listing program reads briefly (the
+    /// archives: only the root, the parents and the archive parent need them).
+    pub mountpoint: Option<String>,
+    pub canmount: Option<String>,
     /// The dataset whose key this one uses (None: not encrypted). From the listing program,
     /// only for the datasets [`needs_encryption_root`] names (ZFS 2.1's programs cannot read
     /// it; `apply` asks `zfs get` for those): None for the others.
@@ -49,20 +50,18 @@ impl Dataset {
     }
 }
 
-/// Every dataset and snapshot listed, by name (a parent before its children and snapshots).
+/// Every dataset and snapshot listed, by name (a parent before its children and snapshots),
+/// and which datasets are mounted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Listing {
     pub datasets: BTreeMap<String, Dataset>,
+    /// Mounted now, listed or not (an archive's child the listing program does not read).
+    pub mounted: BTreeSet<String>,
 }
 
 impl Listing {
     pub(crate) fn get(&self, name: &str) -> Option<&Dataset> {
         self.datasets.get(name)
-    }
-
-    /// `name`'s filesystems, volumes and snapshots below it, itself included.
-    pub(crate) fn tree<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Dataset> + 'a {
-        self.datasets.values().filter(move |d| inside(&d.name, name))
     }
 
     /// The datasets directly below `parent` (not snapshots).
@@ -79,9 +78,18 @@ impl Listing {
     /// The listing as the next boot's rollback will find it: `roots list` runs on the booted
     /// system, where the root is mounted, but the rollback runs before it is (in the initrd).
     pub(crate) fn as_at_boot(&mut self, root: &str) {
-        for d in self.datasets.values_mut().filter(|d| inside(&d.name, root)) {
-            d.mounted = false;
-        }
+        self.mounted.retain(|m| !inside(m, root));
+    }
+
+    /// The first mounted dataset that is `name` or below it.
+    pub(crate) fn mounted_inside(&self, name: &str) -> Option<&str> {
+        self.mounted.iter().find(|m| inside(m, name)).map(String::as_str)
+    }
+
+    /// `dataset`'s own snapshots, by name.
+    pub(crate) fn snapshots_of(&self, dataset: &str) -> Vec<String> {
+        let prefix = format!("{dataset}@");
+        self.datasets.keys().filter(|n| n.starts_with(&prefix)).cloned().collect()
     }
 
     /// The newest time the pool knows of among the listed: a dataset's or snapshot's creation.
@@ -98,43 +106,67 @@ pub(crate) fn inside(name: &str, dataset: &str) -> bool {
     }
 }
 
-/// The listing as one read-only channel program (`zfs program -n -j POOL - SCOPE...`): every
-/// filesystem, volume and snapshot in the scopes, with what [`COLUMNS`] reads, but in one
-/// ioctl instead of several per dataset (under TCG, `zfs list` of 246 entries took 9 s; see
-/// bench/README.md). What a program cannot read comes from elsewhere: `mounted` from
-/// mountinfo (libzfs reads it there too), the encryption root from `zfs get` (see
-/// [`Dataset::encryption_root`]); `keystatus` says whether that is needed. Free text
-/// (mountpoints, user properties) is returned as hex: `zfs program -j` prints strings in the
-/// locale's multibyte encoding and stops at a byte it cannot decode.
-pub(crate) const LIST_PROGRAM: &str = r#"-- lethe: list the datasets and snapshots under argv (read-only: zfs program -n)
-local out, missing = {}, {}
+/// The listing as one read-only channel program (`zfs program -n -j POOL - MODE ROOT ARCHIVE
+/// [DATASET]`), in one ioctl, reading only what the plan needs: the parents of the root and
+/// the archive parent, the root with everything below it, the archive parent, each archive
+/// (what names and ages it), and DATASET (blankSnapshot's, when not the root) with its
+/// snapshots. An archive's snapshots are read only in MODE `list` (`roots list` shows them) or
+/// when it is in flight (the blank snapshot may have moved into it); datasets below an archive
+/// never (under TCG each read costs milliseconds, and reading all of them cost the boot more
+/// than the shell's whole rollback: bench/README.md). What a program cannot read comes from elsewhere: which datasets are
+/// mounted from mountinfo, the encryption root from `zfs get` (see
+/// [`Dataset::encryption_root`]; `keystatus` says where it is needed). Free text (mountpoints,
+/// user properties) comes back as hex: `zfs program -j` prints strings in the locale's
+/// multibyte encoding and stops at a byte it cannot decode.
+pub(crate) const LIST_PROGRAM: &str = r#"-- lethe: what a rollback reads of the pool (read-only: zfs program -n)
+local argv = (...)["argv"]
+local mode, root, archive = argv[1], argv[2], argv[3]
+local out = {}
 local function hex(s)
     if s == nil then return nil end
     return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end))
 end
-local function one(name, kind)
-    local e = {type = kind}
+local function parent(name) return string.match(name, "^(.*)/[^/]*$") or name end
+local function entry(name, kind, full)
+    if out[name] then return end
+    local e = {type = kind or zfs.get_prop(name, "type")}
     e.creation = zfs.get_prop(name, "creation")
     e.createtxg = zfs.get_prop(name, "createtxg")
-    e.origin = zfs.get_prop(name, "origin")
-    if kind ~= "snapshot" then
-        e.mountpoint = hex(zfs.get_prop(name, "mountpoint"))
-        e.canmount = zfs.get_prop(name, "canmount")
-        e.keystatus = zfs.get_prop(name, "keystatus")
+    if e.type ~= "snapshot" then
+        e.origin = zfs.get_prop(name, "origin")
+        if full then
+            e.mountpoint = hex(zfs.get_prop(name, "mountpoint"))
+            e.canmount = zfs.get_prop(name, "canmount")
+            e.keystatus = zfs.get_prop(name, "keystatus")
+        end
     end
     e.archived = hex(zfs.get_prop(name, "lethe:archived"))
     e.marker = hex(zfs.get_prop(name, "lethe:rollback"))
     out[name] = e
 end
-local function walk(ds)
-    one(ds, zfs.get_prop(ds, "type"))
-    for snap in zfs.list.snapshots(ds) do one(snap, "snapshot") end
-    for child in zfs.list.children(ds) do walk(child) end
+local function snapshots(ds)
+    for snap in zfs.list.snapshots(ds) do entry(snap, "snapshot") end
 end
-for _, s in ipairs((...)["argv"]) do
-    if zfs.exists(s) then walk(s) else table.insert(missing, s) end
+local function tree(ds)
+    entry(ds, nil, true)
+    snapshots(ds)
+    for child in zfs.list.children(ds) do tree(child) end
 end
-return {datasets = out, missing = missing}
+for _, p in ipairs({parent(root), parent(archive)}) do
+    if zfs.exists(p) then entry(p, nil, true) end
+end
+if zfs.exists(root) then tree(root) end
+if zfs.exists(archive) then
+    entry(archive, nil, true)
+    for a in zfs.list.children(archive) do
+        entry(a)
+        if mode == "list" or out[a].marker then snapshots(a) end
+    end
+end
+for i = 4, #argv do
+    if zfs.exists(argv[i]) then entry(argv[i], nil, true); snapshots(argv[i]) end
+end
+return {datasets = out}
 "#;
 
 /// What [`LIST_PROGRAM`] returns, as `zfs program -j` prints it (`{"return": ...}`; a Lua
@@ -151,8 +183,6 @@ struct Printed {
 struct Returned {
     #[serde(default)]
     datasets: BTreeMap<String, Listed>,
-    #[serde(default)]
-    missing: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -178,15 +208,13 @@ pub(crate) struct Programmed {
     pub encrypted: BTreeSet<String>,
 }
 
-/// Parses [`LIST_PROGRAM`]'s output; `mounts` say which filesystems are mounted (a mount whose
-/// source is the dataset, as libzfs decides). A scope that does not exist is an error naming it.
+/// Parses [`LIST_PROGRAM`]'s output; `mounts` say what is mounted: a dataset is when a mount's
+/// source is its name (zfs's own mounts, as libzfs decides; the filesystem type is not checked,
+/// so anything else mounted under that name holds it too: wrong only towards keeping).
 pub(crate) fn parse_program(json: &str, mounts: &[Mount]) -> Result<Programmed, String> {
     let printed: Printed =
         serde_json::from_str(json).map_err(|e| format!("the listing program's output: {e}: {json:.200}"))?;
-    let Returned { datasets, missing } = printed.returned;
-    if let Some(name) = missing.values().next() {
-        return Err(format!("{name}: dataset does not exist"));
-    }
+    let Returned { datasets } = printed.returned;
     let text = |name: &str, what: &str, v: Option<String>| -> Result<Option<String>, String> {
         v.map(|h| {
             hex::decode(&h)
@@ -196,15 +224,15 @@ pub(crate) fn parse_program(json: &str, mounts: &[Mount]) -> Result<Programmed, 
         .transpose()
     };
     let mut out = Programmed { listing: Listing::default(), encrypted: BTreeSet::new() };
+    out.listing.mounted = mounts.iter().map(|m| m.source.clone()).collect();
     for (name, d) in datasets {
         if d.keystatus.as_deref().is_some_and(|k| k != "none") {
             out.encrypted.insert(name.clone());
         }
         let dataset = Dataset {
-            mounted: d.kind == "filesystem" && mounts.iter().any(|m| m.source == name),
             origin: d.origin.filter(|o| !o.is_empty()),
-            mountpoint: text(&name, "mountpoint", d.mountpoint)?.unwrap_or_else(|| "-".into()),
-            canmount: d.canmount.unwrap_or_else(|| "-".into()),
+            mountpoint: text(&name, "mountpoint", d.mountpoint)?,
+            canmount: d.canmount,
             encryption_root: None,
             creation: d.creation,
             createtxg: d.createtxg,
@@ -284,15 +312,17 @@ pub(crate) fn parse_list(text: &str, names: &[String]) -> Result<Listing, String
             name: name.to_string(),
             kind: kind.to_string(),
             origin: dash(origin),
-            mounted: mounted == "yes",
-            mountpoint: mountpoint.to_string(),
-            canmount: canmount.to_string(),
+            mountpoint: dash(mountpoint),
+            canmount: dash(canmount),
             encryption_root: dash(encroot),
             creation: number(creation)?,
             createtxg: createtxg.parse().map_err(|_| bad("createtxg is not a number"))?,
             archived: dash(archived).map(|v| v.parse().ok()),
             marker: dash(marker),
         };
+        if mounted == "yes" {
+            listing.mounted.insert(name.to_string());
+        }
         if listing.datasets.insert(name.to_string(), dataset).is_some() {
             return Err(bad("listed twice"));
         }
@@ -345,56 +375,80 @@ pub(crate) fn fresh_properties(text: &str, for_clone: bool) -> Result<BTreeMap<S
 mod tests {
     use super::*;
 
-    const PROGRAM: &str = include_str!("testdata/program.txt");
+    // What OpenZFS 2.1.11 printed for one pool (see testdata/README.md).
+    const PLAIN: &str = include_str!("testdata/program-plain.txt");
+    const ENCRYPTED: &str = include_str!("testdata/program-enc.txt");
+    const ODD: &str = include_str!("testdata/program-odd.txt");
     /// Holds a byte that is not UTF-8 (lethe reads `zfs` output lossily, as here).
     const LIST: &[u8] = include_bytes!("testdata/list.txt");
     const MOUNTINFO: &str = include_str!("testdata/mountinfo.txt");
     const ENCRYPTION_ROOTS: &str = include_str!("testdata/encryptionroot.txt");
-    const ODD: &str = "t/odd one";
+    const ODD_ARCHIVE: &str = "t/odd one/old_roots/x";
 
-    fn programmed() -> Listing {
-        let found = parse_program(PROGRAM, &crate::mountinfo::parse(MOUNTINFO)).unwrap();
-        let mut listing = found.listing;
-        let names: Vec<String> = found.encrypted.into_iter().collect();
-        assert_eq!(names, ["t/enc", "t/enc/old_roots", "t/enc/root"]);
-        set_encryption_roots(&mut listing, ENCRYPTION_ROOTS, &names).unwrap();
-        listing
+    fn programmed(json: &str) -> Programmed {
+        parse_program(json, &crate::mountinfo::parse(MOUNTINFO)).unwrap()
     }
 
-    /// The same pool through `zfs list`, less the dataset whose user property holds a newline
+    /// The whole pool through `zfs list`, less the dataset whose user property holds a newline
     /// (its line is two: `zfs list` cannot show it, the program can).
     fn listed() -> Listing {
         let text: String = String::from_utf8_lossy(LIST)
             .lines()
-            .filter(|l| (l.starts_with("t/") || l.starts_with("t\t")) && !l.starts_with(ODD))
+            .filter(|l| (l.starts_with("t/") || l.starts_with("t\t")) && !l.starts_with(ODD_ARCHIVE))
             .map(|l| format!("{l}\n"))
             .collect();
         let names: Vec<String> = text.lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
         parse_list(&text, &names).unwrap()
     }
 
-    #[test]
-    fn the_program_sees_what_zfs_list_sees() {
-        let (mut programmed, listed) = (programmed(), listed());
-        let odd = programmed.datasets.remove(ODD).expect("the odd dataset is listed");
-        assert_eq!(
-            programmed.datasets.keys().collect::<Vec<_>>(),
-            listed.datasets.keys().collect::<Vec<_>>()
-        );
-        for (name, d) in &programmed.datasets {
+    /// Each entry the program read is what `zfs list` shows of it, but for what it does not
+    /// read: how an archive mounts, and encryption roots (asked of `zfs get` where needed).
+    fn same_as_zfs_list(found: &Listing, brief: &[&str]) {
+        let listed = listed();
+        for (name, d) in &found.datasets {
             let mut want = listed.datasets[name].clone();
-            if !name.starts_with("t/enc") {
-                // Read only where the plan needs it (and the pool is encrypted there).
-                want.encryption_root = None;
+            want.encryption_root = None;
+            if brief.contains(&name.as_str()) {
+                (want.mountpoint, want.canmount) = (None, None);
             }
             assert_eq!(d, &want, "{name}");
         }
-        assert!(programmed.datasets["t/local/root"].mounted);
-        assert_eq!(programmed.datasets["t/local/clone"].origin.as_deref(), Some("t/local/root@blank"));
-        assert_eq!(programmed.datasets["t/local/vol"].kind, "volume");
+    }
+
+    #[test]
+    fn the_program_reads_what_zfs_list_shows_of_what_the_plan_needs() {
+        let found = programmed(PLAIN).listing;
+        let names: Vec<&str> = found.datasets.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "t/local",
+                "t/local/old_roots",
+                "t/local/old_roots/2025-12-01_00:00:00",
+                "t/local/old_roots/2025-12-01_00:00:00@autosnap_2025-12-01_00:00:00_daily",
+                "t/local/root",
+                "t/local/root/var",
+                "t/local/root@blank",
+            ],
+            "not t/local/clone or t/local/vol: they are beside the root, not in it"
+        );
+        same_as_zfs_list(&found, &["t/local/old_roots/2025-12-01_00:00:00"]);
+        assert!(found.mounted.contains("t/local/root") && found.mounted.contains("t/odd one"));
+        assert_eq!(found.mounted_inside("t/local"), Some("t/local/root"));
+        assert_eq!(found.snapshots_of("t/local/root"), ["t/local/root@blank"]);
+    }
+
+    #[test]
+    fn odd_values_come_through_byte_for_byte() {
+        let found = programmed(ODD).listing;
+        let odd = &found.datasets[ODD_ARCHIVE];
         assert_eq!(odd.marker.as_deref(), Some("two\nlines\tand é \u{fffd}"));
-        assert_eq!((odd.mountpoint.as_str(), odd.mounted), ("/mnt/odd one", true));
         assert_eq!(odd.archived, Some(None), "lethe:archived=not-a-time");
+        assert_eq!(found.datasets["t/odd one"].mountpoint.as_deref(), Some("/mnt/odd one"));
+        assert_eq!(found.mounted_inside("t/odd one"), Some("t/odd one"));
+        let mut rest = found.clone();
+        rest.datasets.remove(ODD_ARCHIVE);
+        same_as_zfs_list(&rest, &[]);
     }
 
     #[test]
@@ -406,14 +460,31 @@ mod tests {
             .map(|l| l.split('\t').next().unwrap().to_string())
             .collect();
         let err = parse_list(&list, &names).unwrap_err();
-        assert!(err.contains("printed 15 lines for 14 datasets"), "{err}");
+        assert!(
+            err.contains(&format!("printed {} lines for {} datasets", names.len() + 1, names.len())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_encrypted_root_gets_its_encryption_root_from_zfs_get() {
+        let found = programmed(ENCRYPTED);
+        let names: Vec<String> = found.encrypted.iter().cloned().collect();
+        assert_eq!(names, ["t/enc", "t/enc/old_roots", "t/enc/root"]);
+        let wanted = needs_encryption_root("t/enc/root", "t/enc/old_roots");
+        assert_eq!(wanted, ["t/enc/root", "t/enc/old_roots", "t/enc"]);
+        let mut listing = found.listing;
+        set_encryption_roots(&mut listing, ENCRYPTION_ROOTS, &wanted).unwrap();
+        let listed = listed();
+        for name in wanted {
+            assert_eq!(listing.datasets[&name], listed.datasets[&name], "{name}");
+        }
     }
 
     #[test]
     fn bad_program_output_is_refused_with_what_was_wrong() {
         let cases = [
             ("", "the listing program's output: EOF while parsing"),
-            (r#"{"return": {"datasets": {}, "missing": {"1": "t/gone"}}}"#, "t/gone: dataset does not exist"),
             (
                 r#"{"return": {"datasets": {"t": {"type": "filesystem", "creation": 1, "createtxg": 1, "marker": "zz"}}}}"#,
                 "the listing program's output: t: lethe:rollback: not hex",
@@ -432,7 +503,7 @@ mod tests {
 
     #[test]
     fn encryption_roots_must_answer_exactly_what_was_asked() {
-        let mut listing = programmed();
+        let mut listing = programmed(ENCRYPTED).listing;
         let names = vec!["t/enc/root".to_string()];
         assert!(set_encryption_roots(&mut listing, "t/enc/root\tt/enc\n", &names).is_ok());
         for text in ["", "t/enc/root\tt/enc\nt/enc/root\tt/enc\n", "t/enc\tt/enc\n", "t/enc/root t/enc\n"] {
@@ -442,9 +513,9 @@ mod tests {
 
     #[test]
     fn roots_list_plans_as_if_the_root_were_not_mounted() {
-        let mut listing = programmed();
+        let mut listing = programmed(PLAIN).listing;
         listing.as_at_boot("t/local/root");
-        assert!(!listing.datasets["t/local/root"].mounted);
-        assert!(listing.datasets[ODD].mounted, "only the root's tree");
+        assert_eq!(listing.mounted_inside("t/local"), None);
+        assert_eq!(listing.mounted_inside("t/odd one"), Some("t/odd one"), "only the root's tree");
     }
 }

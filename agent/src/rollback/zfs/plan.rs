@@ -309,20 +309,21 @@ fn archive_encryption(config: &ZfsRollback, listing: &Listing) -> Option<String>
 /// initrd, or one whose encryption a rename or a fresh root would break.
 fn check_root(config: &ZfsRollback, root: &Dataset, listing: &Listing) -> Result<(), String> {
     let r = &config.dataset;
-    if let Some(m) = listing.tree(r).find(|d| d.mounted) {
+    if let Some(m) = listing.mounted_inside(r) {
+        let mountpoint = listing.get(m).and_then(|d| d.mountpoint.as_deref()).unwrap_or("-");
         return Err(format!(
-            "{}: mounted (mountpoint {}): the rollback runs before the root is mounted (in the initrd); \
-             refusing to archive a root in use",
-            m.name, m.mountpoint
+            "{m}: mounted (mountpoint {mountpoint}): the rollback runs before the root is mounted (in the \
+             initrd); refusing to archive a root in use"
         ));
     }
-    if root.canmount == "on" && root.mountpoint.starts_with('/') {
-        return Err(format!(
-            "{r}: mountpoint={} with canmount=on: zfs would mount the fresh root at once (in the initrd), and \
-             stage 2's zfs mount -a would mount archived roots over it; set mountpoint=legacy (NixOS's \
-             default for the root) or canmount=noauto",
-            root.mountpoint
-        ));
+    if let (Some("on"), Some(mountpoint)) = (root.canmount.as_deref(), root.mountpoint.as_deref()) {
+        if mountpoint.starts_with('/') {
+            return Err(format!(
+                "{r}: mountpoint={mountpoint} with canmount=on: zfs would mount the fresh root at once (in the \
+                 initrd), and stage 2's zfs mount -a would mount archived roots over it; set mountpoint=legacy \
+                 (NixOS's default for the root) or canmount=noauto"
+            ));
+        }
     }
     if root.encryption_root.as_deref() == Some(r.as_str()) {
         return Err(format!(
@@ -355,7 +356,9 @@ pub(crate) struct Row {
     pub fate: Fate,
     /// Kept although its fate deletes it: mounted, or a clone outside it needs a snapshot of it.
     pub held: Option<String>,
-    /// Snapshots in it (none made by lethe: sanoid's, syncoid's, zrepl's, a person's...).
+    /// Its own snapshots (none made by lethe: sanoid's, syncoid's, zrepl's, a person's...;
+    /// those of datasets below it go with them). Read for `roots list` and for an archive in
+    /// flight only: see `listing::LIST_PROGRAM`.
     pub snapshots: Vec<String>,
 }
 
@@ -382,8 +385,8 @@ pub(crate) struct Plan {
 }
 
 fn why_held(archive: &str, listing: &Listing) -> Option<String> {
-    if let Some(m) = listing.tree(archive).find(|d| d.mounted) {
-        return Some(format!("{} is mounted", m.name));
+    if let Some(m) = listing.mounted_inside(archive) {
+        return Some(format!("{m} is mounted"));
     }
     let clone = listing
         .datasets
@@ -433,8 +436,7 @@ fn rows(
         .map(|(entry, fate)| {
             let dataset = format!("{}/{}", config.archive, entry.name);
             let held = if fate.deletes() { why_held(&dataset, listing) } else { None };
-            let snapshots =
-                listing.tree(&dataset).filter(|d| d.is_snapshot()).map(|d| d.name.clone()).collect();
+            let snapshots = listing.snapshots_of(&dataset);
             Row { dataset, entry, fate, held, snapshots }
         })
         .collect()
@@ -522,7 +524,7 @@ pub(crate) fn plan(
     if let Stage::Start { .. } | Stage::Marked { .. } = stage {
         // The root's snapshots (sanoid's, a person's...) move with it into the archive.
         for row in rows.iter_mut().filter(|row| row.dataset == to) {
-            row.snapshots = listing.tree(&r).filter(|d| d.is_snapshot()).map(|d| d.name.clone()).collect();
+            row.snapshots = listing.snapshots_of(&r);
         }
     }
     let mark: Vec<String> =

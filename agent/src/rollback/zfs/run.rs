@@ -17,10 +17,11 @@ fn policy(config: &ZfsRollback) -> Policy {
 }
 
 /// Reads the pool and decides: the plan, or a refusal (`DATASET: why; nothing was changed`).
-/// `at_boot`: what the next boot would do, for `roots list` (see `Listing::as_at_boot`).
+/// `at_boot`: what the next boot would do, for `roots list` (see `Listing::as_at_boot`; it
+/// also reads every archive's snapshots, to show them).
 fn decide(config: &ZfsRollback, now: i64, at_boot: bool) -> Result<Plan> {
     let refuse = |why: String| Error::msg(format!("{why}; nothing was changed"));
-    let mut listing = apply::gather(config)?;
+    let mut listing = apply::gather(config, at_boot)?;
     if at_boot {
         listing.as_at_boot(&config.dataset);
     }

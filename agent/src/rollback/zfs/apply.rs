@@ -40,8 +40,8 @@ pub(super) fn scopes(config: &ZfsRollback) -> Vec<String> {
 
 /// What the plan reads of the pool: [`listing::LIST_PROGRAM`] (`for_list`: with every
 /// archive's snapshots, for `roots list`), or, should the program fail (a ZFS without channel
-/// programs, a pool beyond a program's memory or instruction limit, an archive or blank
-/// snapshot on another pool), two `zfs list`s of the scopes.
+/// programs, a pool beyond a program's memory or instruction limit; the config keeps the
+/// archive and the blank snapshot on the root's pool), two `zfs list`s of the scopes.
 pub(super) fn gather(config: &ZfsRollback, for_list: bool) -> Result<Listing> {
     let scopes = scopes(config);
     let fail =

@@ -17,12 +17,12 @@ fn policy(config: &ZfsRollback) -> Policy {
 }
 
 /// Reads the pool and decides: the plan, or a refusal (`DATASET: why; nothing was changed`).
-/// `at_boot`: what the next boot would do, for `roots list` (see `Listing::as_at_boot`; it
-/// also reads every archive's snapshots, to show them).
-fn decide(config: &ZfsRollback, now: i64, at_boot: bool) -> Result<Plan> {
+/// `for_list`: for `roots list`, on the booted system: what the next boot would do (see
+/// `Listing::as_at_boot`), with every archive's snapshots read, to show them.
+fn decide(config: &ZfsRollback, now: i64, for_list: bool) -> Result<Plan> {
     let refuse = |why: String| Error::msg(format!("{why}; nothing was changed"));
-    let mut listing = apply::gather(config, at_boot)?;
-    if at_boot {
+    let mut listing = apply::gather(config, for_list)?;
+    if for_list {
         listing.as_at_boot(&config.dataset);
     }
     let stage = plan::stage(config, &listing).map_err(refuse)?;

@@ -74,6 +74,7 @@ pub(super) fn gather(config: &ZfsRollback, for_list: bool) -> Result<Listing> {
         .into_iter()
         .filter(|n| found.encrypted.contains(n))
         .collect();
+    wanted.sort();
     wanted.dedup();
     if !wanted.is_empty() {
         let mut args = strings(&["get", "-H", "-p", "-o", "name,value", "encryptionroot"]);

@@ -113,11 +113,11 @@ pub(crate) fn inside(name: &str, dataset: &str) -> bool {
 /// snapshots. An archive's snapshots are read only in MODE `list` (`roots list` shows them) or
 /// when it is in flight (the blank snapshot may have moved into it); datasets below an archive
 /// never (under TCG each read costs milliseconds, and reading all of them cost the boot more
-/// than the shell's whole rollback: bench/README.md). What a program cannot read comes from elsewhere: which datasets are
-/// mounted from mountinfo, the encryption root from `zfs get` (see
-/// [`Dataset::encryption_root`]; `keystatus` says where it is needed). Free text (mountpoints,
-/// user properties) comes back as hex: `zfs program -j` prints strings in the locale's
-/// multibyte encoding and stops at a byte it cannot decode.
+/// than the shell's whole rollback: bench/README.md). What a program cannot read comes from
+/// elsewhere: which datasets are mounted from mountinfo, the encryption root from `zfs get`
+/// (see [`Dataset::encryption_root`]; `keystatus` says where it is needed). Free text
+/// (mountpoints, user properties) comes back as hex: `zfs program -j` prints strings in the
+/// locale's multibyte encoding and stops at a byte it cannot decode.
 pub(crate) const LIST_PROGRAM: &str = r#"-- lethe: what a rollback reads of the pool (read-only: zfs program -n)
 local argv = (...)["argv"]
 local mode, root, archive = argv[1], argv[2], argv[3]
@@ -169,8 +169,8 @@ end
 return {datasets = out}
 "#;
 
-/// What [`LIST_PROGRAM`] returns, as `zfs program -j` prints it (`{"return": ...}`; a Lua
-/// list is an object keyed "1", "2", ...).
+/// What [`LIST_PROGRAM`] returns, as `zfs program -j` prints it (`{"return": ...}`; a value
+/// the program found `nil` is left out).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Printed {

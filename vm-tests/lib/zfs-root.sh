@@ -22,8 +22,48 @@
 #                                  ZFS_NO_ROLLBACK=1: to see a scenario fail without it)
 #   zfs_root_initrd CONFIG [mkinitrd options]   the initrd with zfs, zpool and zfs.ko
 #   zfs_root_vm LOG [boot_vm options]            boots both disks with $ZFS_ROOT_INITRD
+#   zfs_root_archives_check MOUNT_OPTIONS [MORE]   writes the stage-2 check of the scenarios
+#                                  that look into the archives: the root's entries and markers
+#                                  (@@ROOT-ENTRIES, @@ROOT-MARKER-FOUND/-GONE, @@SETUP-MARKER-FOUND),
+#                                  /persist (@@PERSIST), MORE (shell), each archive mounted with
+#                                  `mount -t zfs -o MOUNT_OPTIONS` (@@ARCHIVE, @@ARCHIVES), then a
+#                                  boot marker written into /
 # Stage 2 of the ZFS boots runs $WORK/zfs-root-check (write it before zfs_root_setup) from the
 # btrfs `nix` subvolume; /nix/zfs/bin holds zfs and zpool there.
+
+zfs_root_archives_check() {
+    local options=$1 more=${2:-}
+    {
+        cat <<'HEAD'
+#!/nix/stage2/busybox sh
+B=/nix/stage2/busybox
+export PATH=/nix/zfs/bin:/nix/stage2:$PATH
+$B grep -q '^rpool/local/root / zfs' /proc/mounts || exit 0
+echo "@@ROOT-ENTRIES $($B ls -A / | $B tr '\n' ' ')"
+if [ -e /boot-marker ]; then echo "@@ROOT-MARKER-FOUND $($B cat /boot-marker)"; else echo "@@ROOT-MARKER-GONE"; fi
+[ -e /root-marker ] && echo "@@SETUP-MARKER-FOUND"
+echo "@@PERSIST $($B cat /persist/persist-marker) $($B md5sum /persist/data | $B cut -d' ' -f1) $($B cat /persist/data.md5)"
+HEAD
+        [[ -z $more ]] || printf '%s\n' "$more"
+        printf 'options=%s\n' "$options"
+        cat <<'TAIL'
+$B mkdir -p /tmp /mnt
+n=0
+for a in $(zfs list -H -o name -r -d 1 rpool/local/old_roots | $B sed 1d); do
+    n=$((n + 1))
+    if $B mount -t zfs -o "$options" "$a" /mnt; then
+        echo "@@ARCHIVE $a: $($B cat /mnt/boot-marker 2>/dev/null || echo no-boot-marker) $($B cat /mnt/root-marker 2>/dev/null)"
+        $B umount /mnt
+    else
+        echo "@@ARCHIVE $a: cannot mount"
+    fi
+done
+echo "@@ARCHIVES $n"
+echo "written in / by boot $($B cat /proc/sys/kernel/random/boot_id)" >/boot-marker
+$B sync
+TAIL
+    } >"$WORK/zfs-root-check"
+}
 
 zfs_root_setup() {
     source "$VM_ROOT/lib/zfs.sh"

@@ -8,31 +8,8 @@
 # the newest archive under rpool/local/old_roots holds boot 1's marker, /persist is as made.
 
 scenario() {
-    cat >"$WORK/zfs-root-check" <<'CHECK'
-#!/nix/stage2/busybox sh
-B=/nix/stage2/busybox
-export PATH=/nix/zfs/bin:/nix/stage2:$PATH
-$B grep -q '^rpool/local/root / zfs' /proc/mounts || exit 0
-echo "@@ROOT-ENTRIES $($B ls -A / | $B tr '\n' ' ')"
-if [ -e /boot-marker ]; then echo "@@ROOT-MARKER-FOUND $($B cat /boot-marker)"; else echo "@@ROOT-MARKER-GONE"; fi
-[ -e /root-marker ] && echo "@@SETUP-MARKER-FOUND"
-echo "@@PERSIST $($B cat /persist/persist-marker) $($B md5sum /persist/data | $B cut -d' ' -f1) $($B cat /persist/data.md5)"
-$B mkdir -p /tmp /mnt
-n=0
-for a in $(zfs list -H -o name -r -d 1 rpool/local/old_roots | $B sed 1d); do
-    n=$((n + 1))
-    if $B mount -t zfs -o ro "$a" /mnt; then
-        echo "@@ARCHIVE $a: $($B cat /mnt/boot-marker 2>/dev/null || echo no-boot-marker) $($B cat /mnt/root-marker 2>/dev/null)"
-        $B umount /mnt
-    else
-        echo "@@ARCHIVE $a: cannot mount"
-    fi
-done
-echo "@@ARCHIVES $n"
-echo "written in / by boot $($B cat /proc/sys/kernel/random/boot_id)" >/boot-marker
-$B sync
-CHECK
     source "$VM_ROOT/lib/zfs-root.sh"
+    zfs_root_archives_check ro
     zfs_root_setup
     local t0=$SECONDS
     zfs_root_make_pool "" "$ZFS_ROOT_EXPIRED" || return 1

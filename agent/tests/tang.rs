@@ -512,6 +512,8 @@ echo $? > {out}/sap.rc
 # Tang answered the disk's request; the dataset's still waits for its own passphrase.
 if kill -0 $zfs; then echo waiting > {out}/zfs.state; fi
 kill $zfs
+# lethe says who answered once the answer is delivered: the asker may return first.
+for i in $(seq 50); do grep -q 'tang answered the password request' {out}/serve.log && break; sleep 0.1; done
 kill -TERM $serve
 wait $serve
 echo $? > {out}/serve.rc
@@ -558,6 +560,8 @@ RUST_LOG=info {lethe} serve --config {config} 2> {out}/serve.log &
 serve=$!
 systemd-ask-password --no-tty --timeout=100 --id=cryptsetup:/dev/disk/by-partlabel/nowhere "Please enter passphrase for disk crypted:" > {out}/sap.out
 echo $? > {out}/sap.rc
+# lethe says who answered once the answer is delivered: the asker may return first.
+for i in $(seq 50); do grep -q 'tang answered the password request' {out}/serve.log && break; sleep 0.1; done
 kill -TERM $serve
 wait $serve
 "#,

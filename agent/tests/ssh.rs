@@ -884,14 +884,11 @@ fn check_config_validates_authorized_key_lines() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// systemdAgent mode: `lethe serve` in a private mount namespace (its own /run) answers a real
-/// `systemd-ask-password` with the passphrase typed at the SSH prompt; SIGTERM then stops it.
-#[test]
-fn systemd_agent_mode_answers_real_systemd_ask_password() {
-    common::require_root();
-    let dir = temp_dir();
-    let host_key = keygen(&dir, "host_key");
-    let key = keygen(&dir, "id_ed25519");
+/// A systemdAgent-mode config in `dir`: SSH on a free port with a new host key, one new
+/// ed25519 client key authorized, no console prompt. The client key, the port, the config.
+fn agent_config(dir: &Path) -> (PathBuf, u16, PathBuf) {
+    let host_key = keygen(dir, "host_key");
+    let key = keygen(dir, "id_ed25519");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let port = free_port();
     let config = dir.join("config.json");
@@ -905,6 +902,16 @@ fn systemd_agent_mode_answers_real_systemd_ask_password() {
         ),
     )
     .unwrap();
+    (key, port, config)
+}
+
+/// systemdAgent mode: `lethe serve` in a private mount namespace (its own /run) answers a real
+/// `systemd-ask-password` with the passphrase typed at the SSH prompt; SIGTERM then stops it.
+#[test]
+fn systemd_agent_mode_answers_real_systemd_ask_password() {
+    common::require_root();
+    let dir = temp_dir();
+    let (key, port, config) = agent_config(&dir);
     let script = format!(
         r#"set -u
 mount -t tmpfs tmpfs /run
@@ -982,21 +989,7 @@ fn wait_for_pending(server: &Server, n: usize) -> String {
 fn systemd_agent_mode_sends_each_passphrase_to_its_own_request() {
     common::require_root();
     let dir = temp_dir();
-    let host_key = keygen(&dir, "host_key");
-    let key = keygen(&dir, "id_ed25519");
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let port = free_port();
-    let config = dir.join("config.json");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{{"version": 1,
-              "ssh": {{"port": {port}, "hostKeys": [{host_key:?}], "authorizedKeys": [{:?}]}},
-              "unlock": {{"systemdAgent": true, "console": false}}}}"#,
-            public.trim()
-        ),
-    )
-    .unwrap();
+    let (key, port, config) = agent_config(&dir);
     let script = format!(
         r#"set -u
 mount -t tmpfs tmpfs /run

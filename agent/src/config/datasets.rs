@@ -143,18 +143,6 @@ const FIELDS: &[&str] = &[
     "restoreFrom",
     "restore",
 ];
-const SERVICE_FIELDS: &[&str] = &[
-    "mountpoint",
-    "recordsize",
-    "compression",
-    "owner",
-    "group",
-    "mode",
-    "properties",
-    "restoreFrom",
-    "restore",
-    "persist",
-];
 const COMPRESSION: &[&str] =
     &["on", "off", "lz4", "zstd", "zstd-fast", "gzip", "gzip-1", "gzip-9", "lzjb", "zle"];
 
@@ -534,7 +522,9 @@ fn service(name: &str, at: At<'_>) -> Result<Service> {
             "expected the key to be one dataset name component (letters, digits, _ - . :), like \"sonarr\"",
         ));
     }
-    let dataset = dataset(at, SERVICE_FIELDS)?;
+    // A service takes a dataset's fields and `persist`.
+    let fields: Vec<&str> = FIELDS.iter().copied().chain(["persist"]).collect();
+    let dataset = dataset(at, &fields)?;
     let obj = at.map()?;
     let persist = obj.optional("persist", |v| v.bool())?.unwrap_or(false);
     if persist && !dataset.mountpoint.as_deref().is_some_and(|m| m.starts_with('/')) {

@@ -369,6 +369,34 @@ fn bad_input_stops_with_a_message_naming_it_and_changes_nothing() {
     }
 }
 
+/// A clone of an expired archive's snapshot outside what the rollback reads (a recovery clone
+/// elsewhere in the pool): the pruning program fails on it, lethe destroys one archive at a
+/// time, that archive's destroy fails and is reported, and the clone and the archive stay.
+#[test]
+fn a_clone_elsewhere_keeps_its_archive_and_is_never_touched() {
+    let pool = Pool::new("clone-elsewhere");
+    let old = "rpool/local/old_roots/2020-01-01_00:00:00";
+    let mut s = pool.state();
+    let mut clone = fs(json!({"mountpoint": "legacy"}), now() - DAY, 960);
+    clone["origin"] = json!(format!("{old}@autosnap_daily"));
+    s["datasets"]["rpool/recovery"] = clone;
+    std::fs::write(pool.dir.join("state.json"), s.to_string()).unwrap();
+    let out = pool.rollback(false, &[]);
+    let err = stderr(&out);
+    assert!(err.contains("one archive at a time"), "{err}");
+    assert!(err.contains(&format!("cannot destroy '{old}': filesystem has dependent clones")), "{err}");
+    assert!(err.contains("(the next rollback retries)"), "{err}");
+    let s = pool.state();
+    assert_eq!(s["datasets"]["rpool/recovery"]["origin"], format!("{old}@autosnap_daily"));
+    assert!(s["datasets"].get(old).is_some() && s["datasets"].get(format!("{old}@autosnap_daily")).is_some());
+    assert!(s["datasets"].get("rpool/local/root").is_some(), "a fresh root");
+    assert_eq!(out.status.code(), Some(0), "the root's job is done; a failed destroy is only reported");
+    // The next boot tries again, and leaves the clone alone again.
+    let err = stderr(&pool.rollback(false, &[]));
+    assert!(err.contains(&format!("cannot destroy '{old}': filesystem has dependent clones")), "{err}");
+    assert_eq!(pool.state()["datasets"]["rpool/recovery"]["origin"], format!("{old}@autosnap_daily"));
+}
+
 #[test]
 fn roots_list_shows_archives_and_snapshots_lethe_did_not_make() {
     let pool = Pool::new("list");

@@ -16,6 +16,8 @@
 #   backups_boot_json      the boot section: zfs and 9p loaded by stage 1
 #   backups_disk_files SCRIPT  make-disk --file options: lethe, the generated inputs, the
 #                          stage-2 prelude (below) and SCRIPT, the scenario's bash body
+#   backups_boot SCRIPT LOG  one boot of the backup VM (1 GiB disk from backups_disk_files
+#                          SCRIPT, $WORK/config.json, 15 minutes at most), its console in LOG
 #
 # Why the host's /usr over 9p, not copies: sanoid and syncoid are perl with modules, pgbackrest
 # and PostgreSQL link dozens of libraries; Debian 12 has a merged /usr, so /usr alone is the
@@ -112,4 +114,16 @@ backups_disk_files() {
     while IFS= read -r -d '' f; do
         printf -- '--file\n%s:nix/stage2/backup/%s\n' "$f" "${f#"$BACKUPS_DIR"/}"
     done < <(find "$BACKUPS_DIR" -type f ! -name generated.json ! -name texts.json -print0)
+}
+
+backups_boot() {
+    local script=$1 log=$2 disk initrd
+    local -a files vmargs
+    mapfile -t files < <(backups_disk_files "$script")
+    mapfile -t vmargs < <(backups_vm_args)
+    disk=$(make_disk disk.img --size 1G "${files[@]}")
+    write_config "$WORK/config.json" "$(backups_boot_json)"
+    initrd=$(make_initrd initrd.cpio "$WORK/config.json")
+    VM_MEM=1024 boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 900 "${vmargs[@]}" ||
+        { echo "QEMU ended with status $?"; return 1; }
 }

@@ -109,15 +109,8 @@ systemctl stop postgresql.service >/dev/null 2>&1
 on done
 zpool export tank
 RUN
-    local -a files vmargs
-    mapfile -t files < <(backups_disk_files "$WORK/run.sh")
-    mapfile -t vmargs < <(backups_vm_args)
-    local disk initrd log=$WORK/serial.log
-    disk=$(make_disk disk.img --size 1G "${files[@]}")
-    write_config "$WORK/config.json" "$(backups_boot_json)"
-    initrd=$(make_initrd initrd.cpio "$WORK/config.json")
-    VM_MEM=1024 boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 900 "${vmargs[@]}" ||
-        { echo "QEMU ended with status $?"; return 1; }
+    local log=$WORK/serial.log
+    backups_boot "$WORK/run.sh" "$log" || return 1
     check_case postgresql-with-the-generated-settings "$log" --want '@@DATASETS-STATUS 0' \
         --want '@@DATASETS create  tank/services/postgresql/wal' --want '@@INITDB-STATUS 0' \
         --want '@@PG-WAL /var/lib/postgresql/wal/.* on tank/services/postgresql/wal' --want '@@PG-START-STATUS 0' \

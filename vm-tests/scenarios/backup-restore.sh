@@ -94,15 +94,8 @@ sed 's/^/@@AGAIN-UNIT /' /tmp/out
 on done
 zpool export backup; zpool export tank
 RUN
-    local -a files vmargs
-    mapfile -t files < <(backups_disk_files "$WORK/run.sh")
-    mapfile -t vmargs < <(backups_vm_args)
-    local disk initrd log=$WORK/serial.log
-    disk=$(make_disk disk.img --size 1G "${files[@]}")
-    write_config "$WORK/config.json" "$(backups_boot_json)"
-    initrd=$(make_initrd initrd.cpio "$WORK/config.json")
-    VM_MEM=1024 boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 900 "${vmargs[@]}" ||
-        { echo "QEMU ended with status $?"; return 1; }
+    local log=$WORK/serial.log
+    backups_boot "$WORK/run.sh" "$log" || return 1
     check_case the-host-as-it-ran "$log" --want '@@BEFORE-DATASETS-STATUS 0' --want '@@SYNCOID-STATUS 0' \
         --want '@@RESTIC-INIT-STATUS 0' --want '@@PREPARE-STATUS 0' --want '@@RESTIC-BACKUP-STATUS 0' --want '@@CLEANUP-STATUS 0' \
         --want '@@FRESH-POOL 1' --want '@@SONARR-EMPTY' --want '@@RUN-STATUS 0 ' --want '@@STAGE2-DONE'

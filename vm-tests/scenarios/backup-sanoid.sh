@@ -131,15 +131,8 @@ say "RESTIC-SNAPSHOTS $(restic snapshots --json | tr ',' '\n' | grep -c '"short_
 on done
 zpool export backup; zpool export tank
 RUN
-    local -a files vmargs
-    mapfile -t files < <(backups_disk_files "$WORK/run.sh")
-    mapfile -t vmargs < <(backups_vm_args)
-    local disk initrd log=$WORK/serial.log
-    disk=$(make_disk disk.img --size 1G "${files[@]}")
-    write_config "$WORK/config.json" "$(backups_boot_json)"
-    initrd=$(make_initrd initrd.cpio "$WORK/config.json")
-    VM_MEM=1024 boot_vm --initrd "$initrd" --disk "$disk" --log "$log" --timeout 900 "${vmargs[@]}" ||
-        { echo "QEMU ended with status $?"; return 1; }
+    local log=$WORK/serial.log
+    backups_boot "$WORK/run.sh" "$log" || return 1
     check_case userland-over-9p "$log" --want '@@USERLAND .*2\.1\.0.*restic 0\.14.*pgBackRest 2\.45' --want '@@RUN-STATUS 0 ' --want '@@STAGE2-DONE'
     check_case datasets-created "$log" --want '@@DATASETS-STATUS 0' --want '@@DATASETS create  tank/services/sonarr'
     check_case sanoid-takes-and-prunes-by-the-policy "$log" --want '@@BEFORE hourly=30 daily=32' \

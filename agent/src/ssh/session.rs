@@ -334,6 +334,24 @@ impl SessionChannel {
     }
 
     /// Reads one line with the editor, unless everything gets opened elsewhere first.
+    /// One passphrase typed at the prompt (the line editor cleared first): `Ok(None)` when there
+    /// is none to try (an empty line, or one over the cap, said so): the caller asks again;
+    /// `Err` when the session ends.
+    async fn read_passphrase(&mut self, editor: &mut LineEditor) -> Result<Option<Zeroizing<Vec<u8>>>, Read> {
+        editor.clear();
+        match self.read_line(editor).await {
+            Read::Line(line) => {
+                self.say("\n").await;
+                Ok((!line.is_empty()).then_some(line))
+            }
+            Read::TooLong => {
+                self.say(&format!("\nLonger than {MAX_LEN} bytes: not tried. Type it again.\n")).await;
+                Ok(None)
+            }
+            end => Err(end),
+        }
+    }
+
     async fn read_line(&mut self, editor: &mut LineEditor) -> Read {
         let unlocker = self.shared.unlocker.clone();
         loop {
@@ -438,19 +456,11 @@ impl SessionChannel {
                 _ => what,
             };
             self.say(&prompt(unlocker.mode(), &what)).await;
-            editor.clear();
-            let line = match self.read_line(&mut editor).await {
-                Read::Line(line) => line,
-                Read::TooLong => {
-                    self.say(&format!("\nLonger than {MAX_LEN} bytes: not tried. Type it again.\n")).await;
-                    continue;
-                }
-                end => return self.ended(end).await,
+            let line = match self.read_passphrase(&mut editor).await {
+                Ok(Some(line)) => line,
+                Ok(None) => continue,
+                Err(end) => return self.ended(end).await,
             };
-            self.say("\n").await;
-            if line.is_empty() {
-                continue;
-            }
             let (attempt, delay) = match self.attempt(line, chosen.clone(), true).await {
                 Ok(tried) => tried,
                 Err(end) => return self.ended(end).await,
@@ -545,19 +555,11 @@ impl SessionChannel {
             let counter =
                 if requests.len() > 1 { format!("[{}/{}] ", at + 1, requests.len()) } else { String::new() };
             self.say(&format!("{counter}{}", prompt(Mode::SystemdAgent, &request.message))).await;
-            editor.clear();
-            let line = match self.read_line(&mut editor).await {
-                Read::Line(line) => line,
-                Read::TooLong => {
-                    self.say(&format!("\nLonger than {MAX_LEN} bytes: not tried. Type it again.\n")).await;
-                    continue;
-                }
-                end => return self.ended(end).await,
+            let line = match self.read_passphrase(&mut editor).await {
+                Ok(Some(line)) => line,
+                Ok(None) => continue, // the next request's prompt
+                Err(end) => return self.ended(end).await,
             };
-            self.say("\n").await;
-            if line.is_empty() {
-                continue; // the next request's prompt
-            }
             let what = request.message.trim_end_matches([':', ' ']).to_string();
             let attempt = match self.attempt(line, Chosen::Request(request), true).await {
                 Ok((attempt, _)) => attempt,

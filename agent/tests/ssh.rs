@@ -905,6 +905,28 @@ fn agent_config(dir: &Path) -> (PathBuf, u16, PathBuf) {
     (key, port, config)
 }
 
+/// Runs `script` (it starts `lethe serve`, logging to DIR/serve.log) in a mount namespace of
+/// its own, and waits until SSH listens on `port`: the namespace's process and the server as
+/// the tests talk to it with `key`.
+fn serve_in_namespace(dir: &Path, port: u16, key: PathBuf, script: &str) -> (std::process::Child, Server) {
+    let namespace =
+        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", script]).spawn().unwrap();
+    let server = Server {
+        dir: dir.to_path_buf(),
+        port,
+        child: None,
+        log: dir.join("serve.log"),
+        key: key.clone(),
+        other_key: key,
+    };
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < HANG_GUARD, "serve never listened; log:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (namespace, server)
+}
+
 /// systemdAgent mode: `lethe serve` in a private mount namespace (its own /run) answers a real
 /// `systemd-ask-password` with the passphrase typed at the SSH prompt; SIGTERM then stops it.
 #[test]
@@ -930,21 +952,7 @@ echo $? > {out}/serve.rc
         config = config.display(),
         out = dir.display(),
     );
-    let mut namespace =
-        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", &script]).spawn().unwrap();
-    let server = Server {
-        dir: dir.clone(),
-        port,
-        child: None,
-        log: dir.join("serve.log"),
-        key: key.clone(),
-        other_key: key,
-    };
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < HANG_GUARD, "serve never listened; log:\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut namespace, server) = serve_in_namespace(&dir, port, key, &script);
     let none = server.ssh(&server.key, &["status"], b"");
     assert_eq!(text(&none.stdout), "nothing asks for a passphrase now\n", "{none:?}");
     let mut s = server.interactive(&[]);
@@ -1022,21 +1030,7 @@ echo $? > {out}/serve.rc
         config = config.display(),
         out = dir.display(),
     );
-    let mut namespace =
-        Command::new("timeout").args(["120", "unshare", "-m", "sh", "-c", &script]).spawn().unwrap();
-    let server = Server {
-        dir: dir.clone(),
-        port,
-        child: None,
-        log: dir.join("serve.log"),
-        key: key.clone(),
-        other_key: key,
-    };
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < HANG_GUARD, "serve never listened; log:\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut namespace, server) = serve_in_namespace(&dir, port, key, &script);
     std::fs::write(dir.join("go"), "").unwrap();
     let status = wait_for_pending(&server, 2);
     assert_eq!(
